@@ -1,0 +1,1 @@
+"""Animators: phones and prosody -> ARKit face, lip vertices and body joint angles."""

@@ -1,0 +1,1 @@
+"""Rig definitions as data: ARKit channels, the canonical skeleton, retarget maps, demo character."""
