@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Parley's one entry point: set up, test, run the demo, build the rig and the Blender extension.
+
+    python3 build.py demo     # audio -> clip -> Blender render -> out/demo.mp4
+    python3 build.py test     # the test suite
+    python3 build.py rig      # the demo character as out/demo_rig.blend
+    python3 build.py addon    # the Blender extension as dist/parley-<version>.zip
+    python3 build.py bench    # the benchmarks (prints figures for README)
+
+Each command creates or reuses ``.venv`` (Python 3.11, as bpy 5.0.1 needs), installs the project with
+its pinned dependencies (torch==2.13.0, bpy==5.0.1) and the Debian packages it uses (apt-get when
+root; otherwise it prints the exact command and stops). Standard library only.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PY = VENV / "bin" / "python"
+OUT = ROOT / "out"
+DEMO_AUDIO = ROOT / "engine" / "samples" / "demo.wav"
+DEMO_TRANSCRIPT = ROOT / "engine" / "samples" / "demo.txt"
+APT_PACKAGES = ["espeak-ng", "libespeak-ng1", "festival", "festvox-kallpc16k", "festvox-us-slt-hts",
+                "ffmpeg", "sox"]
+PIP_EXTRAS = "all"
+
+
+def step(msg: str) -> None:
+    print(f"==> {msg}", flush=True)
+
+
+def fail(msg: str, code: int = 1) -> None:
+    print(f"build.py: error: {msg}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def run(cmd, **kw) -> None:
+    t0 = time.time()
+    r = subprocess.run([str(c) for c in cmd], **kw)
+    if r.returncode != 0:
+        fail(f"command failed ({r.returncode}) after {time.time() - t0:.0f} s: {' '.join(map(str, cmd))}",
+             r.returncode)
+
+
+def _missing_apt() -> list[str]:
+    if shutil.which("dpkg-query") is None:
+        return []
+    missing = []
+    for pkg in APT_PACKAGES:
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+        if "install ok installed" not in r.stdout:
+            missing.append(pkg)
+    return missing
+
+
+def ensure_system_packages() -> None:
+    missing = _missing_apt()
+    if not missing:
+        return
+    cmd = "apt-get update && apt-get install -y " + " ".join(missing)
+    if shutil.which("apt-get") is None:
+        fail(f"missing system packages {', '.join(missing)} and no apt-get here; install them with your "
+             "package manager")
+    if os.geteuid() != 0:
+        fail(f"missing system packages: {', '.join(missing)}. Run as root:\n    sudo sh -c '{cmd}'")
+    step(f"installing system packages: {' '.join(missing)} (apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(["apt-get", "update", "-qq"], env=env)
+    run(["apt-get", "install", "-y", "-qq", *missing], env=env)
+
+
+def _python311() -> str:
+    if sys.version_info[:2] == (3, 11):
+        return sys.executable
+    for name in ("python3.11",):
+        p = shutil.which(name)
+        if p:
+            return p
+    fail("Python 3.11 is required (bpy 5.0.1 is built for it); install python3.11 and rerun")
+    return ""
+
+
+def ensure_venv() -> None:
+    if not PY.exists():
+        step(f"creating virtual environment {VENV.relative_to(ROOT)}")
+        run([_python311(), "-m", "venv", VENV])
+    stamp = VENV / ".parley-installed"
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text().strip() == want:
+        return
+    step("installing Parley and its dependencies into .venv (first time: several minutes; torch==2.13.0 CPU, "
+         "bpy==5.0.1)")
+    run([PY, "-m", "pip", "install", "--progress-bar", "off", "-q", "-e", f".[{PIP_EXTRAS}]"], cwd=ROOT)
+    stamp.write_text(want + "\n")
+
+
+def setup() -> None:
+    ensure_system_packages()
+    ensure_venv()
+
+
+def py(*args, **kw) -> None:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    shared = ROOT.parent / "shared" / "data"
+    if "PARLEY_DATA" not in env and shared.is_dir():
+        env["PARLEY_DATA"] = str(shared)
+    run([PY, *args], cwd=ROOT, env=env, **kw)
+
+
+def cmd_test(extra: list[str]) -> None:
+    setup()
+    step("running the test suite")
+    py("-m", "pytest", "-ra", "--durations=15", *extra)
+
+
+def cmd_demo(extra: list[str]) -> None:
+    setup()
+    OUT.mkdir(exist_ok=True)
+    clip = OUT / "demo.npz"
+    step(f"animating the built-in sample {DEMO_AUDIO.relative_to(ROOT)} -> {clip.relative_to(ROOT)}")
+    py("-m", "engine", "animate", DEMO_AUDIO, "-o", clip, "--transcript-file", DEMO_TRANSCRIPT,
+       "--emotion", "joy:0.4", "--seed", "1")
+    py("-m", "engine", "info", clip)
+    video = OUT / "demo.mp4"
+    step(f"rendering {video.relative_to(ROOT)} through Blender (Workbench; progress per frame below)")
+    py("-m", "engine", "render", clip, "--audio", DEMO_AUDIO, "-o", video, "--engine", "workbench",
+       "--camera", "upper-body", "--resolution", "960x540", *extra)
+    step(f"done: {video}")
+
+
+def cmd_rig(extra: list[str]) -> None:
+    setup()
+    OUT.mkdir(exist_ok=True)
+    out = OUT / "demo_rig.blend"
+    step(f"building the demo character -> {out.relative_to(ROOT)}")
+    py("-c", "import sys; from rigs.demo_character import main; sys.exit(main(sys.argv[1:]))", out, *extra)
+
+
+def cmd_addon(extra: list[str]) -> None:
+    setup()
+    step("building the Blender extension zip")
+    py("-c", "import sys; from pathlib import Path; from addon.packaging import build_extension_zip; "
+             "print(build_extension_zip(Path('.'), Path('dist')))")
+
+
+def cmd_bench(extra: list[str]) -> None:
+    setup()
+    for script in sorted((ROOT / "bench").glob("bench_*.py")):
+        if extra and not any(e in script.name for e in extra):
+            continue
+        step(f"benchmark {script.name}")
+        py(script)
+
+
+COMMANDS = {"demo": cmd_demo, "test": cmd_test, "rig": cmd_rig, "addon": cmd_addon, "bench": cmd_bench,
+            "setup": lambda extra: setup()}
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__.strip().split("\n\n")[1])
+        print("    python3 build.py setup    # only create .venv and install")
+        raise SystemExit(2 if argv else 0)
+    COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

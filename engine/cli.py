@@ -1,0 +1,191 @@
+"""The ``parley`` command line: animate audio to a clip, inspect, export and render clips.
+
+Every user error is one line on stderr and exit code 2 (``EngineError``); Ctrl-C exits 130 and leaves no
+partial file. ``--progress-json`` makes ``animate`` print JSON-lines progress on stderr for the add-on.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from engine.errors import ConfigError, EngineError
+
+log = logging.getLogger("parley")
+
+ANIMATE_HELP = """\
+Animate a voice recording: writes a clip (.npz) with 52 ARKit expression weights, lip vertices and
+body joint angles. Mode 'phonetic' (default) works on any voice with no training: forced alignment
+with --transcript, phoneme recognition without. Mode 'neutral' writes a clip of the right length at
+rest (timing only)."""
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from engine import __version__
+
+    p = argparse.ArgumentParser(prog="parley", description="Speech-driven character animation.")
+    p.add_argument("--version", action="version", version=f"parley {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    a = sub.add_parser("animate", help="audio -> motion clip", description=ANIMATE_HELP)
+    a.add_argument("audio", help="wav/flac/ogg/mp3/aiff, any rate and channel count")
+    a.add_argument("-o", "--output", required=True, help="clip file to write (.npz)")
+    t = a.add_mutually_exclusive_group()
+    t.add_argument("--transcript", help="what is said (enables forced alignment)")
+    t.add_argument("--transcript-file", help="a UTF-8 text file with what is said")
+    a.add_argument("--emotion", help="NAME[:INTENSITY][,NAME:INTENSITY...], e.g. joy:0.7,surprise:0.3; "
+                   "names: neutral, joy, sadness, anger, surprise, fear, disgust")
+    a.add_argument("--seed", type=int, default=0, help="random seed (blinks, gestures, head motion)")
+    a.add_argument("--samples", type=int, default=1, help="K seeded takes (seed, seed+1, ...) written as "
+                   "OUT_take01.npz ... when K > 1")
+    a.add_argument("--fps", type=float, default=30.0, help="clip frame rate (default 30)")
+    a.add_argument("--no-body", action="store_true", help="leave the body at rest")
+    a.add_argument("--mode", default="phonetic", choices=("phonetic", "neutral"))
+    a.add_argument("--progress-json", action="store_true", help="JSON-lines progress on stderr")
+
+    i = sub.add_parser("info", help="describe a clip")
+    i.add_argument("clip")
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+
+    e = sub.add_parser("export", help="clip -> Live Link Face CSV, BVH or JSON")
+    e.add_argument("clip")
+    g = e.add_mutually_exclusive_group(required=True)
+    g.add_argument("--livelink", metavar="OUT.csv", help="Live Link Face CSV (61 blendshape/rotation columns)")
+    g.add_argument("--bvh", metavar="OUT.bvh", help="BVH of the canonical skeleton")
+    g.add_argument("--json", metavar="OUT.json", help="JSON with meta and per-frame arrays")
+
+    r = sub.add_parser("render", help="clip -> MP4 through Blender (Workbench, Eevee or Cycles)",
+                       add_help=False)
+    r.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def _progress_printer(enabled: bool):
+    if not enabled:
+        return None
+
+    def report(stage: str, frac: float) -> None:
+        sys.stderr.write(json.dumps({"stage": stage, "progress": round(float(frac), 4)}) + "\n")
+        sys.stderr.flush()
+
+    return report
+
+
+def _cmd_animate(ns) -> int:
+    from engine.animate.base import AnimateRequest, parse_emotion
+    from engine.pipeline import animate_file
+
+    transcript = ns.transcript
+    if ns.transcript_file:
+        try:
+            transcript = Path(ns.transcript_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read transcript file {ns.transcript_file}: {exc.__class__.__name__}") from None
+    if transcript is not None and not transcript.strip():
+        transcript = None
+    req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=parse_emotion(ns.emotion),
+                         transcript=transcript, body=not ns.no_body)
+    paths = animate_file(ns.audio, ns.output, mode=ns.mode, request=req, samples=ns.samples,
+                         progress=_progress_printer(ns.progress_json))
+    for p in paths:
+        print(p)
+    return 0
+
+
+def describe(clip) -> dict:
+    """A summary of a clip for ``parley info``."""
+    import numpy as np
+
+    expr = clip.expression
+    active = np.argsort(-expr.max(axis=0))[:8]
+    return {
+        "schema_version": clip.meta.get("schema_version"),
+        "engine_version": clip.meta.get("engine_version"),
+        "mode": clip.meta.get("mode"),
+        "model_ids": clip.meta.get("model_ids"),
+        "duration_s": round(clip.duration_s, 4),
+        "fps": clip.fps,
+        "frames": clip.num_frames,
+        "seed": clip.meta.get("seed"),
+        "emotion": clip.meta.get("emotion"),
+        "source_audio": clip.meta.get("source_audio"),
+        "source_sha256": clip.meta.get("source_sha256"),
+        "sample_rate": clip.meta.get("sample_rate"),
+        "expression_channels": len(clip.expression_names),
+        "most_active": {clip.expression_names[i]: round(float(expr[:, i].max()), 3) for i in active
+                        if expr[:, i].max() > 0},
+        "joints": len(clip.joint_names),
+        "max_joint_angle_deg": round(float(np.degrees(np.linalg.norm(clip.joint_angles, axis=-1).max())), 2),
+        "lip_vertices": int(clip.lip_vertex_ids.shape[0]),
+        "template_id": clip.meta.get("template_id"),
+        "phonemes": None if clip.phonemes is None else len(clip.phonemes),
+    }
+
+
+def _cmd_info(ns) -> int:
+    from engine.clip import load_clip
+
+    info = describe(load_clip(ns.clip))
+    if ns.json:
+        print(json.dumps(info, indent=1))
+    else:
+        width = max(len(k) for k in info)
+        for k, v in info.items():
+            if isinstance(v, dict):
+                v = ", ".join(f"{a}={b}" for a, b in v.items()) or "-"
+            print(f"{k:<{width}}  {v if v is not None else '-'}")
+    return 0
+
+
+def _cmd_export(ns) -> int:
+    from engine import export
+    from engine.clip import load_clip
+
+    clip = load_clip(ns.clip)
+    if ns.livelink:
+        out = export.export_livelink_csv(clip, ns.livelink)
+    elif ns.bvh:
+        out = export.export_bvh(clip, ns.bvh)
+    else:
+        out = export.export_json(clip, ns.json)
+    print(out)
+    return 0
+
+
+def _cmd_render(ns) -> int:
+    try:
+        from rigs import render
+    except ImportError as exc:
+        raise EngineError(f"rendering needs Blender as a Python module (pip install bpy==5.0.1): {exc}") from None
+    return int(render.main(ns.args) or 0)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _build_parser()
+    if argv[:1] == ["render"]:  # everything after 'render' belongs to the renderer's own parser
+        ns = argparse.Namespace(command="render", args=argv[1:], verbose=0)
+    else:
+        ns = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(ns.verbose, 2)
+    logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
+    handlers = {"animate": _cmd_animate, "info": _cmd_info, "export": _cmd_export, "render": _cmd_render}
+    try:
+        return handlers[ns.command](ns)
+    except EngineError as exc:
+        sys.stderr.write(f"parley: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("parley: interrupted\n")
+        return 130
+    except MemoryError:
+        sys.stderr.write("parley: error: out of memory\n")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
