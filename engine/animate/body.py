@@ -1,0 +1,659 @@
+"""Procedural body motion for a talking character on the canonical SMPL-X skeleton.
+
+Turns prosody (per-frame loudness and voice activity), the face's head/eye rotations and its accent
+times into local joint rotations and a root translation, without any training data:
+
+* **Idle pose.** The rig rests in a T-pose; the idle pose lowers the arms ~74 degrees into a relaxed
+  down pose with softly bent elbows and knees, plus an emotion-dependent posture (sadness slumps,
+  fear closes the arms and raises the shoulders, joy/surprise open the chest).
+* **Breathing.** A quasi-periodic 12-18 breaths/min oscillator lifts the chest (spine2/spine3
+  extension) and the shoulders (collars), with the neck compensating so the gaze stays level. Breaths
+  are shallower while speaking and deeper for a while after a long utterance (recovery breaths),
+  as in speech breathing (Hixon et al. 1973; Winkworth et al. 1995).
+* **Weight shift.** A slow pelvis sway (lateral shift, pelvic roll/yaw) with counter-rotation up the
+  spine keeps the torso upright. The feet stay planted: the hip/knee/ankle rotations come from an
+  analytic two-bone IK on the canonical leg offsets, so the ankles keep their rest world positions
+  and the feet their rest world orientation, and the pelvis is lowered smoothly wherever a leg would
+  otherwise have to over-extend.
+* **Beat gestures.** Strokes are timed to the face's ``accent_times_s`` (stressed syllables) and to
+  loudness peaks, with McNeill's preparation -> stroke -> hold -> retraction phases (McNeill 1992;
+  Kendon 2004), the stroke's end (apex) on the accent. Consecutive gestures co-articulate (the
+  retraction is skipped when the next preparation would start before it ends). Every phase is a
+  minimum-jerk segment (Flash & Hogan 1985). A small library of shapes (one-hand beat, two-hand
+  beat, open palms, point, sweep, shrug) is drawn per gesture from a seeded generator; emotion scales
+  amplitude, speed and rate (anger/joy bigger and faster, sadness smaller and slower, fear closed);
+  cf. the rule-based systems BEAT (Cassell et al. 2001) and the prosody/gesture timing in
+  Levine et al. 2009.
+* **Listening.** Where ``prosody.speech`` is False, gestures are suppressed, the idle is calmer, and
+  occasional small nods are added to the neck.
+* **Head and eyes.** The face's ``head_angles_rad`` (XYZ Euler: pitch, yaw, roll) is shared between
+  ``neck`` and ``head`` (``neck_share``, default 40/60); ``eye_angles_rad`` goes onto ``left_eye`` /
+  ``right_eye``. The ``jaw`` joint stays at rest: the face drives the jaw through the ``jawOpen``
+  blendshape, so a jaw rotation here would open the mouth twice.
+
+Every joint is composed as XYZ Euler (the rig's limit convention), clamped to
+:func:`rigs.skeleton.joint_limits_rad` and converted to axis-angle (the clip format). All work is
+vectorised numpy over frames; the only Python loops run over gestures and joints.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from types import MappingProxyType
+
+import numpy as np
+
+from engine.errors import ConfigError
+from rigs.rotations import axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle, matrix_to_euler
+from rigs.skeleton import canonical_skeleton, joint_limits_rad
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BodyConfig", "animate_body", "GESTURE_SHAPES"]
+
+
+@dataclass(frozen=True)
+class BodyConfig:
+    """Tuning of the procedural body. Angles in degrees, times in seconds, lengths in metres."""
+
+    # idle pose
+    arm_down_deg: float = 74.0          # shoulder rotation from the T-pose down to the sides
+    arm_forward_deg: float = 5.0        # slight forward flexion of the hanging arms
+    elbow_bend_deg: float = 14.0
+    knee_soft_m: float = 0.006          # pelvis drop that softens the knees
+    # breathing
+    breaths_per_min: tuple[float, float] = (13.0, 17.0)  # seeded range of the base rate
+    breath_chest_deg: float = 1.8
+    breath_shoulder_deg: float = 1.5
+    breath_speech_depth: float = 0.7    # depth factor while speaking
+    breath_recovery_gain: float = 0.9   # extra depth after a long utterance ...
+    breath_recovery_ref_s: float = 8.0  # ... of this length (saturates) ...
+    breath_recovery_tau_s: float = 6.0  # ... decaying with this time constant
+    # weight shift
+    sway_m: float = 0.018               # lateral pelvis shift amplitude
+    sway_period_s: tuple[float, float] = (7.0, 12.0)
+    sway_roll_deg: float = 2.5          # pelvic roll at full shift
+    sway_yaw_deg: float = 1.5
+    listening_sway: float = 0.7         # idle amplitude factor while silent
+    # gestures
+    accent_prob: float = 0.85           # probability that an accent gets a gesture
+    peak_prob: float = 0.35             # ... that a loudness peak (away from accents) does
+    listening_gesture_prob: float = 0.05
+    peak_min_loudness: float = 0.45
+    peak_min_gap_s: float = 0.35
+    prep_s: float = 0.38
+    min_prep_s: float = 0.14
+    stroke_s: float = 0.2
+    min_stroke_s: float = 0.12
+    hold_s: float = 0.1
+    retract_s: float = 0.55
+    gesture_amp: float = 1.0
+    # head and listening
+    neck_share: float = 0.4             # share of the face's head rotation put on the neck
+    nod_interval_s: tuple[float, float] = (2.5, 6.0)
+    nod_deg: float = 4.0
+    nod_s: float = 0.7
+    # liveliness noise
+    noise_deg: float = 0.8
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            vals = v if isinstance(v, tuple) else (v,)
+            if any(not np.isfinite(x) or x < 0 for x in vals):
+                raise ConfigError(f"BodyConfig.{f.name} must be finite and >= 0, got {v!r}")
+        for name in ("breaths_per_min", "sway_period_s", "nod_interval_s"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ConfigError(f"BodyConfig.{name} must be an increasing positive range, got {(lo, hi)}")
+        if not 0.0 <= self.neck_share <= 1.0:
+            raise ConfigError(f"BodyConfig.neck_share must be in [0, 1], got {self.neck_share}")
+
+
+# --------------------------------------------------------------------------------------------
+# emotion styles
+
+
+@dataclass(frozen=True)
+class _Style:
+    amp: float = 1.0            # gesture amplitude
+    speed: float = 1.0          # gesture speed (time compression)
+    rate: float = 1.0           # gesture probability factor
+    sway: float = 1.0           # idle energy
+    spine_flex_deg: float = 0.0  # + slumps forward, - opens the chest
+    neck_flex_deg: float = 0.0
+    collar_raise_deg: float = 0.0
+    collar_forward_deg: float = 0.0  # rounded shoulders
+    arm_close_deg: float = 0.0  # + adducts the arms and turns the forearms inwards
+    elbow_extra_deg: float = 0.0
+    breath_rate: float = 1.0
+    # weights of GESTURE_SHAPES, same order
+    weights: tuple[float, ...] = (0.3, 0.15, 0.2, 0.12, 0.13, 0.1)
+
+
+GESTURE_SHAPES = ("beat", "beat_both", "open_palms", "point", "sweep", "shrug")
+
+_STYLES = MappingProxyType({
+    "neutral": _Style(),
+    "joy": _Style(amp=1.3, speed=1.2, rate=1.2, sway=1.15, spine_flex_deg=-2.0, neck_flex_deg=-2.0,
+                  arm_close_deg=-3.0, breath_rate=1.1, weights=(0.2, 0.15, 0.35, 0.05, 0.15, 0.1)),
+    "sadness": _Style(amp=0.5, speed=0.7, rate=0.5, sway=0.6, spine_flex_deg=9.0, neck_flex_deg=9.0,
+                      collar_raise_deg=-2.0, collar_forward_deg=6.0, arm_close_deg=2.0, elbow_extra_deg=4.0,
+                      breath_rate=0.85, weights=(0.45, 0.2, 0.15, 0.0, 0.05, 0.15)),
+    "anger": _Style(amp=1.5, speed=1.45, rate=1.3, sway=0.9, spine_flex_deg=3.0, neck_flex_deg=2.0,
+                    collar_raise_deg=3.0, elbow_extra_deg=8.0, breath_rate=1.25,
+                    weights=(0.35, 0.2, 0.0, 0.25, 0.2, 0.0)),
+    "surprise": _Style(amp=1.25, speed=1.3, rate=1.0, sway=1.0, spine_flex_deg=-3.0, neck_flex_deg=-3.0,
+                       collar_raise_deg=4.0, breath_rate=1.2, weights=(0.15, 0.1, 0.35, 0.05, 0.1, 0.25)),
+    "fear": _Style(amp=0.7, speed=1.25, rate=0.7, sway=0.7, spine_flex_deg=5.0, neck_flex_deg=4.0,
+                   collar_raise_deg=6.0, collar_forward_deg=4.0, arm_close_deg=8.0, elbow_extra_deg=22.0,
+                   breath_rate=1.3, weights=(0.4, 0.3, 0.05, 0.0, 0.0, 0.25)),
+    "disgust": _Style(amp=0.8, speed=1.0, rate=0.8, sway=0.9, spine_flex_deg=-2.0, neck_flex_deg=-3.0,
+                      collar_raise_deg=2.0, arm_close_deg=3.0, breath_rate=1.0,
+                      weights=(0.25, 0.1, 0.05, 0.05, 0.35, 0.2)),
+})
+
+
+def _blend_style(emotion) -> _Style:
+    """Mix the emotion styles by intensity; intensities summing above 1 are normalised."""
+    items = dict(emotion or {})
+    for name, w in items.items():
+        if name not in _STYLES:
+            raise ConfigError(f"unknown emotion {name!r}; choose from {', '.join(_STYLES)}")
+        if not np.isfinite(w) or w < 0:
+            raise ConfigError(f"emotion {name!r}: intensity must be >= 0, got {w!r}")
+    items.pop("neutral", None)
+    total = sum(items.values())
+    scale = 1.0 / total if total > 1.0 else 1.0
+    base = _STYLES["neutral"]
+    out = {}
+    for f in fields(_Style):
+        b = np.asarray(getattr(base, f.name), dtype=np.float64)
+        v = b + sum(scale * w * (np.asarray(getattr(_STYLES[n], f.name)) - b) for n, w in items.items())
+        out[f.name] = tuple(float(x) for x in v) if f.name == "weights" else float(v)
+    return _Style(**out)
+
+
+# --------------------------------------------------------------------------------------------
+# small signal helpers
+
+
+def _min_jerk(tau: np.ndarray) -> np.ndarray:
+    """Minimum-jerk blend 10t^3 - 15t^4 + 6t^5 on [0, 1] (Flash & Hogan 1985)."""
+    tau = np.clip(tau, 0.0, 1.0)
+    return tau * tau * tau * (10.0 + tau * (-15.0 + 6.0 * tau))
+
+
+def _keyframe_track(t_s: np.ndarray, key_t: np.ndarray, key_v: np.ndarray) -> np.ndarray:
+    """Piecewise minimum-jerk interpolation of keys (K,), values (K, D) at times (T,) -> (T, D)."""
+    i = np.clip(np.searchsorted(key_t, t_s, side="right") - 1, 0, len(key_t) - 1)
+    j = np.minimum(i + 1, len(key_t) - 1)
+    span = key_t[j] - key_t[i]
+    tau = np.where(span > 0, (t_s - key_t[i]) / np.where(span > 0, span, 1.0), 1.0)
+    s = _min_jerk(tau)[:, None]
+    return key_v[i] + (key_v[j] - key_v[i]) * s
+
+
+def _smooth(x: np.ndarray, fps: float, tau_s: float) -> np.ndarray:
+    """Zero-phase smoothing: exponential kernel convolution (T,) -> (T,)."""
+    n = max(1, int(round(3 * tau_s * fps)))
+    k = np.exp(-np.abs(np.arange(-n, n + 1)) / max(tau_s * fps, 1e-6))
+    k /= k.sum()
+    pad = np.pad(x, n, mode="edge")
+    return np.convolve(pad, k, mode="valid")
+
+
+def _smooth_noise(rng: np.random.Generator, t_s: np.ndarray, channels: int,
+                  freq_hz: tuple[float, float] = (0.05, 0.35), parts: int = 3) -> np.ndarray:
+    """(T, channels) smooth zero-mean noise of about unit amplitude: sums of random sinusoids."""
+    f = rng.uniform(*freq_hz, size=(channels, parts))
+    ph = rng.uniform(0, 2 * np.pi, size=(channels, parts))
+    a = rng.uniform(0.5, 1.0, size=(channels, parts))
+    a /= a.sum(axis=1, keepdims=True)
+    return np.einsum("tcp,cp->tc", np.sin(2 * np.pi * t_s[:, None, None] * f + ph), a)
+
+
+def _bump(tau: np.ndarray) -> np.ndarray:
+    """C2 bump 64 t^3 (1-t)^3 on [0, 1], peak 1 at 0.5, zero outside."""
+    tau = np.clip(tau, 0.0, 1.0)
+    return 64.0 * tau ** 3 * (1.0 - tau) ** 3
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+
+
+def _track(prosody, name: str, T: int, dtype, default) -> np.ndarray:
+    if prosody is None or getattr(prosody, name, None) is None:
+        return np.full(T, default, dtype=dtype)
+    x = np.asarray(getattr(prosody, name)).reshape(-1).astype(dtype)
+    if x.shape[0] == T:
+        return x
+    if abs(x.shape[0] - T) <= 2 and x.shape[0] > 0:  # rounding at the clip edges
+        log.debug("prosody.%s has %d frames for %d; padding/trimming", name, x.shape[0], T)
+        return np.pad(x, (0, max(0, T - x.shape[0])), mode="edge")[:T]
+    raise ConfigError(f"prosody.{name} has {x.shape[0]} frames but the clip has {T}")
+
+
+def _angles(x, T: int, shape: tuple[int, ...], name: str) -> np.ndarray:
+    if x is None:
+        return np.zeros((T,) + shape)
+    a = np.asarray(x, dtype=np.float64)
+    if a.shape != (T,) + shape:
+        raise ConfigError(f"{name} must have shape {(T,) + shape}, got {a.shape}")
+    return np.nan_to_num(a)
+
+
+# --------------------------------------------------------------------------------------------
+# skeleton bookkeeping
+
+
+class _Rig:
+    """Joint indices and leg geometry of the canonical skeleton (built per call; cheap)."""
+
+    def __init__(self):
+        sk = canonical_skeleton()
+        self.sk = sk
+        self.J = sk.num_joints
+        self.i = {n: k for k, n in enumerate(sk.names)}
+        lim = joint_limits_rad()
+        self.lo = np.stack([lim[n][:, 0] for n in sk.names])  # (J, 3)
+        self.hi = np.stack([lim[n][:, 1] for n in sk.names])
+        self.rest = sk.rest_positions_m()
+
+
+def _arm(pose: np.ndarray, rig: _Rig, side: str, **parts) -> None:
+    """Add left-side Euler degrees to ``pose`` (..., J, 3) for ``side``; mirrored (x, -y, -z) on the right."""
+    sign = np.array([1.0, 1.0, 1.0]) if side == "left" else np.array([1.0, -1.0, -1.0])
+    for part, v in parts.items():
+        pose[..., rig.i[f"{side}_{part}"], :] += sign * np.asarray(v, dtype=np.float64)
+
+
+def _gesture_poses(shape: str, side: str, rig: _Rig) -> tuple[np.ndarray, np.ndarray]:
+    """Preparation-end pose P and stroke-apex pose S of a gesture, (J, 3) degrees relative to idle."""
+    P = np.zeros((rig.J, 3))
+    S = np.zeros((rig.J, 3))
+    sides = ("left", "right") if side == "both" else (side,)
+    for sd in sides:
+        if shape == "beat":        # lift the forearm, strike down on the accent
+            _arm(P, rig, sd, shoulder=(-22, -26, 8), elbow=(0, -60, 0), wrist=(-12, 0, 0))
+            _arm(S, rig, sd, shoulder=(-14, -20, 5), elbow=(0, -32, 0), wrist=(10, 0, 0))
+        elif shape == "beat_both":
+            _arm(P, rig, sd, shoulder=(-20, -18, 8), elbow=(0, -52, 0), wrist=(-10, 0, 0))
+            _arm(S, rig, sd, shoulder=(-12, -14, 5), elbow=(0, -28, 0), wrist=(8, 0, 0))
+        elif shape == "open_palms":  # forearms forward, then open outwards, palms up
+            _arm(P, rig, sd, shoulder=(-18, 0, 8), elbow=(0, -62, 0), wrist=(25, 0, 0))
+            _arm(S, rig, sd, shoulder=(-26, 24, 16), elbow=(0, -50, 0), wrist=(55, 0, 0))
+        elif shape == "point":     # wind up, extend the arm forward
+            _arm(P, rig, sd, shoulder=(-28, -22, 4), elbow=(0, -72, 0))
+            _arm(S, rig, sd, shoulder=(-42, -10, 8), elbow=(0, -18, 0), wrist=(0, 0, -6))
+        elif shape == "sweep":     # hand across the body, sweep outwards
+            _arm(P, rig, sd, shoulder=(-34, -36, 6), elbow=(0, -50, 0), wrist=(0, 0, -10))
+            _arm(S, rig, sd, shoulder=(-36, 22, 20), elbow=(0, -26, 0), wrist=(0, 0, 12))
+        elif shape == "shrug":     # collars up (arm compensated), forearms out, palms up
+            _arm(P, rig, sd, collar=(0, 0, 6), shoulder=(-10, 14, -4), elbow=(0, -50, 0), wrist=(30, 0, 0))
+            _arm(S, rig, sd, collar=(0, 0, 14), shoulder=(-10, 30, -8), elbow=(0, -58, 0), wrist=(60, 0, 0))
+        else:  # pragma: no cover - guarded by GESTURE_SHAPES
+            raise ConfigError(f"unknown gesture shape {shape!r}")
+    # torso accompaniment
+    if shape in ("beat", "beat_both", "point"):
+        S[rig.i["spine3"]] += (1.5, 0, 0)
+        S[rig.i["neck"]] += (2.0, 0, 0)
+    elif shape in ("open_palms", "shrug"):
+        S[rig.i["spine3"]] += (-1.5, 0, 0)
+        if shape == "shrug":
+            S[rig.i["neck"]] += (0, 0, 4.0 if side != "right" else -4.0)
+    elif shape == "sweep":
+        yaw = 4.0 if side == "left" else -4.0
+        S[rig.i["spine3"]] += (0, yaw, 0)
+    return P, S
+
+
+# --------------------------------------------------------------------------------------------
+# components
+
+
+def _idle_pose(rig: _Rig, style: _Style, cfg: BodyConfig) -> np.ndarray:
+    """(J, 3) degrees: arms down from the T-pose, posture of the emotion."""
+    E = np.zeros((rig.J, 3))
+    for sd in ("left", "right"):
+        _arm(E, rig, sd,
+             collar=(0, -style.collar_forward_deg, style.collar_raise_deg),
+             shoulder=(-cfg.arm_forward_deg, -1.5 * style.arm_close_deg,
+                       -cfg.arm_down_deg - style.collar_raise_deg - style.arm_close_deg),
+             elbow=(0, -(cfg.elbow_bend_deg + style.elbow_extra_deg), 0))
+    for n, share in (("spine1", 0.3), ("spine2", 0.35), ("spine3", 0.35)):
+        E[rig.i[n], 0] += share * style.spine_flex_deg
+    E[rig.i["neck"], 0] += style.neck_flex_deg - 0.5 * style.spine_flex_deg
+    return E
+
+
+def _breathing(t_s, fps, speech, style, cfg, rng) -> np.ndarray:
+    """(T,) breath signal: 0 at full exhalation, ~depth at full inhalation."""
+    rate_hz = rng.uniform(*cfg.breaths_per_min) / 60.0 * style.breath_rate
+    drift = 1.0 + 0.06 * _smooth_noise(rng, t_s, 1, (0.01, 0.04), 2)[:, 0]
+    phase = 2 * np.pi * rate_hz * np.cumsum(drift) / fps + rng.uniform(0, 2 * np.pi)
+    wave = 0.5 - 0.5 * np.cos(phase + 0.3 * np.sin(phase))  # quicker inhale, longer exhale
+    # depth: shallow while speaking, recovery breaths after long utterances
+    T = len(t_s)
+    idx = np.arange(T)
+    sp = speech.astype(bool)
+    starts = np.where(sp & ~np.concatenate([[False], sp[:-1]]), idx, -1)
+    run_start = np.maximum.accumulate(starts)                      # start of the current/last run
+    run_len = np.where(sp & (run_start >= 0), idx - run_start + 1, 0)
+    # length of the most recent finished run and the time since it ended, for silent frames
+    ends = sp & ~np.concatenate([sp[1:], [False]])
+    end_len = np.where(ends, run_len, 0)
+    end_idx = np.where(ends, idx, -1)
+    last_end = np.maximum.accumulate(end_idx)
+    last_len = np.where(last_end >= 0, end_len[np.maximum(last_end, 0)], 0)
+    since_s = (idx - last_end) / fps
+    recovery = np.where(~sp & (last_end >= 0),
+                        np.minimum(last_len / fps / cfg.breath_recovery_ref_s, 1.0)
+                        * np.exp(-since_s / cfg.breath_recovery_tau_s), 0.0)
+    depth = np.where(sp, cfg.breath_speech_depth, 1.0) + cfg.breath_recovery_gain * recovery
+    depth = _smooth(depth, fps, 0.8)
+    return wave * depth
+
+
+def _weight_shift(t_s, activity, style, cfg, rng):
+    """Pelvis lateral shift (T,) in metres, pelvis Euler (T, 3) degrees and a sway phase."""
+    period = rng.uniform(*cfg.sway_period_s)
+    f0 = 1.0 / period
+    ph0, ph1, ph2 = rng.uniform(0, 2 * np.pi, 3)
+    s = 0.8 * np.sin(2 * np.pi * f0 * t_s + ph0) + 0.2 * np.sin(2 * np.pi * 2.37 * f0 * t_s + ph1)
+    energy = style.sway * (cfg.listening_sway + (1.0 - cfg.listening_sway) * activity)
+    x_m = cfg.sway_m * energy * s
+    unit = x_m / max(cfg.sway_m, 1e-9)
+    pelvis = np.zeros((len(t_s), 3))
+    pelvis[:, 2] = cfg.sway_roll_deg * unit  # weight on the left (+X): the right hip drops
+    pelvis[:, 1] = cfg.sway_yaw_deg * style.sway * np.sin(2 * np.pi * 0.61 * f0 * t_s + ph2)
+    return x_m, pelvis
+
+
+def _peaks(x: np.ndarray, *, height: float, prominence: float, min_gap: int) -> np.ndarray:
+    """Indices of local maxima of (T,) ``x`` above ``height`` that rise ``prominence`` over the lower
+    of the minima within ``min_gap`` frames on each side; greedy non-maximum suppression by height."""
+    T = len(x)
+    if T < 3:
+        return np.zeros(0, dtype=np.int64)
+    cand = np.flatnonzero((x[1:-1] > x[:-2]) & (x[1:-1] >= x[2:]) & (x[1:-1] >= height)) + 1
+    if len(cand) == 0:
+        return cand
+    w = max(1, min_gap)
+    pad = np.pad(x, w, mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * w + 1)[cand]  # (N, 2w+1)
+    base = np.maximum(win[:, :w].min(axis=1), win[:, w + 1:].min(axis=1))
+    cand = cand[x[cand] - base >= prominence]
+    keep: list[int] = []
+    for c in cand[np.argsort(-x[cand], kind="stable")]:
+        if all(abs(c - k) >= min_gap for k in keep):
+            keep.append(int(c))
+    return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+def _gesture_candidates(t_s, fps, speech, loud, voiced, accents, cfg):
+    """Sorted (time_s, is_accent) candidates: accents plus loudness peaks away from accents."""
+    dur = t_s[-1] + 1.0 / fps
+    acc = np.sort(np.asarray([a for a in accents if 0.0 <= a < dur], dtype=np.float64))
+    env = _smooth(loud * (speech | voiced), fps, 0.05)
+    peaks = _peaks(env, height=cfg.peak_min_loudness, prominence=0.12,
+                   min_gap=max(1, int(round(cfg.peak_min_gap_s * fps))))
+    pk = t_s[peaks]
+    if len(acc) and len(pk):
+        pk = pk[np.min(np.abs(pk[:, None] - acc[None, :]), axis=1) > 0.3]
+    times = np.concatenate([acc, pk])
+    is_acc = np.concatenate([np.ones(len(acc), bool), np.zeros(len(pk), bool)])
+    order = np.argsort(times, kind="stable")
+    return times[order], is_acc[order]
+
+
+def _gesture_track(t_s, fps, speech, loud, voiced, accents, style, cfg, rng, rig) -> np.ndarray:
+    """(T, J, 3) degrees of gesture offsets (piecewise minimum-jerk keyframes)."""
+    T = len(t_s)
+    times, is_acc = _gesture_candidates(t_s, fps, speech, loud, voiced, accents, cfg)
+    handed = "right" if rng.random() < 0.75 else "left"
+    weights = np.asarray(style.weights, dtype=np.float64)
+    weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1 / len(weights))
+    zero = np.zeros(rig.J * 3)
+    key_t: list[float] = [0.0]
+    key_v: list[np.ndarray] = [zero]
+    free_at = 0.0          # end of the previous gesture's hold
+    pending_end = None     # (time, ) the previous retraction would end at
+    # draw all random numbers up front in a fixed layout so the choices are stable per seed
+    u = rng.random((len(times), 8))
+    for k, (apex, acc) in enumerate(zip(times, is_acc)):
+        fr = min(T - 1, int(round(apex * fps)))
+        speaking = bool(speech[fr])
+        p = (cfg.accent_prob if acc else cfg.peak_prob) * style.rate
+        p *= 1.0 if speaking else cfg.listening_gesture_prob
+        if u[k, 0] >= p:
+            continue
+        speed = style.speed * (0.9 + 0.2 * u[k, 1])
+        stroke = max(cfg.min_stroke_s, cfg.stroke_s / speed)
+        prep = cfg.prep_s / speed
+        hold = cfg.hold_s * (0.5 + u[k, 2])
+        retract = cfg.retract_s / speed * (0.85 + 0.3 * u[k, 3])
+        earliest = max(free_at + 0.02, 0.0)
+        prep = min(prep, apex - stroke - earliest)
+        if prep < cfg.min_prep_s:
+            continue
+        shape = GESTURE_SHAPES[int(np.searchsorted(np.cumsum(weights), u[k, 4] * 0.999999, side="right"))]
+        if shape in ("beat_both", "open_palms", "shrug"):
+            side = "both"
+        else:
+            side = handed if u[k, 5] < 0.7 else ("left" if handed == "right" else "right")
+        amp = cfg.gesture_amp * style.amp * (0.7 + 0.6 * float(loud[fr])) * (0.85 + 0.3 * u[k, 6])
+        P, S = _gesture_poses(shape, side, rig)
+        start = apex - stroke - prep
+        if pending_end is not None and pending_end <= start:
+            key_t.append(pending_end)   # previous retraction completes, rest until this preparation
+            key_v.append(zero)
+            key_t.append(start)
+            key_v.append(zero)
+        elif pending_end is None:
+            key_t.append(start)
+            key_v.append(zero)
+        # else: co-articulate, go straight from the previous hold to this preparation
+        key_t += [apex - stroke, apex, apex + hold]
+        key_v += [amp * P.ravel(), amp * S.ravel(), amp * S.ravel()]
+        free_at = apex + hold
+        pending_end = apex + hold + retract
+    if pending_end is not None:
+        key_t.append(pending_end)
+        key_v.append(zero)
+    kt = np.asarray(key_t)
+    kv = np.stack(key_v)
+    # guard against equal/decreasing times from float rounding
+    kt = np.maximum.accumulate(kt)
+    return _keyframe_track(t_s, kt, kv).reshape(T, rig.J, 3)
+
+
+def _nods(t_s, fps, speech, cfg, rng) -> np.ndarray:
+    """(T,) neck pitch degrees: occasional small listener nods in silences longer than ~2 s."""
+    T = len(t_s)
+    out = np.zeros(T)
+    quiet = _smooth((~speech.astype(bool)).astype(np.float64), fps, 0.3) > 0.99
+    dur = t_s[-1] + 1.0 / fps
+    n_max = int(dur / cfg.nod_interval_s[0]) + 2
+    gaps = rng.uniform(*cfg.nod_interval_s, size=n_max)
+    amps = cfg.nod_deg * rng.uniform(0.5, 1.0, size=n_max)
+    at = np.cumsum(gaps) - 0.5 * cfg.nod_interval_s[0]
+    for a, amp in zip(at, amps):
+        if a + cfg.nod_s > dur:
+            break
+        i0, i1 = int(a * fps), min(T - 1, int((a + cfg.nod_s) * fps))
+        if not quiet[i0:i1 + 1].all():
+            continue
+        sl = slice(i0, i1 + 1)
+        out[sl] += amp * _bump((t_s[sl] - a) / cfg.nod_s)
+    return out
+
+
+def _leg_ik(rig: _Rig, R_pelvis: np.ndarray, pelvis_pos: np.ndarray):
+    """Analytic two-bone IK keeping each ankle at its rest world position and each foot level.
+
+    R_pelvis: (T, 3, 3) pelvis world rotation; pelvis_pos: (T, 3) pelvis world position.
+    Returns {joint: (T, 3, 3) local rotation} for hips, knees and ankles.
+    """
+    off = rig.sk.offsets_m
+    out = {}
+    for sd in ("left", "right"):
+        ih, ik, ia = rig.i[f"{sd}_hip"], rig.i[f"{sd}_knee"], rig.i[f"{sd}_ankle"]
+        a, b = off[ik], off[ia]                      # thigh and shin offsets (rest frames = world)
+        target = rig.rest[ia]                        # ankle stays where it is at rest
+        hip = pelvis_pos + R_pelvis @ off[ih]        # (T, 3)
+        w = target - hip                             # hip -> ankle, world
+        d = np.linalg.norm(w, axis=-1)
+        # knee flexion about X: |a + Rx(th) b| = d  ->  cos(th + ang(q) - ang(p)) = C
+        p_ang = np.arctan2(a[2], a[1])
+        q_ang = np.arctan2(b[2], b[1])
+        pn, qn = np.hypot(a[1], a[2]), np.hypot(b[1], b[2])
+        C = (d * d - a @ a - b @ b - 2 * a[0] * b[0]) / (2 * pn * qn)
+        th = np.arccos(np.clip(C, -1.0, 1.0)) + p_ang - q_ang   # the flexing branch (rest: th = 0)
+        th = np.where(th > np.pi, th - 2 * np.pi, th)
+        c, s = np.cos(th), np.sin(th)
+        Rk = np.zeros((len(th), 3, 3))
+        Rk[:, 0, 0] = 1.0
+        Rk[:, 1, 1], Rk[:, 1, 2], Rk[:, 2, 1], Rk[:, 2, 2] = c, -s, s, c
+        v = a + Rk @ b                               # hip -> ankle in the hip's rest frame
+        # world hip rotation: the minimal rotation taking v onto w (keeps the knee facing forward)
+        axis = np.cross(v, w)
+        sin_ = np.linalg.norm(axis, axis=-1)
+        cos_ = np.einsum("ti,ti->t", v, w)
+        ang = np.arctan2(sin_, cos_)
+        aa = axis * (ang / np.where(sin_ > 1e-12, sin_, 1.0))[:, None]
+        R_hip_w = axis_angle_to_matrix(aa)
+        R_knee_w = R_hip_w @ Rk
+        out[f"{sd}_hip"] = np.swapaxes(R_pelvis, -1, -2) @ R_hip_w
+        out[f"{sd}_knee"] = Rk
+        out[f"{sd}_ankle"] = np.swapaxes(R_knee_w, -1, -2)   # foot keeps its rest world orientation
+    return out
+
+
+def _reach_drop(rig: _Rig, R_pelvis: np.ndarray, pelvis_pos: np.ndarray) -> np.ndarray:
+    """(T,) extra (>= 0) pelvis lowering so neither leg must extend beyond its rest hip-ankle length."""
+    off = rig.sk.offsets_m
+    need = np.zeros(len(pelvis_pos))
+    for sd in ("left", "right"):
+        ih, ik, ia = rig.i[f"{sd}_hip"], rig.i[f"{sd}_knee"], rig.i[f"{sd}_ankle"]
+        reach = np.linalg.norm(off[ik] + off[ia])
+        hip = pelvis_pos + R_pelvis @ off[ih]
+        w = hip - rig.rest[ia]
+        horiz2 = w[:, 0] ** 2 + w[:, 2] ** 2
+        allowed = np.sqrt(np.maximum(reach ** 2 - horiz2, 0.0))
+        need = np.maximum(need, w[:, 1] - allowed)
+    beta = 0.0005  # softplus keeps the drop smooth and never below the need
+    return beta * np.logaddexp(0.0, need / beta)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_angles_rad, accent_times_s,
+                 emotion: dict | None, seed: int, config: BodyConfig = BodyConfig()):
+    """Procedural talking-body motion on :func:`rigs.skeleton.canonical_skeleton`.
+
+    fps: frame rate; n_frames: T. prosody: any object with per-frame (T,) arrays ``loudness`` (0..1)
+    and ``speech`` (bool VAD); ``voiced`` (bool) is used when present, ``rms``/``f0_hz`` are not
+    needed; None means silence (listening). head_angles_rad: (T, 3) XYZ Euler head rotation from the
+    face (pitch, yaw, roll) or None; eye_angles_rad: (T, 2, 3) left, right XYZ Euler or None;
+    accent_times_s: stressed-syllable times in seconds (iterable, may be empty); emotion: {name:
+    intensity 0..1} with names from :data:`engine.animate.base.EMOTIONS`; seed: int.
+
+    Returns ``(joint_angles_rad (T, 25, 3) float32 local axis-angle, root_translation_m (T, 3) float32
+    pelvis offset from its rest position)``. Deterministic per seed. Raises ConfigError on bad input.
+    """
+    try:
+        fps = float(fps)
+        T = int(n_frames)
+    except (TypeError, ValueError):
+        raise ConfigError(f"fps and n_frames must be numbers, got {fps!r}, {n_frames!r}") from None
+    if not np.isfinite(fps) or fps <= 0:
+        raise ConfigError(f"fps must be > 0, got {fps}")
+    if T < 1:
+        raise ConfigError(f"n_frames must be >= 1, got {n_frames}")
+    if not isinstance(config, BodyConfig):
+        raise ConfigError("config must be a BodyConfig")
+    cfg = config
+    rig = _rig()
+    J = rig.J
+    t_s = np.arange(T) / fps
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed) & 0xFFFFFFFF).spawn(6)]
+    r_breath, r_sway, r_gest, r_nod, r_noise, _ = streams
+
+    speech = _track(prosody, "speech", T, bool, False)
+    loud = np.clip(np.nan_to_num(_track(prosody, "loudness", T, np.float64, 0.0)), 0.0, 1.0)
+    voiced = _track(prosody, "voiced", T, bool, False) if prosody is not None and \
+        getattr(prosody, "voiced", None) is not None else speech.copy()
+    head = _angles(head_angles_rad, T, (3,), "head_angles_rad")
+    eyes = _angles(eye_angles_rad, T, (2, 3), "eye_angles_rad")
+    accents = [] if accent_times_s is None else [float(a) for a in np.asarray(accent_times_s).reshape(-1)
+                                                 if np.isfinite(a)]
+    style = _blend_style(emotion)
+    activity = np.clip(_smooth(speech.astype(np.float64), fps, 0.6), 0.0, 1.0)
+
+    # --- Euler degrees for every joint except the legs (solved by IK below)
+    E = np.broadcast_to(_idle_pose(rig, style, cfg), (T, J, 3)).copy()
+
+    breath = _breathing(t_s, fps, speech, style, cfg, r_breath)
+    chest = cfg.breath_chest_deg * breath
+    sh = cfg.breath_shoulder_deg * breath
+    E[:, rig.i["spine3"], 0] -= chest
+    E[:, rig.i["spine2"], 0] -= 0.4 * chest
+    E[:, rig.i["neck"], 0] += 1.2 * chest
+    for sd, sg in (("left", 1.0), ("right", -1.0)):
+        E[:, rig.i[f"{sd}_collar"], 2] += sg * sh
+        E[:, rig.i[f"{sd}_shoulder"], 2] -= sg * 0.8 * sh
+
+    x_m, pelvis = _weight_shift(t_s, activity, style, cfg, r_sway)
+    E[:, rig.i["pelvis"]] += pelvis
+    for n, share in (("spine1", 0.5), ("spine2", 0.3), ("spine3", 0.2)):  # keep the torso upright
+        E[:, rig.i[n], 2] -= share * pelvis[:, 2] * 1.15
+        E[:, rig.i[n], 1] -= share * pelvis[:, 1] * 0.8
+
+    E += _gesture_track(t_s, fps, speech, loud, voiced, accents, style, cfg, r_gest, rig)
+
+    E[:, rig.i["neck"], 0] += _nods(t_s, fps, speech, cfg, r_nod) * (style.sway ** 0.5)
+
+    energy = style.sway * (cfg.listening_sway + (1 - cfg.listening_sway) * activity)
+    noise = _smooth_noise(r_noise, t_s, 9) * (cfg.noise_deg * energy)[:, None]
+    for c, (n, ax, g) in enumerate((("spine1", 0, 0.5), ("spine2", 1, 0.6), ("spine3", 2, 0.4),
+                                    ("left_shoulder", 0, 1.5), ("right_shoulder", 0, 1.5),
+                                    ("left_shoulder", 1, 1.5), ("right_shoulder", 1, 1.5),
+                                    ("left_elbow", 1, -2.0), ("right_elbow", 1, 2.0))):
+        E[:, rig.i[n], ax] += g * noise[:, c]
+
+    E = np.deg2rad(E)
+    E[:, rig.i["neck"]] += cfg.neck_share * head
+    E[:, rig.i["head"]] += (1.0 - cfg.neck_share) * head
+    E[:, rig.i["left_eye"]] = eyes[:, 0]
+    E[:, rig.i["right_eye"]] = eyes[:, 1]
+    E[:, rig.i["jaw"]] = 0.0  # the face opens the jaw through jawOpen
+    E = np.clip(E, rig.lo, rig.hi)
+
+    # --- root and legs: weight shift with planted feet
+    R_pelvis = euler_to_matrix(E[:, rig.i["pelvis"]])
+    root = np.zeros((T, 3))
+    root[:, 0] = x_m
+    root[:, 1] = -cfg.knee_soft_m - 0.6 * x_m ** 2 / 0.78
+    root[:, 2] = 0.15 * x_m * np.sin(2 * np.pi * 0.05 * t_s)
+    pelvis_pos = rig.rest[rig.i["pelvis"]] + root
+    drop = _reach_drop(rig, R_pelvis, pelvis_pos)
+    root[:, 1] -= drop
+    pelvis_pos[:, 1] -= drop
+    legs = _leg_ik(rig, R_pelvis, pelvis_pos)
+    R = euler_to_matrix(E)
+    for n, Rl in legs.items():
+        e = matrix_to_euler(Rl)
+        if np.any(e < rig.lo[rig.i[n]]) or np.any(e > rig.hi[rig.i[n]]):
+            log.debug("leg IK hit the %s limit; clamping (feet may slide)", n)
+            R[:, rig.i[n]] = euler_to_matrix(np.clip(e, rig.lo[rig.i[n]], rig.hi[rig.i[n]]))
+        else:
+            R[:, rig.i[n]] = Rl
+    aa = matrix_to_axis_angle(R)
+    return aa.astype(np.float32), root.astype(np.float32)
+
+
+def _rig() -> _Rig:
+    return _Rig()
