@@ -1,0 +1,121 @@
+"""The phonetic animator: audio -> prosody + timed phones -> face, lips and body -> Clip. No training.
+
+Pipeline: :func:`engine.features.analyze` (loudness, f0, voicing, VAD) and
+:func:`engine.phonetics.phone_timing` (forced alignment with the transcript, else recognition) feed
+:func:`engine.animate.face.animate_face`; the face's head and eye rotations and pitch accents feed
+:func:`engine.animate.body.animate_body`; the ICT FaceKit linear lip model (:mod:`engine.lipmodel`)
+turns the expression into lip-region vertex positions. Implements :class:`engine.animate.base.Animator`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.animate.base import AnimateRequest
+from engine.animate.face import FaceConfig, animate_face
+from engine.clip import Clip, Phoneme, make_meta, num_frames
+from engine.errors import DataMissingError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PhoneticConfig:
+    face: FaceConfig = field(default_factory=FaceConfig)
+    lips: bool = True   # compute lip vertices (needs the ICT FaceKit data)
+
+
+class PhoneticAnimator:
+    """Rule-based animator (``model_id = "phonetic-v1"``); see the module docstring."""
+
+    model_id = "phonetic-v1"
+
+    def __init__(self, config: PhoneticConfig = PhoneticConfig()):
+        self.config = config
+        self._lip_model = None
+
+    def lip_model(self):
+        """The ICT lip model, loaded once per animator (None when the data is missing)."""
+        if self._lip_model is None and self.config.lips:
+            from engine.lipmodel import load_lip_model
+
+            try:
+                self._lip_model = load_lip_model()
+            except DataMissingError as e:
+                log.warning("lip vertices left empty: %s", e)
+                self._lip_model = False
+        return self._lip_model or None
+
+    def phones(self, audio, request: AnimateRequest) -> list:
+        from engine.phonetics import phone_timing
+
+        return list(phone_timing(audio, transcript=request.transcript))
+
+    def animate(self, audio, request: AnimateRequest) -> Clip:
+        from engine.features import analyze
+
+        fps = float(request.fps)
+        T = num_frames(audio.duration_s, fps)
+        emotion = request.emotion_dict()
+        prosody = analyze(audio, fps=fps)
+        speechless = bool(getattr(prosody, "silent", False)) or not np.any(np.asarray(prosody.speech))
+        phones = [] if speechless else self.phones(audio, request)
+        if speechless or not any(str(p.label).upper() != "SIL" for p in phones):
+            log.warning("%s: no speech found; animating an idle (blinking, breathing) character",
+                        getattr(audio, "source_name", "audio"))
+            phones = [_Sil(0.0, float(audio.duration_s))]
+        face = animate_face(phones, prosody, fps=fps, n_frames=T, emotion=emotion, seed=request.seed,
+                            config=self.config.face)
+        joints, root, names, parents = self._body(request, fps, T, prosody, face, emotion)
+        lm = self.lip_model()
+        if lm is not None:
+            lips, ids = lm.positions_m(face.expression), lm.vertex_ids
+        else:
+            lips, ids = np.zeros((T, 0, 3), np.float32), np.zeros(0, np.int64)
+        meta = make_meta(
+            fps=fps, duration_s=audio.duration_s, mode="phonetic", seed=request.seed, emotion=emotion,
+            model_ids={"face": self.model_id, "lips": "ict-facekit-linear" if lm is not None else None,
+                       "body": "phonetic-body" if request.body else "rest"},
+            source_audio=getattr(audio, "source_name", None), source_sha256=getattr(audio, "source_sha256", None),
+            sample_rate=getattr(audio, "original_sr", getattr(audio, "sr", None)), template_id="ict-facekit",
+            transcript=request.transcript, speech_found=not speechless,
+            accent_times_s=[round(float(t), 4) for t in face.accent_times_s],
+        )
+        clip = Clip(
+            fps=fps, duration_s=float(audio.duration_s), expression=face.expression,
+            joint_angles=joints.astype(np.float32), joint_names=names, joint_parents=parents,
+            root_translation=root.astype(np.float32), lip_vertices=lips.astype(np.float32),
+            lip_vertex_ids=np.asarray(ids, np.int64),
+            phonemes=tuple(Phoneme(float(p.start_s), float(p.end_s),
+                                   "sil" if str(p.label).upper() == "SIL" else str(p.label)) for p in phones),
+            meta=meta,
+        )
+        return clip.validate()
+
+    def _body(self, request, fps, T, prosody, face, emotion):
+        from rigs.skeleton import canonical_skeleton
+
+        sk = canonical_skeleton()
+        rest = (np.zeros((T, sk.num_joints, 3)), np.zeros((T, 3)))
+        if not request.body:
+            return (*rest, sk.names, sk.parents)
+        try:
+            from engine.animate.body import animate_body
+        except ImportError as e:
+            log.warning("body animator unavailable (%s); body left at rest pose", e)
+            return (*rest, sk.names, sk.parents)
+        joints, root = animate_body(fps=fps, n_frames=T, prosody=prosody, head_angles_rad=face.head_angles_rad,
+                                    eye_angles_rad=face.eye_angles_rad, accent_times_s=face.accent_times_s,
+                                    emotion=emotion, seed=request.seed)
+        return np.asarray(joints), np.asarray(root), sk.names, sk.parents
+
+
+@dataclass(frozen=True)
+class _Sil:
+    start_s: float
+    end_s: float
+    label: str = "SIL"
+    stress: int = 0
+    word: str = ""
