@@ -1,0 +1,149 @@
+"""Channel -> shape-key and joint -> bone mappings for the add-on (pure Python, no bpy).
+
+Shape keys are matched to the 52 ARKit channels by name with :func:`rigs.arkit.match_names` (case,
+``_L/_R``, PascalCase, vendor prefixes such as Character Creator's ``CC_Base_`` or Faceit's). Bones are
+matched with :func:`rigs.retarget.detect_rig` when that module is available. A mapping is saved and
+loaded as a JSON preset::
+
+    {"parley_mapping": 1, "name": "...", "shape_keys": {"jawOpen": ["Jaw_Open"], ...},
+     "bones": {"jaw": "DEF-jaw", ...}}
+
+The presets shipped with the add-on live in ``addon/presets/*.json``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _deps
+
+PRESET_FORMAT = 1
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+
+class MappingError(Exception):
+    """A preset that cannot be read, or a mapping that names unknown channels."""
+
+
+@dataclass
+class ShapeKeyMatch:
+    """``mapping[channel] = [shape keys]``; channels with no key; shape keys matching no channel."""
+
+    mapping: dict[str, list[str]]
+    unmapped_channels: list[str]
+    unmatched_keys: list[str]
+
+
+@dataclass
+class BoneMatch:
+    """Detected rig layout (or None) and ``joint -> bone`` for the canonical joints found."""
+
+    layout: str | None
+    bones: dict[str, str] = field(default_factory=dict)
+    unmapped_joints: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+def match_shape_keys(key_names, *, basis: str | None = None) -> ShapeKeyMatch:
+    """Auto-detect ARKit channels among ``key_names`` (the basis key is ignored)."""
+    arkit = _deps.arkit()
+    names = [n for n in key_names if n != basis]
+    mapping, unmatched = arkit.match_names(names)
+    unmapped = [c for c in arkit.ARKIT_NAMES if c not in mapping]
+    return ShapeKeyMatch(mapping=mapping, unmapped_channels=unmapped, unmatched_keys=unmatched)
+
+
+def match_bones(bone_names) -> BoneMatch:
+    """Detect the armature layout with ``rigs.retarget.detect_rig`` (H-rigs) when available."""
+    bone_names = list(bone_names)
+    skel = _deps.module("rigs.skeleton").canonical_skeleton()
+    retarget = _deps.optional("rigs.retarget")
+    if retarget is None or not hasattr(retarget, "detect_rig"):
+        # without the retarget maps only canonical (SMPL-X) joint names are recognised
+        present = {n.lower(): n for n in bone_names}
+        bones = {j: present[j] for j in skel.names if j in present}
+        return BoneMatch(layout="canonical" if bones else None, bones=bones,
+                         unmapped_joints=[j for j in skel.names if j not in bones],
+                         note="rigs.retarget not available: canonical joint names only")
+    result = retarget.detect_rig(bone_names)
+    layout, bones = _unpack_detect(result)
+    return BoneMatch(layout=layout, bones=bones, unmapped_joints=[j for j in skel.names if j not in bones])
+
+
+def _unpack_detect(result) -> tuple[str | None, dict[str, str]]:
+    """Accept the shapes ``detect_rig`` may return: None, a name, (name, map), or an object."""
+    if result is None:
+        return None, {}
+    if isinstance(result, str):
+        return result, {}
+    if isinstance(result, tuple) and len(result) == 2:
+        name, bones = result
+        return (str(name) if name else None), dict(bones or {})
+    name = getattr(result, "name", None) or getattr(result, "layout", None)
+    bones = getattr(result, "bones", None) or getattr(result, "joint_to_bone", None) or {}
+    return (str(name) if name else None), dict(bones)
+
+
+def validate_mapping(shape_keys: dict) -> dict[str, list[str]]:
+    """Normalise ``{channel: name or [names]}``; raise :class:`MappingError` on unknown channels."""
+    arkit = _deps.arkit()
+    out: dict[str, list[str]] = {}
+    for ch, keys in shape_keys.items():
+        if ch not in arkit.ARKIT_INDEX:
+            raise MappingError(f"unknown ARKit channel {ch!r} in mapping")
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        if not all(isinstance(k, str) and k for k in keys):
+            raise MappingError(f"channel {ch!r}: shape-key names must be non-empty strings")
+        if keys:
+            out[ch] = keys
+    return out
+
+
+def save_preset(path, *, name: str, shape_keys: dict, bones: dict | None = None) -> Path:
+    """Write a mapping preset as JSON."""
+    path = Path(path)
+    data = {"parley_mapping": PRESET_FORMAT, "name": name, "shape_keys": validate_mapping(shape_keys),
+            "bones": dict(bones or {})}
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def load_preset(path) -> dict:
+    """Read a preset: ``{"name", "shape_keys": {channel: [keys]}, "bones": {joint: bone}}``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MappingError(f"{path}: no such preset file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MappingError(f"{path}: not a JSON mapping preset ({e.__class__.__name__})") from None
+    if not isinstance(data, dict) or "shape_keys" not in data:
+        raise MappingError(f"{path}: not a Parley mapping preset (no 'shape_keys')")
+    if int(data.get("parley_mapping", 1)) > PRESET_FORMAT:
+        raise MappingError(f"{path}: preset format {data['parley_mapping']} is newer than this add-on reads")
+    bones = data.get("bones") or {}
+    if not isinstance(bones, dict):
+        raise MappingError(f"{path}: 'bones' must be an object")
+    return {"name": str(data.get("name") or path.stem), "shape_keys": validate_mapping(data["shape_keys"]),
+            "bones": {str(k): str(v) for k, v in bones.items()}}
+
+
+def shipped_presets() -> list[Path]:
+    """The presets bundled with the add-on."""
+    return sorted(PRESET_DIR.glob("*.json")) if PRESET_DIR.is_dir() else []
+
+
+def summary(match: ShapeKeyMatch, bones: BoneMatch | None = None) -> str:
+    """One line for the status bar: how much was mapped and what was not."""
+    n = len(match.mapping)
+    s = f"{n}/52 ARKit channels mapped"
+    if match.unmapped_channels and n:
+        head = ", ".join(match.unmapped_channels[:6])
+        s += f"; unmapped: {head}{' ...' if len(match.unmapped_channels) > 6 else ''}"
+    if match.unmatched_keys:
+        s += f"; {len(match.unmatched_keys)} shape keys not ARKit"
+    if bones is not None:
+        s += (f"; armature: {bones.layout} ({len(bones.bones)} joints)" if bones.layout
+              else "; armature layout not recognised")
+    return s

@@ -1,0 +1,642 @@
+"""Parley operators: generate from audio, apply a clip, mapping, takes, sound and render.
+
+Every user error is ``self.report({'ERROR'}, ...)`` + ``{'CANCELLED'}`` with the scene unchanged;
+poll functions say why a button is disabled (``poll_message_set``). Bakes go through ``addon.bake``
+(the one apply-clip-to-rig code, shared with the renderer) and are recorded as takes (see
+:mod:`addon.takes`) so each can be flipped, muted or removed exactly.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import time
+from pathlib import Path
+
+import bpy
+from bpy.props import IntProperty, StringProperty
+
+from . import _deps, adjust, mapping, prefs, runner, takes
+
+
+class UserError(Exception):
+    """A problem the user can fix; shown as one line in the status bar."""
+
+
+def _settings(context):
+    return context.scene.parley
+
+
+def _engine_error_types():
+    return (_deps.errors().EngineError,)
+
+
+# --------------------------------------------------------------------------- inputs
+
+def resolve_audio(context) -> str:
+    s = _settings(context)
+    if s.audio_source == 'STRIP':
+        se = context.scene.sequence_editor
+        strip = se.strips_all.get(s.sound_strip) if se and s.sound_strip else None
+        if strip is None or strip.type != 'SOUND' or strip.sound is None:
+            raise UserError("no sound strip selected")
+        path = bpy.path.abspath(strip.sound.filepath)
+    else:
+        if not s.audio_path:
+            raise UserError("no audio file selected")
+        path = bpy.path.abspath(s.audio_path)
+    if not os.path.isfile(path):
+        raise UserError(f"audio file not found: {path}")
+    return path
+
+
+def _face_mapping(context, mesh_obj, *, store: bool = True) -> dict[str, list[str]]:
+    s = _settings(context)
+    keys = mesh_obj.data.shape_keys if mesh_obj is not None and mesh_obj.type == 'MESH' else None
+    if keys is None or len(keys.key_blocks) < 2:
+        raise UserError(f"mesh {mesh_obj.name!r} has no shape keys to animate")
+    names = [k.name for k in keys.key_blocks]
+    m = s.mapping_dict()
+    if m:
+        missing = sorted({k for ks in m.values() for k in ks} - set(names))
+        if missing:
+            raise UserError(f"mapping names shape keys not on {mesh_obj.name!r}: {', '.join(missing[:4])}")
+        return m
+    found = mapping.match_shape_keys(names, basis=keys.reference_key.name)
+    if not found.mapping:
+        raise UserError(f"no ARKit shape keys recognised on {mesh_obj.name!r}; map them in the Mapping panel")
+    if store:
+        s.set_mapping(found.mapping)
+        s.mapping_report = mapping.summary(found)
+    return found.mapping
+
+
+def _bone_mapping(arm_obj) -> mapping.BoneMatch:
+    found = mapping.match_bones([b.name for b in arm_obj.data.bones])
+    if found.layout is None:
+        raise UserError(f"armature {arm_obj.name!r}: unknown bone layout (supported: Rigify, Mixamo, UE5 "
+                        "Manny, SMPL-X, canonical names)")
+    return found
+
+
+def load_clip_file(path: str):
+    """A Clip from a ``.npz`` clip or a Live Link Face ``.csv``; raises UserError/EngineError."""
+    path = bpy.path.abspath(path)
+    if not path:
+        raise UserError("no clip file selected")
+    if not os.path.isfile(path):
+        raise UserError(f"clip file not found: {path}")
+    if path.lower().endswith(".csv"):
+        export = _deps.optional("engine.export")
+        reader = getattr(export, "read_livelink_csv", None)
+        if reader is None:
+            raise UserError("Live Link CSV import needs engine.export.read_livelink_csv (not available)")
+        return reader(path)
+    return _deps.clip().load_clip(path)
+
+
+# --------------------------------------------------------------------------- bake
+
+def _bake_module():
+    try:
+        from . import bake
+    except ImportError as e:
+        raise UserError(f"the bake module is not available ({e})") from None
+    return bake
+
+
+def _call_bake(clip, **kw):
+    """Call ``bake.bake_clip`` with the keywords its signature accepts."""
+    fn = _bake_module().bake_clip
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return fn(clip, **kw)
+    return fn(clip, **{k: v for k, v in kw.items() if k in params})
+
+
+def bake_take(context, clip, *, name: str, seed: int = 0, clip_path: str = "", face=True, body=True):
+    """Bake ``clip`` onto the targets as a new take; returns the take. Rolls back on any failure."""
+    s = _settings(context)
+    mesh_obj = s.target_mesh if face else None
+    arm_obj = s.target_armature if body else None
+    if mesh_obj is None and arm_obj is None:
+        raise UserError("pick a face mesh or an armature to apply the clip to")
+    face_map = _face_mapping(context, mesh_obj) if mesh_obj is not None else None
+    bones = _bone_mapping(arm_obj) if arm_obj is not None else None
+    scene = context.scene
+    before = takes.snapshot()
+    try:
+        result = _call_bake(adjust.scale_joints(clip, s.intensities()), mesh_obj=mesh_obj, armature_obj=arm_obj,
+                            start_frame=int(s.start_frame), scene_fps=scene.render.fps / scene.render.fps_base,
+                            name=name, intensity=adjust.face_intensity(s.intensities()),
+                            smoothing_s=float(s.smoothing), latency_ms=float(s.latency_ms), mapping=face_map,
+                            retarget=(bones.bones or None) if bones else None, bones=arm_obj is not None)
+    except BaseException:
+        takes.remove(takes.diff(before))
+        raise
+    created = takes.diff(before)
+    take = s.take_list.add()
+    take.name, take.seed, take.clip_path = name, int(seed), clip_path
+    takes.record(take, created)
+    take.frame_start = int(s.start_frame)
+    take.frame_end = int(getattr(result, "frame_end", s.start_frame + round(clip.duration_s * scene.render.fps)))
+    s.take_index = len(s.take_list) - 1
+    takes.activate(s.take_list, s.take_index)
+    scene.frame_end = max(scene.frame_end, take.frame_end)
+    return take
+
+
+def _next_take_name(context, stem: str) -> str:
+    existing = {t.name for t in _settings(context).take_list}
+    k = 1
+    while f"{stem}{k:02d}" in existing:
+        k += 1
+    return f"{stem}{k:02d}"
+
+
+def _add_sound_strip(context, path: str, frame: int):
+    scene = context.scene
+    se = scene.sequence_editor or scene.sequence_editor_create()
+    for st in se.strips_all:
+        if st.type == 'SOUND' and st.sound and bpy.path.abspath(st.sound.filepath) == path \
+                and st.frame_start == frame:
+            return st
+    used = {st.channel for st in se.strips_all}
+    channel = next(c for c in range(1, 129) if c not in used)
+    return se.strips.new_sound(name=Path(path).stem, filepath=path, channel=channel, frame_start=frame)
+
+
+# --------------------------------------------------------------------------- generate
+
+def _neural_available() -> bool:
+    if not _deps.engine_in_process():
+        return False
+    try:
+        return "neural" in getattr(_deps.module("engine.pipeline"), "MODES", ())
+    except ImportError:
+        return False
+
+
+def _choose_runner(context, spec: runner.GenerateSpec) -> runner.Run:
+    p = prefs.get(context)
+    mode = p.engine_mode if p else 'AUTO'
+    if mode == 'IN_PROCESS' or (mode == 'AUTO' and _deps.engine_in_process()):
+        if not _deps.engine_in_process():
+            raise UserError("the engine is not importable inside Blender; use the subprocess mode")
+        return runner.InProcessRun(spec)
+    python = p.python() if p else prefs.detected_python()
+    try:
+        return runner.SubprocessRun(python, spec, engine_root=(p.root() if p else prefs.detected_engine_root())
+                                    or None)
+    except runner.RunError as e:
+        raise UserError(str(e)) from None
+
+
+class PARLEY_OT_generate(bpy.types.Operator):
+    """Animate the face (and body) from the audio with the Parley engine, then bake the take(s)"""
+
+    bl_idname = "parley.generate"
+    bl_label = "Generate"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    _timer = None
+    _run = None
+
+    @classmethod
+    def poll(cls, context):
+        s = _settings(context)
+        if s.mode == "neural" and not _neural_available():
+            cls.poll_message_set("no neural model installed")
+            return False
+        if s.target_mesh is None and s.target_armature is None:
+            cls.poll_message_set("pick a face mesh or an armature")
+            return False
+        if s.audio_source == 'FILE' and not s.audio_path:
+            cls.poll_message_set("no audio file selected")
+            return False
+        if s.audio_source == 'STRIP' and not s.sound_strip:
+            cls.poll_message_set("no sound strip selected")
+            return False
+        return True
+
+    def _start(self, context):
+        s = _settings(context)
+        audio = resolve_audio(context)
+        # check the targets before spending time in the engine
+        if s.target_mesh is not None:
+            _face_mapping(context, s.target_mesh, store=False)
+        if s.target_armature is not None and s.body:
+            _bone_mapping(s.target_armature)
+        scene = context.scene
+        spec = runner.GenerateSpec(audio_path=audio, mode=s.mode, seed=int(s.seed), samples=int(s.takes),
+                                   fps=scene.render.fps / scene.render.fps_base, emotion=s.emotion_pairs(),
+                                   transcript=s.transcript or None, body=bool(s.body))
+        self._audio = audio
+        self._run = _choose_runner(context, spec)
+
+    def _finish(self, context, state: runner.RunState):
+        run, self._run = self._run, None
+        try:
+            if state.error:
+                if state.cancelled or state.error == "cancelled":
+                    self.report({'WARNING'}, "Parley: generation cancelled; scene unchanged")
+                else:
+                    self.report({'ERROR'}, f"Parley: {state.error}")
+                return {'CANCELLED'}
+            s = _settings(context)
+            clips = [load_clip_file(p) for p in state.paths]
+            keep = self._keep_dir(context, run)
+            before = len(s.take_list)
+            try:
+                for k, (clip, path) in enumerate(zip(clips, state.paths)):
+                    kept = shutil.copy2(path, keep / Path(path).name.replace("clip", Path(self._audio).stem))
+                    bake_take(context, clip, name=_next_take_name(context, "Parley take "), seed=s.seed + k,
+                              clip_path=str(kept), face=s.target_mesh is not None, body=bool(s.body))
+            except BaseException:
+                while len(s.take_list) > before:  # leave the scene as it was
+                    takes.remove(take=s.take_list[-1])
+                    s.take_list.remove(len(s.take_list) - 1)
+                raise
+            if s.audio_source == 'FILE' and s.add_sound:
+                _add_sound_strip(context, self._audio, int(s.start_frame))
+            self.report({'INFO'}, f"Parley: baked {len(clips)} take(s); {s.mapping_report}")
+            return {'FINISHED'}
+        except UserError as e:
+            self.report({'ERROR'}, f"Parley: {e}")
+            return {'CANCELLED'}
+        except _engine_error_types() as e:
+            self.report({'ERROR'}, f"Parley: {e}")
+            return {'CANCELLED'}
+        finally:
+            run.cleanup()
+
+    @staticmethod
+    def _keep_dir(context, run) -> Path:
+        if bpy.data.filepath:
+            d = Path(bpy.path.abspath("//parley_clips"))
+        else:
+            d = Path(bpy.app.tempdir or run.workdir.parent) / "parley_clips"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def execute(self, context):  # blocking: scripts and background mode
+        try:
+            self._start(context)
+        except UserError as e:
+            self.report({'ERROR'}, f"Parley: {e}")
+            return {'CANCELLED'}
+        while not (state := self._run.poll()).done:
+            time.sleep(0.05)
+        return self._finish(context, state)
+
+    def invoke(self, context, event):
+        if context.window is None:
+            return self.execute(context)
+        try:
+            self._start(context)
+        except UserError as e:
+            self.report({'ERROR'}, f"Parley: {e}")
+            return {'CANCELLED'}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.progress_begin(0, 100)
+        wm.modal_handler_add(self)
+        return {'RUNNING_MODAL'}
+
+    def _stop_ui(self, context):
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+
+    def modal(self, context, event):
+        if event.type == 'ESC':
+            self._run.cancel()
+            self._stop_ui(context)
+            return self._finish(context, self._run.poll())
+        if event.type != 'TIMER':
+            return {'PASS_THROUGH'}
+        state = self._run.poll()
+        context.window_manager.progress_update(int(100 * state.progress))
+        if context.workspace is not None:
+            context.workspace.status_text_set(f"Parley: {state.stage} {100 * state.progress:.0f}%  (Esc to cancel)")
+        if state.done:
+            self._stop_ui(context)
+            return self._finish(context, state)
+        return {'RUNNING_MODAL'}
+
+
+# --------------------------------------------------------------------------- apply / takes
+
+class PARLEY_OT_apply_clip(bpy.types.Operator):
+    """Bake a Parley clip (.npz) or a Live Link Face CSV onto the face mesh and armature as a new take"""
+
+    bl_idname = "parley.apply_clip"
+    bl_label = "Apply Clip"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    filepath: StringProperty(subtype='FILE_PATH', options={'SKIP_SAVE'})
+
+    @classmethod
+    def poll(cls, context):
+        s = _settings(context)
+        if (s.target_mesh is None or not s.apply_face) and (s.target_armature is None or not s.apply_body):
+            cls.poll_message_set("pick a face mesh or an armature and the parts to apply")
+            return False
+        return True
+
+    def execute(self, context):
+        s = _settings(context)
+        path = self.filepath or s.clip_path
+        try:
+            clip = load_clip_file(path)
+            take = bake_take(context, clip, name=_next_take_name(context, "Parley clip "),
+                             seed=int(clip.meta.get("seed") or 0), clip_path=bpy.path.abspath(path),
+                             face=s.apply_face, body=s.apply_body)
+        except UserError as e:
+            self.report({'ERROR'}, f"Parley: {e}")
+            return {'CANCELLED'}
+        except _engine_error_types() as e:
+            self.report({'ERROR'}, f"Parley: {e}")
+            return {'CANCELLED'}
+        self.report({'INFO'}, f"Parley: baked {take.name}")
+        return {'FINISHED'}
+
+
+class PARLEY_OT_take_activate(bpy.types.Operator):
+    """Show this take: unmute its NLA tracks and mute the other takes"""
+
+    bl_idname = "parley.take_activate"
+    bl_label = "Use Take"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    index: IntProperty(default=-1)
+
+    @classmethod
+    def poll(cls, context):
+        if not len(_settings(context).take_list):
+            cls.poll_message_set("no takes baked yet")
+            return False
+        return True
+
+    def execute(self, context):
+        s = _settings(context)
+        i = self.index if self.index >= 0 else s.take_index
+        if not 0 <= i < len(s.take_list):
+            self.report({'ERROR'}, "Parley: no such take")
+            return {'CANCELLED'}
+        s.take_index = i
+        takes.activate(s.take_list, i)
+        return {'FINISHED'}
+
+
+class PARLEY_OT_take_remove(bpy.types.Operator):
+    """Remove this bake: delete exactly the NLA tracks and Actions it created"""
+
+    bl_idname = "parley.take_remove"
+    bl_label = "Remove Bake"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    index: IntProperty(default=-1)
+
+    @classmethod
+    def poll(cls, context):
+        if not len(_settings(context).take_list):
+            cls.poll_message_set("no takes baked yet")
+            return False
+        return True
+
+    def execute(self, context):
+        s = _settings(context)
+        i = self.index if self.index >= 0 else s.take_index
+        if not 0 <= i < len(s.take_list):
+            self.report({'ERROR'}, "Parley: no such take")
+            return {'CANCELLED'}
+        name = s.take_list[i].name
+        takes.remove(take=s.take_list[i])
+        s.take_list.remove(i)
+        s.take_index = min(i, len(s.take_list) - 1)
+        if len(s.take_list):
+            takes.activate(s.take_list, s.take_index)
+        self.report({'INFO'}, f"Parley: removed {name}")
+        return {'FINISHED'}
+
+
+# --------------------------------------------------------------------------- mapping
+
+class PARLEY_OT_mapping_detect(bpy.types.Operator):
+    """Match the face mesh's shape keys to ARKit channels by name (and detect the armature layout)"""
+
+    bl_idname = "parley.mapping_detect"
+    bl_label = "Auto-detect"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    @classmethod
+    def poll(cls, context):
+        s = _settings(context)
+        if s.target_mesh is None:
+            cls.poll_message_set("pick a face mesh first")
+            return False
+        if s.target_mesh.data.shape_keys is None:
+            cls.poll_message_set("the face mesh has no shape keys")
+            return False
+        return True
+
+    def execute(self, context):
+        s = _settings(context)
+        keys = s.target_mesh.data.shape_keys
+        found = mapping.match_shape_keys([k.name for k in keys.key_blocks], basis=keys.reference_key.name)
+        bones = mapping.match_bones([b.name for b in s.target_armature.data.bones]) if s.target_armature else None
+        s.set_mapping(found.mapping)
+        s.mapping_report = mapping.summary(found, bones)
+        self.report({'INFO'} if found.mapping else {'WARNING'}, "Parley: " + s.mapping_report)
+        return {'FINISHED'}
+
+
+class PARLEY_OT_mapping_add(bpy.types.Operator):
+    """Add a mapping row (channel -> shape key)"""
+
+    bl_idname = "parley.mapping_add"
+    bl_label = "Add Mapping Row"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    channel: StringProperty()
+    shape_key: StringProperty()
+
+    def execute(self, context):
+        s = _settings(context)
+        if self.channel and self.channel not in _deps.arkit().ARKIT_INDEX:
+            self.report({'ERROR'}, f"Parley: {self.channel!r} is not an ARKit channel")
+            return {'CANCELLED'}
+        row = s.mapping.add()
+        row.channel, row.shape_key = self.channel, self.shape_key
+        s.mapping_index = len(s.mapping) - 1
+        return {'FINISHED'}
+
+
+class PARLEY_OT_mapping_remove(bpy.types.Operator):
+    """Remove the selected mapping row"""
+
+    bl_idname = "parley.mapping_remove"
+    bl_label = "Remove Mapping Row"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    @classmethod
+    def poll(cls, context):
+        s = _settings(context)
+        if not 0 <= s.mapping_index < len(s.mapping):
+            cls.poll_message_set("no mapping row selected")
+            return False
+        return True
+
+    def execute(self, context):
+        s = _settings(context)
+        s.mapping.remove(s.mapping_index)
+        s.mapping_index = min(s.mapping_index, len(s.mapping) - 1)
+        return {'FINISHED'}
+
+
+class PARLEY_OT_mapping_save(bpy.types.Operator):
+    """Save the mapping as a JSON preset"""
+
+    bl_idname = "parley.mapping_save"
+    bl_label = "Save Mapping Preset"
+
+    filepath: StringProperty(subtype='FILE_PATH')
+    filter_glob: StringProperty(default="*.json", options={'HIDDEN'})
+
+    @classmethod
+    def poll(cls, context):
+        if not len(_settings(context).mapping):
+            cls.poll_message_set("the mapping is empty")
+            return False
+        return True
+
+    def invoke(self, context, event):
+        p = prefs.get(context)
+        if p and not self.filepath:
+            self.filepath = str(p.presets_folder() / "mapping.json")
+        context.window_manager.fileselect_add(self)
+        return {'RUNNING_MODAL'}
+
+    def execute(self, context):
+        s = _settings(context)
+        if not self.filepath:
+            self.report({'ERROR'}, "Parley: no preset file given")
+            return {'CANCELLED'}
+        path = Path(bpy.path.abspath(self.filepath)).with_suffix(".json")
+        try:
+            bones = {}
+            if s.target_armature is not None:
+                bones = mapping.match_bones([b.name for b in s.target_armature.data.bones]).bones
+            mapping.save_preset(path, name=path.stem, shape_keys=s.mapping_dict(), bones=bones)
+        except (mapping.MappingError, OSError) as e:
+            self.report({'ERROR'}, f"Parley: cannot save preset: {e}")
+            return {'CANCELLED'}
+        self.report({'INFO'}, f"Parley: saved {path}")
+        return {'FINISHED'}
+
+
+class PARLEY_OT_mapping_load(bpy.types.Operator):
+    """Load a JSON mapping preset"""
+
+    bl_idname = "parley.mapping_load"
+    bl_label = "Load Mapping Preset"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    filepath: StringProperty(subtype='FILE_PATH')
+    filter_glob: StringProperty(default="*.json", options={'HIDDEN'})
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {'RUNNING_MODAL'}
+
+    def execute(self, context):
+        s = _settings(context)
+        try:
+            preset = mapping.load_preset(bpy.path.abspath(self.filepath))
+        except mapping.MappingError as e:
+            self.report({'ERROR'}, f"Parley: {e}")
+            return {'CANCELLED'}
+        s.set_mapping(preset["shape_keys"])
+        s.mapping_report = f"preset {preset['name']}: {len(preset['shape_keys'])}/52 channels"
+        self.report({'INFO'}, "Parley: " + s.mapping_report)
+        return {'FINISHED'}
+
+
+# --------------------------------------------------------------------------- preview / render
+
+class PARLEY_OT_add_sound(bpy.types.Operator):
+    """Add the audio file as a sound strip at the start frame, for playback with sound"""
+
+    bl_idname = "parley.add_sound"
+    bl_label = "Add Sound Strip"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    @classmethod
+    def poll(cls, context):
+        s = _settings(context)
+        if s.audio_source != 'FILE' or not s.audio_path:
+            cls.poll_message_set("no audio file selected")
+            return False
+        return True
+
+    def execute(self, context):
+        s = _settings(context)
+        try:
+            path = resolve_audio(context)
+            _add_sound_strip(context, path, int(s.start_frame))
+        except (UserError, RuntimeError) as e:
+            self.report({'ERROR'}, f"Parley: {e}")
+            return {'CANCELLED'}
+        context.scene.sync_mode = 'AUDIO_SYNC'
+        return {'FINISHED'}
+
+
+def _render_function():
+    render = _deps.optional("rigs.render")
+    for name in ("render_scene", "render_current_scene"):
+        fn = getattr(render, name, None) if render else None
+        if callable(fn):
+            return fn
+    return None
+
+
+class PARLEY_OT_render_take(bpy.types.Operator):
+    """Render the current take to an MP4 with sound (rigs.render)"""
+
+    bl_idname = "parley.render_take"
+    bl_label = "Render Take"
+
+    @classmethod
+    def poll(cls, context):
+        if _render_function() is None:
+            cls.poll_message_set("rendering needs rigs.render.render_scene (not available)")
+            return False
+        if not len(_settings(context).take_list):
+            cls.poll_message_set("no takes baked yet")
+            return False
+        return True
+
+    def execute(self, context):
+        s = _settings(context)
+        fn = _render_function()
+        take = s.take_list[s.take_index] if 0 <= s.take_index < len(s.take_list) else s.take_list[0]
+        out = bpy.path.abspath(s.render_path)
+        kw = {"engine": s.render_engine, "frame_start": take.frame_start, "frame_end": take.frame_end}
+        params = inspect.signature(fn).parameters
+        try:
+            result = fn(context.scene, out, **{k: v for k, v in kw.items() if k in params})
+        except _engine_error_types() as e:
+            self.report({'ERROR'}, f"Parley: {e}")
+            return {'CANCELLED'}
+        self.report({'INFO'}, f"Parley: rendered {result or out}")
+        return {'FINISHED'}
+
+
+CLASSES = (PARLEY_OT_generate, PARLEY_OT_apply_clip, PARLEY_OT_take_activate, PARLEY_OT_take_remove,
+           PARLEY_OT_mapping_detect, PARLEY_OT_mapping_add, PARLEY_OT_mapping_remove, PARLEY_OT_mapping_save,
+           PARLEY_OT_mapping_load, PARLEY_OT_add_sound, PARLEY_OT_render_take)

@@ -1,0 +1,130 @@
+"""Scene settings, mapping rows and take records of the Parley add-on (bpy PropertyGroups).
+
+Everything lives on ``scene.parley`` so it is saved with the .blend file and undone with the scene.
+"""
+from __future__ import annotations
+
+import bpy
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
+                       PointerProperty, StringProperty)
+
+EMOTIONS = ("neutral", "joy", "sadness", "anger", "surprise", "fear", "disgust")
+REGIONS = ("jaw", "lips", "brows", "eyes", "head", "body")
+
+
+def _sound_strips(self, context):
+    items = []
+    se = context.scene.sequence_editor if context and context.scene else None
+    if se is not None:
+        for s in se.strips_all:
+            if s.type == 'SOUND':
+                items.append((s.name, s.name, "sound strip " + s.name))
+    return items or [("", "(no sound strips)", "add a sound strip to the sequencer first")]
+
+
+def _is_mesh(self, obj):
+    return obj.type == 'MESH'
+
+
+def _is_armature(self, obj):
+    return obj.type == 'ARMATURE'
+
+
+class ParleyMappingItem(bpy.types.PropertyGroup):
+    """One row of the mapping editor: an ARKit channel driving one shape key."""
+
+    channel: StringProperty(name="Channel", description="ARKit channel (canonical name)")
+    shape_key: StringProperty(name="Shape key", description="shape key on the target mesh")
+
+
+class ParleyTake(bpy.types.PropertyGroup):
+    """One baked take: what the bake created, so it can be flipped, muted or removed exactly."""
+
+    name: StringProperty()
+    seed: IntProperty()
+    clip_path: StringProperty()
+    actions: StringProperty(description="names of the Actions this bake created, one per line")
+    tracks: StringProperty(description="ID kind|ID name|track name per line")
+    anim_data: StringProperty(description="ID kind|ID name per line: animation data the bake created")
+    frame_start: IntProperty()
+    frame_end: IntProperty()
+
+
+def _intensity(region):
+    return FloatProperty(name=region.title(), default=1.0, min=0.0, soft_max=2.0, max=4.0,
+                         description=f"scale of the {region} motion")
+
+
+class ParleySettings(bpy.types.PropertyGroup):
+    # --- generate
+    audio_source: EnumProperty(name="Audio", items=[("FILE", "File", "an audio file on disk"),
+                                                    ("STRIP", "Sound strip", "a sound strip of the scene")])
+    audio_path: StringProperty(name="Audio file", subtype='FILE_PATH')
+    sound_strip: EnumProperty(name="Strip", items=_sound_strips)
+    transcript: StringProperty(name="Transcript", description="what is said (optional: better timing)")
+    emo_neutral: FloatProperty(name="Neutral", min=0.0, max=1.0, default=0.0)
+    emo_joy: FloatProperty(name="Joy", min=0.0, max=1.0, default=0.0)
+    emo_sadness: FloatProperty(name="Sadness", min=0.0, max=1.0, default=0.0)
+    emo_anger: FloatProperty(name="Anger", min=0.0, max=1.0, default=0.0)
+    emo_surprise: FloatProperty(name="Surprise", min=0.0, max=1.0, default=0.0)
+    emo_fear: FloatProperty(name="Fear", min=0.0, max=1.0, default=0.0)
+    emo_disgust: FloatProperty(name="Disgust", min=0.0, max=1.0, default=0.0)
+    seed: IntProperty(name="Seed", default=0, min=0)
+    takes: IntProperty(name="Takes", default=1, min=1, max=16, description="seeded takes (seed, seed+1, ...)")
+    mode: EnumProperty(name="Mode", items=[
+        ("phonetic", "Phonetic", "phoneme timing + coarticulation rules; works on any voice"),
+        ("neural", "Neural", "a learned model (needs an installed neural model)"),
+        ("neutral", "Rest (timing only)", "a clip of the right length with the face at rest")])
+    body: BoolProperty(name="Body", default=True, description="animate head and body too")
+    add_sound: BoolProperty(name="Add sound strip", default=True,
+                            description="add the audio file to the sequencer at the start frame")
+    start_frame: IntProperty(name="Start frame", default=1)
+    target_mesh: PointerProperty(name="Face mesh", type=bpy.types.Object, poll=_is_mesh)
+    target_armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature)
+    # --- apply
+    clip_path: StringProperty(name="Clip", subtype='FILE_PATH', description=".npz clip or Live Link Face CSV")
+    int_jaw: _intensity("jaw")
+    int_lips: _intensity("lips")
+    int_brows: _intensity("brows")
+    int_eyes: _intensity("eyes")
+    int_head: _intensity("head")
+    int_body: _intensity("body")
+    smoothing: FloatProperty(name="Smoothing (s)", default=0.0, min=0.0, max=0.5, step=1, precision=3,
+                             description="Gaussian smoothing, sigma in seconds (0: the clip as is)")
+    latency_ms: FloatProperty(name="Latency (ms)", default=0.0, min=-1000.0, max=1000.0,
+                              description="shift the motion later (+) or earlier (-) against the audio")
+    apply_face: BoolProperty(name="Face", default=True)
+    apply_body: BoolProperty(name="Body", default=True)
+    # --- mapping and takes
+    mapping: CollectionProperty(type=ParleyMappingItem)
+    mapping_index: IntProperty()
+    mapping_report: StringProperty()
+    take_list: CollectionProperty(type=ParleyTake)
+    take_index: IntProperty()
+    # --- render
+    render_engine: EnumProperty(name="Engine", items=[("BLENDER_WORKBENCH", "Workbench", ""),
+                                                      ("BLENDER_EEVEE", "Eevee", ""), ("CYCLES", "Cycles", "")])
+    render_path: StringProperty(name="Video", subtype='FILE_PATH', default="//parley_take.mp4")
+
+    def emotion_pairs(self) -> tuple[tuple[str, float], ...]:
+        return tuple((e, float(getattr(self, "emo_" + e))) for e in EMOTIONS if getattr(self, "emo_" + e) > 0)
+
+    def intensities(self) -> dict[str, float]:
+        return {r: float(getattr(self, "int_" + r)) for r in REGIONS}
+
+    def mapping_dict(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for row in self.mapping:
+            if row.channel and row.shape_key:
+                out.setdefault(row.channel, []).append(row.shape_key)
+        return out
+
+    def set_mapping(self, mapping: dict) -> None:
+        self.mapping.clear()
+        for ch in sorted(mapping):
+            for key in mapping[ch]:
+                row = self.mapping.add()
+                row.channel, row.shape_key = ch, key
+
+
+CLASSES = (ParleyMappingItem, ParleyTake, ParleySettings)
