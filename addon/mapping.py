@@ -58,17 +58,21 @@ def match_bones(bone_names) -> BoneMatch:
     """Detect the armature layout with ``rigs.retarget.detect_rig`` (H-rigs) when available."""
     bone_names = list(bone_names)
     skel = _deps.module("rigs.skeleton").canonical_skeleton()
+    present = {n.lower(): n for n in bone_names}
+    canonical = {j: present[j] for j in skel.names if j in present}
     retarget = _deps.optional("rigs.retarget")
-    if retarget is None or not hasattr(retarget, "detect_rig"):
-        # without the retarget maps only canonical (SMPL-X) joint names are recognised
-        present = {n.lower(): n for n in bone_names}
-        bones = {j: present[j] for j in skel.names if j in present}
-        return BoneMatch(layout="canonical" if bones else None, bones=bones,
-                         unmapped_joints=[j for j in skel.names if j not in bones],
-                         note="rigs.retarget not available: canonical joint names only")
-    result = retarget.detect_rig(bone_names)
-    layout, bones = _unpack_detect(result)
-    return BoneMatch(layout=layout, bones=bones, unmapped_joints=[j for j in skel.names if j not in bones])
+    layout, bones, note = None, {}, ""
+    if retarget is not None and hasattr(retarget, "detect_rig"):
+        layout, bones = _unpack_detect(retarget.detect_rig(bone_names))
+        if layout and not bones and hasattr(retarget, "resolve_bones"):
+            bones = retarget.resolve_bones(retarget.load_map(layout), bone_names)
+    else:
+        note = "rigs.retarget not available: canonical joint names only"
+    if layout is None and canonical:
+        # bones named by the canonical (SMPL-X) joints, e.g. a partial face/neck rig
+        layout, bones = "canonical", canonical
+    return BoneMatch(layout=layout, bones=dict(bones), unmapped_joints=[j for j in skel.names if j not in bones],
+                     note=note)
 
 
 def _unpack_detect(result) -> tuple[str | None, dict[str, str]]:

@@ -1,0 +1,431 @@
+"""The Parley Blender extension: packaging, install into bpy, generate/apply/takes/remove, bad inputs.
+
+The zip is built with ``addon.packaging.build_extension_zip`` and installed with
+``bpy.ops.extensions.package_install_files`` into a throw-away local repository (this works with
+bpy-as-a-module). Scenes are reset with ``wm.read_homefile(use_factory_startup=True, use_empty=True)``:
+``wm.read_factory_settings`` would also reset the preferences and so drop the test repository and
+disable the extension. Undo is not available in background bpy (``ed.undo`` has no window), so a bake
+is removed with the add-on's "Remove Bake" operator, which must delete exactly what the bake created.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REPO_ID = "parley_test_repo"
+PKG = f"bl_ext.{REPO_ID}.parley"
+
+bpy = pytest.importorskip("bpy")
+pytestmark = pytest.mark.blender
+
+from addon import packaging  # noqa: E402  (pure Python)
+from addon import runner  # noqa: E402
+from engine.clip import make_meta, neutral_clip, save_clip  # noqa: E402
+from engine.errors import SchemaVersionError  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- packaging (no bpy state)
+
+@pytest.fixture(scope="module")
+def ext_zip(tmp_path_factory) -> Path:
+    return packaging.build_extension_zip(ROOT, tmp_path_factory.mktemp("dist"))
+
+
+def test_zip_layout_and_validation(ext_zip):
+    assert ext_zip.name == "parley-0.1.0.zip"
+    with zipfile.ZipFile(ext_zip) as zf:
+        names = set(zf.namelist())
+        manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
+        stub = zf.read("vendor/engine/__init__.py").decode()
+        for n in names:
+            if n.endswith(".py"):
+                src = zf.read(n).decode()
+                assert "import torch" not in src and "from torch" not in src, n
+    assert manifest["id"] == "parley" and manifest["type"] == "add-on"
+    assert manifest["blender_version_min"] == "4.2.0" and manifest["license"] == ["SPDX:MIT"]
+    assert "files" in manifest["permissions"]
+    assert {"__init__.py", "operators.py", "vendor/engine/clip.py", "vendor/engine/errors.py",
+            "vendor/rigs/arkit.py", "vendor/rigs/data/arkit.json", "vendor/rigs/skeleton.py"} <= names
+    assert "packaging.py" not in names and not any("__pycache__" in n for n in names)
+    assert "PARLEY_VENDORED" in stub and "import" not in stub.replace('"""', "").split("PARLEY")[0].split("\n", 3)[-1]
+    report = packaging.validate_extension_zip(ext_zip)
+    assert report.blender_validator == "passed"
+
+
+def test_validation_rejects_broken_zips(tmp_path, ext_zip):
+    def rewrite(dst, edit):
+        with zipfile.ZipFile(ext_zip) as src, zipfile.ZipFile(dst, "w") as out:
+            for n in src.namelist():
+                data = edit(n, src.read(n))
+                if data is not None:
+                    out.writestr(n, data)
+        return dst
+
+    torch = rewrite(tmp_path / "t.zip", lambda n, d: d + b"\nimport torch\n" if n == "mapping.py" else d)
+    with pytest.raises(packaging.PackagingError, match="torch"):
+        packaging.validate_extension_zip(torch)
+    syntax = rewrite(tmp_path / "s.zip", lambda n, d: d + b"\ndef (:\n" if n == "takes.py" else d)
+    with pytest.raises(packaging.PackagingError, match="compile"):
+        packaging.validate_extension_zip(syntax)
+    nokey = rewrite(tmp_path / "m.zip", lambda n, d: d.replace(b'tagline =', b'#tagline =')
+                    if n == "blender_manifest.toml" else d)
+    with pytest.raises(packaging.PackagingError, match="tagline"):
+        packaging.validate_extension_zip(nokey)
+    noman = rewrite(tmp_path / "n.zip", lambda n, d: None if n == "blender_manifest.toml" else d)
+    with pytest.raises(packaging.PackagingError, match="manifest"):
+        packaging.validate_extension_zip(noman)
+
+
+def test_vendored_modules_work_without_the_checkout(tmp_path, ext_zip):
+    """The zip's add-on code reads clips and maps names with only its vendored copies on the path."""
+    with zipfile.ZipFile(ext_zip) as zf:
+        zf.extractall(tmp_path / "parley")
+    clip_path = tmp_path / "c.npz"
+    save_clip(neutral_clip(0.5, fps=30.0), clip_path)
+    code = (
+        "import sys, importlib.util\n"
+        f"sys.path[:] = [p for p in sys.path if p not in ('', {str(ROOT)!r}) and 'editable' not in p]\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "assert importlib.util.find_spec('engine') is None, 'checkout visible'\n"
+        "from parley import _deps, mapping\n"
+        f"c = _deps.clip().load_clip({str(clip_path)!r})\n"
+        "m = mapping.match_shape_keys(['Basis', 'JawOpen', 'mouthSmile_L', 'CC_Base_eyeBlinkRight', 'foo'], basis='Basis')\n"
+        "print(c.num_frames, sorted(m.mapping), m.unmatched_keys, _deps.is_vendored(), _deps.engine_in_process())\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[0] == "15 ['eyeBlinkRight', 'jawOpen', 'mouthSmileLeft'] ['foo'] True False"
+
+
+# ----------------------------------------------------------------------------- runner (no bpy state)
+
+def test_runner_command_and_progress_parsing():
+    spec = runner.GenerateSpec(audio_path="a.wav", seed=3, samples=2, emotion=(("joy", 0.5), ("fear", 0.0)),
+                               transcript=" hi ", body=False)
+    cmd = runner.animate_command("py", spec, "out.npz")
+    assert cmd[:6] == ["py", "-m", "engine", "animate", "a.wav", "-o"]
+    assert cmd[cmd.index("--emotion") + 1] == "joy:0.500" and cmd[cmd.index("--transcript") + 1] == "hi"
+    assert "--progress-json" in cmd and "--no-body" in cmd and cmd[cmd.index("--samples") + 1] == "2"
+    assert runner.parse_progress('{"stage": "animate", "progress": 0.5}') == ("animate", 0.5)
+    assert runner.parse_progress('{"stage": "x", "progress": 7}') == ("x", 1.0)
+    assert runner.parse_progress("parley: error: bad") is None
+    assert "not found" in runner.check_interpreter("/no/such/python")
+
+
+def test_subprocess_run_errors_and_cancel(tmp_path):
+    bad = runner.SubprocessRun(sys.executable, runner.GenerateSpec(audio_path=str(tmp_path / "none.wav"),
+                                                                   mode="neutral"), engine_root=str(ROOT))
+    st = _wait(bad)
+    bad.cleanup()
+    assert st.error and "not found" in st.error and not st.paths
+    # a slow fake engine: cancel kills it and reports "cancelled"
+    fake = tmp_path / "fake"
+    (fake / "engine").mkdir(parents=True)
+    (fake / "engine" / "__init__.py").write_text("")
+    (fake / "engine" / "__main__.py").write_text(
+        "import sys, time, json\nsys.stderr.write(json.dumps({'stage': 'animate', 'progress': 0.25}) + '\\n')\n"
+        "sys.stderr.flush()\ntime.sleep(60)\n")
+    run = runner.SubprocessRun(sys.executable, runner.GenerateSpec(audio_path="x.wav"), engine_root=str(fake))
+    for _ in range(100):
+        if run.poll().stage == "animate":
+            break
+        import time
+        time.sleep(0.05)
+    assert run.poll().progress == 0.25
+    run.cancel()
+    assert run.poll().done and run.poll().error == "cancelled"
+    assert run.proc.poll() is not None
+    run.cleanup()
+    assert not run.workdir.exists()
+
+
+def _wait(run, timeout_s=120.0):
+    import time
+
+    t0 = time.time()
+    while not (st := run.poll()).done:
+        assert time.time() - t0 < timeout_s, "engine run timed out"
+        time.sleep(0.05)
+    return st
+
+
+# ----------------------------------------------------------------------------- Blender: install and use
+
+def _fresh_scene():
+    bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
+
+
+@pytest.fixture(scope="module")
+def extension(ext_zip, tmp_path_factory):
+    """Install the built zip into a local extension repository and enable it; uninstall afterwards."""
+    prefs = bpy.context.preferences
+    repo_dir = tmp_path_factory.mktemp("ext_repo")
+    repo = prefs.extensions.repos.new(name=REPO_ID, module=REPO_ID, custom_directory=str(repo_dir), source='USER')
+    try:
+        assert bpy.ops.extensions.package_install_files(filepath=str(ext_zip), repo=REPO_ID,
+                                                        enable_on_install=True) == {'FINISHED'}
+        assert PKG in prefs.addons, [a.module for a in prefs.addons]
+        assert (repo_dir / "parley" / "vendor" / "engine" / "clip.py").is_file()
+        ap = prefs.addons[PKG].preferences
+        ap.engine_mode, ap.engine_python, ap.engine_root = 'SUBPROCESS', sys.executable, str(ROOT)
+        yield sys.modules[PKG]
+    finally:
+        idx = list(prefs.extensions.repos).index(repo)
+        if PKG in prefs.addons:
+            bpy.ops.extensions.package_uninstall(repo_index=idx, pkg_id="parley")
+        prefs.extensions.repos.remove(prefs.extensions.repos[idx])
+
+
+ARKIT_KEYS = ("jawOpen", "mouthSmile_L", "MouthSmileRight", "eyeBlinkLeft", "CC_Base_browInnerUp", "Custom")
+BONES = ("pelvis", "spine1", "neck", "head", "jaw")
+
+
+def _test_rig():
+    """A cube with a few ARKit-named shape keys and an armature with canonical bone names."""
+    mesh = bpy.data.meshes.new("face")
+    mesh.from_pydata([(x, y, z) for x in (0, 1) for y in (0, 1) for z in (0, 1)], [],
+                     [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)])
+    face = bpy.data.objects.new("Face", mesh)
+    bpy.context.scene.collection.objects.link(face)
+    face.shape_key_add(name="Basis")
+    for k in ARKIT_KEYS:
+        face.shape_key_add(name=k).data[0].co.z += 0.1
+    arm = bpy.data.armatures.new("rig")
+    arm_obj = bpy.data.objects.new("Rig", arm)
+    bpy.context.scene.collection.objects.link(arm_obj)
+    bpy.context.view_layer.objects.active = arm_obj
+    bpy.ops.object.mode_set(mode='EDIT')
+    prev = None
+    for i, name in enumerate(BONES):
+        b = arm.edit_bones.new(name)
+        b.head, b.tail = (0, 0, 0.3 * i), (0, 0, 0.3 * i + 0.25)
+        b.parent = prev
+        prev = b
+    bpy.ops.object.mode_set(mode='OBJECT')
+    # the artist's own animation, which a bake must never touch
+    user = bpy.data.actions.new("UserBlink")
+    face.data.shape_keys.animation_data_create()
+    face.data.shape_keys.animation_data.action = user
+    face.data.shape_keys.key_blocks["eyeBlinkLeft"].value = 0.3
+    face.data.shape_keys.key_blocks["eyeBlinkLeft"].keyframe_insert("value", frame=5)
+    return face, arm_obj
+
+
+def _user_fingerprint():
+    a = bpy.data.actions["UserBlink"]
+    return [(fc.data_path, [tuple(k.co) for k in fc.keyframe_points]) for fc in _fcurves(a)]
+
+
+def _fcurves(action):
+    out = []
+    for layer in action.layers:
+        for strip in layer.strips:
+            for bag in strip.channelbags:
+                out.extend(bag.fcurves)
+    return out
+
+
+def _parley_tracks(idb):
+    ad = idb.animation_data
+    return [t for t in ad.nla_tracks if t.name.startswith("parley")] if ad else []
+
+
+def _setup(face, arm, **kw):
+    s = bpy.context.scene.parley
+    s.target_mesh, s.target_armature = face, arm
+    for k, v in kw.items():
+        setattr(s, k, v)
+    return s
+
+
+def test_generate_subprocess_bake_takes_and_remove(extension, data_dir):
+    _fresh_scene()
+    face, arm = _test_rig()
+    scene = bpy.context.scene
+    scene.render.fps = 30
+    user_before = _user_fingerprint()
+    audio = data_dir / "speech" / "sr_english.wav"
+    s = _setup(face, arm, audio_path=str(audio), mode="neutral", takes=2, seed=7, start_frame=11)
+    assert bpy.ops.parley.generate() == {'FINISHED'}
+    assert [t.seed for t in s.take_list] == [7, 8]
+    import soundfile
+
+    n_expected = soundfile.info(str(audio)).duration * 30
+    keys = face.data.shape_keys
+    tracks = _parley_tracks(keys)
+    assert len(tracks) == 2 and len(_parley_tracks(arm)) == 2
+    act = tracks[0].strips[0].action
+    paths = sorted(fc.data_path for fc in _fcurves(act))
+    assert paths == sorted(f'key_blocks["{k}"].value' for k in ARKIT_KEYS if k != "Custom")
+    for fc in _fcurves(act):
+        assert abs(len(fc.keyframe_points) - n_expected) <= 2
+        assert fc.keyframe_points[0].co[0] == 11
+    body = _fcurves(_parley_tracks(arm)[0].strips[0].action)
+    assert {fc.data_path.split('"')[1] for fc in body} == set(BONES)
+    assert all(abs(len(fc.keyframe_points) - n_expected) <= 2 for fc in body)
+    # takes: the last baked plays, the other is muted; flip to the first
+    assert [t.mute for t in tracks] == [True, False]
+    assert bpy.ops.parley.take_activate(index=0) == {'FINISHED'}
+    assert [t.mute for t in _parley_tracks(keys)] == [False, True]
+    assert [t.mute for t in _parley_tracks(arm)] == [False, True]
+    # the sound strip was added at the start frame; the artist's action is untouched
+    strips = [st for st in scene.sequence_editor.strips_all if st.type == 'SOUND']
+    assert len(strips) == 1 and strips[0].frame_start == 11
+    assert keys.animation_data.action.name == "UserBlink" and _user_fingerprint() == user_before
+    # remove both bakes: exactly what they created goes
+    n_actions = len(bpy.data.actions)
+    assert bpy.ops.parley.take_remove(index=1) == {'FINISHED'}
+    assert len(bpy.data.actions) == n_actions - 2 and len(_parley_tracks(keys)) == 1
+    assert bpy.ops.parley.take_remove(index=0) == {'FINISHED'}
+    assert [a.name for a in bpy.data.actions] == ["UserBlink"] and not _parley_tracks(keys)
+    assert arm.animation_data is None  # created by the bake, cleared with it
+    assert keys.animation_data.action.name == "UserBlink" and _user_fingerprint() == user_before
+
+
+def test_apply_clip_regions_latency_and_parts(extension, tmp_path):
+    _fresh_scene()
+    face, arm = _test_rig()
+    bpy.context.scene.render.fps = 30
+    clip = neutral_clip(1.0, fps=30.0)
+    T = clip.num_frames
+    clip.expression[:, clip.expression_names.index("jawOpen")] = np.linspace(0.0, 0.8, T)
+    clip.expression[:, clip.expression_names.index("browInnerUp")] = 0.5
+    clip.joint_angles[:, clip.joint_names.index("head"), 0] = 0.4
+    path = save_clip(clip, tmp_path / "c.npz")
+    s = _setup(face, arm, clip_path=str(path), int_jaw=0.5, int_brows=0.0, int_head=0.5, latency_ms=100.0,
+               start_frame=1)
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}
+    (track,) = _parley_tracks(face.data.shape_keys)
+    fcs = {fc.data_path: fc for fc in _fcurves(track.strips[0].action)}
+    jaw = np.array([k.co[1] for k in fcs['key_blocks["jawOpen"].value'].keyframe_points])
+    # jaw intensity 0.5 and 100 ms (3 frames at 30 fps) latency: key k shows clip frame k - 3
+    assert len(jaw) == T and np.allclose(jaw, 0.5 * 0.8 * np.maximum(np.arange(T) - 3, 0) / (T - 1), atol=1e-4)
+    assert 'key_blocks["CC_Base_browInnerUp"].value' not in fcs or np.allclose(
+        [k.co[1] for k in fcs['key_blocks["CC_Base_browInnerUp"].value'].keyframe_points], 0.0)
+    (btrack,) = _parley_tracks(arm)
+    head = [fc for fc in _fcurves(btrack.strips[0].action) if fc.data_path == 'pose.bones["head"].rotation_quaternion']
+    w = np.array([k.co[1] for k in head[0].keyframe_points])
+    assert np.isclose(w.min(), np.cos(0.2 / 2), atol=1e-3)  # 0.4 rad x head intensity 0.5
+    # face only: no new body track
+    s.apply_body = False
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}
+    assert len(_parley_tracks(face.data.shape_keys)) == 2 and len(_parley_tracks(arm)) == 1
+
+
+def test_mapping_detect_edit_and_presets(extension, tmp_path):
+    _fresh_scene()
+    face, arm = _test_rig()
+    s = _setup(face, arm)
+    assert bpy.ops.parley.mapping_detect() == {'FINISHED'}
+    m = s.mapping_dict()
+    assert m == {"jawOpen": ["jawOpen"], "mouthSmileLeft": ["mouthSmile_L"], "mouthSmileRight": ["MouthSmileRight"],
+                 "eyeBlinkLeft": ["eyeBlinkLeft"], "browInnerUp": ["CC_Base_browInnerUp"]}
+    assert "5/52" in s.mapping_report and "canonical" in s.mapping_report
+    assert bpy.ops.parley.mapping_add(channel="mouthFunnel", shape_key="Custom") == {'FINISHED'}
+    preset = tmp_path / "p.json"
+    assert bpy.ops.parley.mapping_save(filepath=str(preset)) == {'FINISHED'}
+    data = json.loads(preset.read_text())
+    assert data["shape_keys"]["mouthFunnel"] == ["Custom"] and data["bones"]["head"] == "head"
+    s.mapping.clear()
+    assert bpy.ops.parley.mapping_load(filepath=str(preset)) == {'FINISHED'}
+    assert s.mapping_dict()["mouthFunnel"] == ["Custom"] and len(s.mapping) == 6
+    with pytest.raises(RuntimeError, match="not an ARKit channel"):
+        bpy.ops.parley.mapping_add(channel="smirk", shape_key="Custom")
+    preset.write_text("{not json")
+    with pytest.raises(RuntimeError, match="not a JSON mapping preset"):
+        bpy.ops.parley.mapping_load(filepath=str(preset))
+
+
+def _scene_state():
+    return (sorted(a.name for a in bpy.data.actions), len(bpy.context.scene.parley.take_list),
+            [(o.name, None if o.animation_data is None else len(o.animation_data.nla_tracks))
+             for o in bpy.data.objects], len(bpy.context.scene.sequence_editor.strips_all)
+            if bpy.context.scene.sequence_editor else 0)
+
+
+def test_bad_inputs_report_cleanly_and_leave_the_scene(extension, tmp_path, data_dir):
+    _fresh_scene()
+    face, arm = _test_rig()
+    s = _setup(face, arm, mode="neutral")
+    state = _scene_state()
+    ap = bpy.context.preferences.addons[PKG].preferences
+
+    def fails(op, match, **kw):
+        with pytest.raises(RuntimeError, match=match):
+            op(**kw)
+        assert _scene_state() == state
+
+    # no audio: the poll says why
+    assert not bpy.ops.parley.generate.poll()
+    s.audio_path = str(tmp_path / "missing.wav")
+    fails(bpy.ops.parley.generate, "audio file not found")
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio at all" * 10)
+    s.audio_path = str(junk)
+    fails(bpy.ops.parley.generate, "Parley: .*")
+    s.audio_path = str(data_dir / "speech" / "sr_english.wav")
+    ap.engine_python = str(tmp_path / "nopython")
+    fails(bpy.ops.parley.generate, "engine interpreter not found")
+    ap.engine_python = str(tmp_path / "barepython")
+    (tmp_path / "barepython").write_text("")
+    # an interpreter without the engine (isolated, no site-packages)
+    bare = tmp_path / "barepython"
+    bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -I -S "$@"\n')
+    fails(bpy.ops.parley.generate, "not executable")
+    bare.chmod(0o755)
+    ap.engine_python = str(bare)
+    fails(bpy.ops.parley.generate, "engine is not installed")
+    ap.engine_python = sys.executable
+    s.mode = "neural"
+    assert not bpy.ops.parley.generate.poll()
+    s.mode = "neutral"
+    # a mesh without shape keys, an armature of unknown layout
+    plain = bpy.data.objects.new("Plain", bpy.data.meshes.new("plain"))
+    bpy.context.scene.collection.objects.link(plain)
+    state = _scene_state()
+    s.target_mesh = plain
+    fails(bpy.ops.parley.generate, "no shape keys")
+    s.target_mesh = face
+    for b in arm.data.bones:
+        b.name = "bone_" + b.name
+    fails(bpy.ops.parley.generate, "unknown bone layout")
+    # clips: newer schema, not a clip, missing
+    clip = neutral_clip(0.5, fps=30.0, meta=make_meta(fps=30.0, duration_s=0.5, mode="neutral"))
+    clip.meta["schema_version"] = 99
+    newer = tmp_path / "newer.npz"
+    np.savez(newer, **_clip_arrays(clip))
+    s.target_armature = None
+    with pytest.raises(SchemaVersionError):
+        from engine.clip import load_clip
+        load_clip(newer)
+    fails(bpy.ops.parley.apply_clip, "newer|schema", filepath=str(newer))
+    (tmp_path / "bad.npz").write_bytes(b"xx")
+    fails(bpy.ops.parley.apply_clip, "not a Parley clip", filepath=str(tmp_path / "bad.npz"))
+    fails(bpy.ops.parley.apply_clip, "clip file not found", filepath=str(tmp_path / "none.npz"))
+
+
+def _clip_arrays(clip):
+    return {"meta": np.array(json.dumps(clip.meta)), "expression": clip.expression,
+            "expression_names": np.array(clip.expression_names), "joint_angles": clip.joint_angles,
+            "joint_names": np.array(clip.joint_names), "joint_parents": np.array(clip.joint_parents, np.int32),
+            "root_translation": clip.root_translation, "lip_vertices": clip.lip_vertices,
+            "lip_vertex_ids": np.asarray(clip.lip_vertex_ids, np.int32)}
+
+
+def test_disable_and_reenable(extension):
+    import addon_utils
+
+    addon_utils.disable(PKG, default_set=True)
+    assert not hasattr(bpy.types.Scene, "parley") and not hasattr(bpy.types, "PARLEY_OT_generate")
+    addon_utils.enable(PKG, default_set=True)
+    assert hasattr(bpy.types.Scene, "parley") and bpy.ops.parley.generate is not None
