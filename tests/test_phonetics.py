@@ -1,0 +1,130 @@
+"""Phone timing: alignment, recognition, mismatch fallback, ARPAbet tables."""
+import logging
+
+import numpy as np
+import pytest
+
+from engine.arpabet import ARPABET, LABELS, PHONE_CLASS, ARPABET_TO_IPA, ARPABET_TO_SAMPA, ipa_to_arpabet, is_class
+from engine.audio import Audio, load_audio
+from engine.errors import PhoneticsError
+from engine.phonetics import Phone, PhoneticsConfig, _finalize, normalize_transcript, phone_timing, pronunciations
+
+
+def _contiguous(phones, dur):
+    assert phones and phones[0].start_s == 0.0 and phones[-1].end_s == pytest.approx(dur)
+    for a, b in zip(phones, phones[1:]):
+        assert a.end_s == b.start_s and a.end_s > a.start_s
+    assert all(p.label in LABELS for p in phones)
+
+
+def _words(phones):
+    out = []
+    for p in phones:
+        if p.word and (not out or out[-1][0] != p.word or out[-1][2] < p.start_s - 1e-9):
+            out.append([p.word, p.start_s, p.end_s])
+        elif p.word:
+            out[-1][2] = p.end_s
+    return out
+
+
+def test_tables():
+    assert len(ARPABET) == 39 and len(set(ARPABET)) == 39 and "SIL" in LABELS
+    assert set(ARPABET_TO_IPA) == set(LABELS) == set(ARPABET_TO_SAMPA)
+    assert {p for p in ARPABET if is_class(p, "bilabial")} == {"P", "B", "M"}
+    assert "labiodental" in PHONE_CLASS["F"] and "rounded_vowel" in PHONE_CLASS["UW"]
+    assert "open_vowel" in PHONE_CLASS["AA"] and "open_vowel" not in PHONE_CLASS["IY"]
+    assert ipa_to_arpabet("θɹˈiː") == ["TH", "R", "IY"]
+    assert ipa_to_arpabet("tʃˈɜːtʃ") == ["CH", "ER", "CH"]
+
+
+def test_normalize_and_g2p():
+    assert normalize_transcript("Hello, World! It's 42.") == ["hello", "world", "it's", "forty", "two"]
+    pr = pronunciations(["three", "blorptastic"])
+    assert pr["three"][0][0] == ["TH", "R", "IY"]
+    phs, st = pr["blorptastic"][0]
+    assert phs[:2] == ["B", "L"] and phs[2] in ("AO", "OW", "AA") and all(p in ARPABET for p in phs) and 1 in st
+
+
+def test_finalize_merges_tiny_and_fills_gaps():
+    raw = [Phone(0.10, 0.20, "AA"), Phone(0.20, 0.21, "B"), Phone(0.21, 0.40, "IY"), Phone(0.5, 0.6, "M")]
+    out = _finalize(raw, 1.0, 0.03)
+    _contiguous(out, 1.0)
+    assert [p.label for p in out] == ["SIL", "AA", "IY", "SIL", "M", "SIL"]
+    assert min(p.duration_s for p in out) >= 0.03
+
+
+def test_alignment_one_two_three(data_dir):
+    a = load_audio(data_dir / "speech" / "sr_english.wav")
+    ph = phone_timing(a, transcript="one two three")
+    _contiguous(ph, a.duration_s)
+    w = _words(ph)
+    assert [x[0] for x in w] == ["ONE", "TWO", "THREE"]
+    assert w[0][1] < 0.6 and 0.8 < w[1][1] < 1.4 and 1.6 < w[2][1] < 2.3 and w[2][2] <= a.duration_s
+    assert [p.label for p in ph if p.word == "THREE"] == ["TH", "R", "IY"]
+
+
+def test_alignment_jfk_bilabials(data_dir):
+    a = load_audio(data_dir / "speech" / "jfk.flac")
+    tr = ("And so my fellow Americans, ask not what your country can do for you, "
+          "ask what you can do for your country.")
+    ph = phone_timing(a, transcript=tr)
+    _contiguous(ph, a.duration_s)
+    w = [x[0] for x in _words(ph)]
+    assert w[:5] == ["AND", "SO", "MY", "FELLOW", "AMERICANS"] and w[-1] == "COUNTRY" and len(w) == 22
+    my = [p for p in ph if p.word == "MY"]
+    assert my[0].label == "M" and 0.7 < my[0].start_s < 1.3 and 0.03 <= my[0].duration_s < 0.25
+    assert any(p.label == "M" for p in ph if p.word == "AMERICANS")
+    stressed = [p for p in ph if p.word == "COUNTRY" and p.stress == 1]
+    assert len(stressed) == 2     # one per occurrence
+    # long pause after "Americans" (~2.2 s .. 3.2 s) is silence
+    mid = [p for p in ph if p.start_s <= 2.7 < p.end_s][0]
+    assert mid.label == "SIL"
+
+
+def test_recognition_contiguous(data_dir):
+    a = load_audio(data_dir / "speech" / "jfk.flac")
+    ph = phone_timing(a)
+    _contiguous(ph, a.duration_s)
+    assert all(p.word is None for p in ph)
+    assert min(p.duration_s for p in ph) >= 0.03 - 1e-9
+    speechy = sum(p.duration_s for p in ph if p.label != "SIL") / a.duration_s
+    assert 0.5 < speechy < 0.95 and len(ph) > 40
+
+
+def test_mismatched_transcript_falls_back(data_dir, caplog):
+    a = load_audio(data_dir / "speech" / "jfk.flac")
+    with caplog.at_level(logging.WARNING, logger="engine.phonetics"):
+        ph = phone_timing(a, transcript="one two three")
+    assert any("does not match" in r.getMessage() for r in caplog.records)
+    _contiguous(ph, a.duration_s)
+    assert all(p.word is None for p in ph)
+
+
+def test_mandarin_recognition(data_dir):
+    import soundfile as sf
+    p = sorted((data_dir / "facegood").glob("*.wav"))[0]
+    with sf.SoundFile(p) as f:
+        y = f.read(int(8 * f.samplerate), dtype="float32", always_2d=True).mean(axis=1)
+        sr = f.samplerate
+    a = Audio(samples=y, sr=sr, duration_s=y.size / sr, source_name=p.name, source_sha256="0" * 64,
+              original_sr=sr, channels=1)
+    ph = phone_timing(a)
+    _contiguous(ph, a.duration_s)
+    assert len({p.label for p in ph}) > 8
+    assert np.median([p.duration_s for p in ph if p.label != "SIL"]) < 0.3
+
+
+def test_silence_gives_sil():
+    a = Audio(samples=np.zeros(16000, np.float32), sr=16000, duration_s=1.0, source_name="z",
+              source_sha256="0" * 64, original_sr=16000, channels=1)
+    ph = phone_timing(a)
+    _contiguous(ph, 1.0)
+
+
+def test_time_limit_raises():
+    rng = np.random.default_rng(0)
+    y = (0.1 * rng.standard_normal(16000 * 70)).astype(np.float32)
+    a = Audio(samples=y, sr=16000, duration_s=70.0, source_name="n", source_sha256="0" * 64,
+              original_sr=16000, channels=1)
+    with pytest.raises(PhoneticsError):
+        phone_timing(a, config=PhoneticsConfig(time_limit_s=1e-3, segment_s=20.0))
