@@ -81,13 +81,20 @@ class BodyConfig:
     listening_gesture_prob: float = 0.05
     peak_min_loudness: float = 0.45
     peak_min_gap_s: float = 0.35
-    prep_s: float = 0.38
-    min_prep_s: float = 0.14
-    stroke_s: float = 0.2
-    min_stroke_s: float = 0.12
+    prep_s: float = 0.42                # preparation: slower than the stroke
+    min_prep_s: float = 0.2
+    stroke_s: float = 0.16              # the stroke is the fast phase and ends on the accent
+    min_stroke_s: float = 0.1
     hold_s: float = 0.1
-    retract_s: float = 0.55
+    retract_s: float = 0.7
     gesture_amp: float = 1.0
+    unit_gap_s: float = 1.6             # strokes closer than this stay in one gesture unit ...
+    unit_pause_s: float = 0.4           # ... unless the speech pauses this long between them
+    repeat_prob: float = 0.6            # chance a stroke in a unit repeats the previous shape
+    prep_to_stroke: float = 2.5         # preparation at least this many times longer than the stroke
+    partial_retract: float = 0.85       # fraction of the stroke pose kept between strokes of a unit
+    max_gesture_amp: float = 1.6        # cap of emotion x loudness x random amplitude scaling
+    max_speed_deg_s: float = 480.0      # peak joint speed of any gesture phase (sets minimum durations)
     # head and listening
     neck_share: float = 0.4             # share of the face's head rotation put on the neck
     nod_interval_s: tuple[float, float] = (2.5, 6.0)
@@ -276,11 +283,11 @@ def _gesture_poses(shape: str, side: str, rig: _Rig) -> tuple[np.ndarray, np.nda
     sides = ("left", "right") if side == "both" else (side,)
     for sd in sides:
         if shape == "beat":        # lift the forearm, strike down on the accent
-            _arm(P, rig, sd, shoulder=(-22, -26, 8), elbow=(0, -60, 0), wrist=(-12, 0, 0))
-            _arm(S, rig, sd, shoulder=(-14, -20, 5), elbow=(0, -32, 0), wrist=(10, 0, 0))
+            _arm(P, rig, sd, shoulder=(-24, -26, 8), elbow=(0, -64, 0), wrist=(-15, 0, 0))
+            _arm(S, rig, sd, shoulder=(-13, -20, 4), elbow=(0, -26, 0), wrist=(10, 0, 0))
         elif shape == "beat_both":
-            _arm(P, rig, sd, shoulder=(-20, -18, 8), elbow=(0, -52, 0), wrist=(-10, 0, 0))
-            _arm(S, rig, sd, shoulder=(-12, -14, 5), elbow=(0, -28, 0), wrist=(8, 0, 0))
+            _arm(P, rig, sd, shoulder=(-20, -18, 8), elbow=(0, -56, 0), wrist=(-12, 0, 0))
+            _arm(S, rig, sd, shoulder=(-11, -14, 4), elbow=(0, -24, 0), wrist=(8, 0, 0))
         elif shape == "open_palms":  # forearms forward, then open outwards, palms up
             _arm(P, rig, sd, shoulder=(-18, 0, 8), elbow=(0, -62, 0), wrist=(25, 0, 0))
             _arm(S, rig, sd, shoulder=(-26, 24, 16), elbow=(0, -50, 0), wrist=(55, 0, 0))
@@ -409,64 +416,94 @@ def _gesture_candidates(t_s, fps, speech, loud, voiced, accents, cfg):
 
 
 def _gesture_track(t_s, fps, speech, loud, voiced, accents, style, cfg, rng, rig) -> np.ndarray:
-    """(T, J, 3) degrees of gesture offsets (piecewise minimum-jerk keyframes)."""
+    """(T, J, 3) degrees of gesture offsets (piecewise minimum-jerk keyframes).
+
+    Strokes close together form a gesture unit (Kendon 2004): between them the hands only partly
+    retract and stay in gesture space; after the last stroke of a unit (a long gap or a pause in the
+    speech) they retract fully to the idle pose.
+    """
     T = len(t_s)
     times, is_acc = _gesture_candidates(t_s, fps, speech, loud, voiced, accents, cfg)
     handed = "right" if rng.random() < 0.75 else "left"
     weights = np.asarray(style.weights, dtype=np.float64)
     weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1 / len(weights))
+    quiet = np.concatenate([[0], np.cumsum(~speech.astype(bool))])  # silent frames before frame i
     zero = np.zeros(rig.J * 3)
     key_t: list[float] = [0.0]
     key_v: list[np.ndarray] = [zero]
-    free_at = 0.0          # end of the previous gesture's hold
-    pending_end = None     # (time, ) the previous retraction would end at
-    # draw all random numbers up front in a fixed layout so the choices are stable per seed
-    u = rng.random((len(times), 8))
+    prev = None  # (hold end s, retraction s, stroke-apex pose, shape, side)
+    u = rng.random((len(times), 8))  # fixed layout: choices stay stable per seed
     for k, (apex, acc) in enumerate(zip(times, is_acc)):
         fr = min(T - 1, int(round(apex * fps)))
-        speaking = bool(speech[fr])
         p = (cfg.accent_prob if acc else cfg.peak_prob) * style.rate
-        p *= 1.0 if speaking else cfg.listening_gesture_prob
+        p *= 1.0 if speech[fr] else cfg.listening_gesture_prob
         if u[k, 0] >= p:
             continue
         speed = style.speed * (0.9 + 0.2 * u[k, 1])
-        stroke = max(cfg.min_stroke_s, cfg.stroke_s / speed)
-        prep = cfg.prep_s / speed
         hold = cfg.hold_s * (0.5 + u[k, 2])
         retract = cfg.retract_s / speed * (0.85 + 0.3 * u[k, 3])
-        earliest = max(free_at + 0.02, 0.0)
-        prep = min(prep, apex - stroke - earliest)
-        if prep < cfg.min_prep_s:
-            continue
-        shape = GESTURE_SHAPES[int(np.searchsorted(np.cumsum(weights), u[k, 4] * 0.999999, side="right"))]
-        if shape in ("beat_both", "open_palms", "shrug"):
-            side = "both"
+        if prev is not None and u[k, 7] < cfg.repeat_prob and apex - prev[0] < cfg.unit_gap_s + 0.5:
+            shape, side = prev[3], prev[4]  # strokes of a unit tend to repeat (beats in a row)
         else:
-            side = handed if u[k, 5] < 0.7 else ("left" if handed == "right" else "right")
-        amp = cfg.gesture_amp * style.amp * (0.7 + 0.6 * float(loud[fr])) * (0.85 + 0.3 * u[k, 6])
+            shape = GESTURE_SHAPES[int(np.searchsorted(np.cumsum(weights), u[k, 4] * 0.999999, side="right"))]
+            if shape in ("beat_both", "open_palms", "shrug"):
+                side = "both"
+            else:
+                side = handed if u[k, 5] < 0.7 else ("left" if handed == "right" else "right")
+        amp = min(cfg.max_gesture_amp,
+                  style.amp * (0.7 + 0.6 * float(loud[fr])) * (0.85 + 0.3 * u[k, 6])) * cfg.gesture_amp
         P, S = _gesture_poses(shape, side, rig)
-        start = apex - stroke - prep
-        if pending_end is not None and pending_end <= start:
-            key_t.append(pending_end)   # previous retraction completes, rest until this preparation
+        P, S = amp * P.ravel(), amp * S.ravel()
+        # a minimum-jerk move of D degrees over d seconds peaks at 1.875 D / d: keep under max speed
+        stroke = max(cfg.min_stroke_s, cfg.stroke_s / speed, _min_duration(S - P, cfg))
+        retract = max(retract, _min_duration(S, cfg))
+        prep = max(cfg.prep_s / speed, cfg.prep_to_stroke * stroke)
+        stroke_start = apex - stroke
+        if prev is None:
+            unit, earliest, origin = False, 0.0, zero
+        else:
+            free_at, prev_retract, prev_S = prev[:3]
+            f0, f1 = int(free_at * fps), max(int(free_at * fps), min(T, int(stroke_start * fps)))
+            pause = quiet[f1] - quiet[f0] > cfg.unit_pause_s * fps
+            full = free_at + prev_retract + max(prep, _min_duration(P, cfg))
+            unit = not pause and (stroke_start - free_at < cfg.unit_gap_s or full > stroke_start)
+            earliest, origin = (free_at, prev_S) if unit else (free_at + prev_retract, zero)
+        room = stroke_start - earliest              # time available for the preparation
+        need = max(cfg.min_prep_s, _min_duration(P - origin, cfg))
+        if room < need:                             # too little time: a smaller gesture may fit
+            shrink = room / need
+            if shrink < 0.5 or room < cfg.min_prep_s:
+                continue
+            P, S = origin + shrink * (P - origin), origin + shrink * (S - origin)
+            need = room
+        if prev is not None and not unit:
+            key_t.append(earliest)                  # the previous gesture has retracted fully
             key_v.append(zero)
-            key_t.append(start)
-            key_v.append(zero)
-        elif pending_end is None:
-            key_t.append(start)
-            key_v.append(zero)
-        # else: co-articulate, go straight from the previous hold to this preparation
-        key_t += [apex - stroke, apex, apex + hold]
-        key_v += [amp * P.ravel(), amp * S.ravel(), amp * S.ravel()]
-        free_at = apex + hold
-        pending_end = apex + hold + retract
-    if pending_end is not None:
-        key_t.append(pending_end)
+        elif prev is not None:
+            R = cfg.partial_retract * prev[2]       # relax within gesture space, then prepare
+            r_dur = max(0.6 * prev[1], _min_duration(prev[2] - R, cfg))
+            p_dur = max(prep, _min_duration(P - R, cfg))
+            if r_dur + p_dur <= room:
+                key_t += [earliest + r_dur, stroke_start - p_dur]
+                key_v += [R, R]
+        if prev is None or not unit:
+            prep = min(max(prep, need), room)
+            key_t.append(stroke_start - prep)
+            key_v.append(origin)
+        key_t += [stroke_start, apex, apex + hold]
+        key_v += [P, S, S]
+        prev = (apex + hold, retract, S, shape, side)
+    if prev is not None:
+        key_t.append(prev[0] + prev[1])
         key_v.append(zero)
-    kt = np.asarray(key_t)
-    kv = np.stack(key_v)
-    # guard against equal/decreasing times from float rounding
-    kt = np.maximum.accumulate(kt)
-    return _keyframe_track(t_s, kt, kv).reshape(T, rig.J, 3)
+    kt = np.maximum.accumulate(np.asarray(key_t))  # guard against float rounding
+    return _keyframe_track(t_s, kt, np.stack(key_v)).reshape(T, rig.J, 3)
+
+
+def _min_duration(delta_deg: np.ndarray, cfg: BodyConfig) -> float:
+    """Shortest minimum-jerk duration moving every joint by ``delta_deg`` (J*3,) under the speed cap."""
+    per_joint = np.linalg.norm(delta_deg.reshape(-1, 3), axis=1).max()
+    return 1.875 * float(per_joint) / max(cfg.max_speed_deg_s, 1e-6)
 
 
 def _nods(t_s, fps, speech, cfg, rng) -> np.ndarray:
