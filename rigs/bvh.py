@@ -295,8 +295,8 @@ def format_bvh(names, parents, offsets, local_rotations, root_positions, *, fram
             emit(c, depth + 1)
         if not children[j] or j in end_sites:
             tip = np.asarray(end_sites.get(j, np.zeros(3)), dtype=np.float64)
-            lines += [f"{ind}\tEnd Site", f"{ind}\t{{", f"{ind}\t\tOFFSET {' '.join(_fmt(v) for v in tip)}",
-                      f"{ind}\t}}"]
+            lines.extend([f"{ind}\tEnd Site", f"{ind}\t{{",
+                          f"{ind}\t\tOFFSET {' '.join(_fmt(v) for v in tip)}", f"{ind}\t}}"])
         lines.append(f"{ind}}}")
 
     roots = [j for j in range(J) if parents[j] < 0]
@@ -310,7 +310,7 @@ def format_bvh(names, parents, offsets, local_rotations, root_positions, *, fram
         j = stack.pop()
         dfs.append(j)
         stack.extend(reversed(children[j]))
-    lines += ["MOTION", f"Frames: {F}", f"Frame Time: {frame_time_s:.8f}"]
+    lines += ["MOTION", f"Frames: {F}", f"Frame Time: {frame_time_s:.10f}"]
     for f in range(F):
         vals = list(root_positions[f]) + [v for j in dfs for v in eul[f, j]]
         lines.append(" ".join(_fmt(v) for v in vals))
