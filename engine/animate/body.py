@@ -44,7 +44,8 @@ from types import MappingProxyType
 import numpy as np
 
 from engine.errors import ConfigError
-from rigs.rotations import axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle, matrix_to_euler
+from rigs.rotations import (axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle, matrix_to_euler,
+                            quaternion_to_axis_angle)
 from rigs.skeleton import canonical_skeleton, joint_limits_rad
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,16 @@ def _smooth_noise(rng: np.random.Generator, t_s: np.ndarray, channels: int,
     a = rng.uniform(0.5, 1.0, size=(channels, parts))
     a /= a.sum(axis=1, keepdims=True)
     return np.einsum("tcp,cp->tc", np.sin(2 * np.pi * t_s[:, None, None] * f + ph), a)
+
+
+def _euler_xyz_to_axis_angle(e: np.ndarray) -> np.ndarray:
+    """(..., 3) intrinsic XYZ Euler radians -> (..., 3) axis-angle via q = qx qy qz (no matrices)."""
+    h = 0.5 * e
+    c, s = np.cos(h), np.sin(h)
+    w0, x0, y0, z0 = c[..., 0] * c[..., 1], s[..., 0] * c[..., 1], c[..., 0] * s[..., 1], s[..., 0] * s[..., 1]
+    cc, sc = c[..., 2], s[..., 2]
+    q = np.stack([w0 * cc - z0 * sc, x0 * cc + y0 * sc, y0 * cc - x0 * sc, z0 * cc + w0 * sc], axis=-1)
+    return quaternion_to_axis_angle(q)
 
 
 def _bump(tau: np.ndarray) -> np.ndarray:
@@ -680,15 +691,15 @@ def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_ang
     root[:, 1] -= drop
     pelvis_pos[:, 1] -= drop
     legs = _leg_ik(rig, R_pelvis, pelvis_pos)
-    R = euler_to_matrix(E)
+    aa = _euler_xyz_to_axis_angle(E)
     for n, Rl in legs.items():
+        j = rig.i[n]
         e = matrix_to_euler(Rl)
-        if np.any(e < rig.lo[rig.i[n]]) or np.any(e > rig.hi[rig.i[n]]):
+        if np.any(e < rig.lo[j]) or np.any(e > rig.hi[j]):
             log.debug("leg IK hit the %s limit; clamping (feet may slide)", n)
-            R[:, rig.i[n]] = euler_to_matrix(np.clip(e, rig.lo[rig.i[n]], rig.hi[rig.i[n]]))
+            aa[:, j] = _euler_xyz_to_axis_angle(np.clip(e, rig.lo[j], rig.hi[j]))
         else:
-            R[:, rig.i[n]] = Rl
-    aa = matrix_to_axis_angle(R)
+            aa[:, j] = matrix_to_axis_angle(Rl)
     return aa.astype(np.float32), root.astype(np.float32)
 
 
