@@ -301,7 +301,7 @@ def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | 
         else:
             fps = _snap_rate(1.0 / float(np.median(np.diff(t))))
     fps = float(fps)
-    n = int(round(t[-1] * fps)) + 1
+    n = int(np.floor(t[-1] * fps + 1e-6)) + 1
     grid = np.arange(n) / fps
     res = np.stack([np.interp(grid, t, data[:, j]) for j in range(ncol)], axis=1) if len(t) > 1 \
         else np.repeat(data, n, axis=0)
