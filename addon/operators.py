@@ -597,43 +597,89 @@ class PARLEY_OT_add_sound(bpy.types.Operator):
 
 
 def _render_function():
+    """A scene-level render of ``rigs.render`` if it offers one (``render_scene(scene, out, ...)``)."""
     render = _deps.optional("rigs.render")
-    for name in ("render_scene", "render_current_scene"):
-        fn = getattr(render, name, None) if render else None
-        if callable(fn):
-            return fn
-    return None
+    fn = getattr(render, "render_scene", None) if render else None
+    return fn if callable(fn) else None
+
+
+_RENDER_ENGINES = {"BLENDER_WORKBENCH": "BLENDER_WORKBENCH", "BLENDER_EEVEE": "BLENDER_EEVEE", "CYCLES": "CYCLES"}
+
+
+def render_scene_mp4(scene, out: str, *, engine: str, frame_start: int, frame_end: int) -> str:
+    """Render the scene's frame range to an H.264/AAC MP4 (sound from its sound strips).
+
+    The scene's render settings are restored afterwards. Raises UserError.
+    """
+    if scene.camera is None:
+        raise UserError("the scene has no camera to render from")
+    out_p = Path(out)
+    if not out_p.parent.is_dir():
+        raise UserError(f"cannot write {out_p}: folder {out_p.parent} does not exist")
+    r, img, ff = scene.render, scene.render.image_settings, scene.render.ffmpeg
+    saved = [(r, "engine"), (r, "filepath"), (r, "use_file_extension"), (img, "media_type"), (img, "file_format"),
+             (ff, "format"), (ff, "codec"), (ff, "audio_codec"), (ff, "audio_mixrate"), (ff, "audio_channels"),
+             (scene, "frame_start"), (scene, "frame_end")]
+    old = [(o, a, getattr(o, a)) for o, a in saved]
+    has_sound = bool(scene.sequence_editor) and any(st.type == 'SOUND' and not st.mute
+                                                    for st in scene.sequence_editor.strips_all)
+    try:
+        r.engine = _RENDER_ENGINES[engine]
+        img.media_type = 'VIDEO'
+        img.file_format = 'FFMPEG'
+        ff.format, ff.codec = 'MPEG4', 'H264'
+        ff.audio_codec = 'AAC' if has_sound else 'NONE'
+        ff.audio_mixrate, ff.audio_channels = 48000, 'STEREO'
+        r.use_file_extension = False
+        r.filepath = str(out_p)
+        scene.frame_start, scene.frame_end = int(frame_start), int(frame_end)
+        bpy.ops.render.render(animation=True, write_still=False, scene=scene.name)
+    finally:
+        for o, a, v in reversed(old):
+            try:
+                setattr(o, a, v)
+            except (TypeError, AttributeError):
+                pass
+    if not out_p.is_file():
+        raise UserError(f"Blender did not write {out_p}")
+    return str(out_p)
 
 
 class PARLEY_OT_render_take(bpy.types.Operator):
-    """Render the current take to an MP4 with sound (rigs.render)"""
+    """Render the current take's frame range to an MP4 with sound"""
 
     bl_idname = "parley.render_take"
     bl_label = "Render Take"
 
     @classmethod
     def poll(cls, context):
-        if _render_function() is None:
-            cls.poll_message_set("rendering needs rigs.render.render_scene (not available)")
-            return False
         if not len(_settings(context).take_list):
             cls.poll_message_set("no takes baked yet")
+            return False
+        if context.scene.camera is None:
+            cls.poll_message_set("the scene has no camera")
             return False
         return True
 
     def execute(self, context):
         s = _settings(context)
-        fn = _render_function()
         take = s.take_list[s.take_index] if 0 <= s.take_index < len(s.take_list) else s.take_list[0]
         out = bpy.path.abspath(s.render_path)
-        kw = {"engine": s.render_engine, "frame_start": take.frame_start, "frame_end": take.frame_end}
-        params = inspect.signature(fn).parameters
         try:
-            result = fn(context.scene, out, **{k: v for k, v in kw.items() if k in params})
+            fn = _render_function()
+            if fn is not None:
+                result = fn(context.scene, out, engine=s.render_engine, frame_start=take.frame_start,
+                            frame_end=take.frame_end)
+            else:
+                result = render_scene_mp4(context.scene, out, engine=s.render_engine,
+                                          frame_start=take.frame_start, frame_end=take.frame_end)
+        except UserError as e:
+            self.report({'ERROR'}, f"Parley: {e}")
+            return {'CANCELLED'}
         except _engine_error_types() as e:
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}
-        self.report({'INFO'}, f"Parley: rendered {result or out}")
+        self.report({'INFO'}, f"Parley: rendered {result}")
         return {'FINISHED'}
 
 

@@ -429,3 +429,100 @@ def test_disable_and_reenable(extension):
     assert not hasattr(bpy.types.Scene, "parley") and not hasattr(bpy.types, "PARLEY_OT_generate")
     addon_utils.enable(PKG, default_set=True)
     assert hasattr(bpy.types.Scene, "parley") and bpy.ops.parley.generate is not None
+
+
+def test_generate_phonetic_in_subprocess_moves_the_jaw(extension, data_dir):
+    _fresh_scene()
+    face, arm = _test_rig()
+    ap = bpy.context.preferences.addons[PKG].preferences
+    ap.engine_mode, ap.engine_python, ap.engine_root = 'SUBPROCESS', sys.executable, str(ROOT)
+    s = _setup(face, arm, audio_path=str(data_dir / "speech" / "sr_english.wav"), mode="phonetic",
+               transcript="one two three", emo_joy=0.6, add_sound=False)
+    assert bpy.ops.parley.generate() == {'FINISHED'}
+    (track,) = _parley_tracks(face.data.shape_keys)
+    jaw = [fc for fc in _fcurves(track.strips[0].action) if fc.data_path == 'key_blocks["jawOpen"].value'][0]
+    v = np.array([k.co[1] for k in jaw.keyframe_points])
+    assert v.max() > 0.05 and v.std() > 0.01  # speech opens and closes the jaw
+    se = bpy.context.scene.sequence_editor
+    assert se is None or not len(se.strips_all)  # add_sound off
+
+
+def test_in_process_runner(tmp_path, data_dir):
+    """The in-process path: engine.pipeline.animate_file in a thread, with progress and cancel."""
+    from engine.pipeline import animate_file
+
+    run = runner.InProcessRun(runner.GenerateSpec(audio_path=str(data_dir / "speech" / "sr_english.wav"),
+                                                  mode="neutral", samples=2, seed=4), animate_file=animate_file)
+    st = _wait(run)
+    assert st.error is None and len(st.paths) == 2 and st.progress == 1.0
+    from engine.clip import load_clip
+
+    assert [load_clip(p).meta["seed"] for p in st.paths] == [4, 5]
+    run.cleanup()
+
+    def slow(audio, out, *, progress, **kw):
+        import time
+        for i in range(200):
+            progress("animate", i / 200)
+            time.sleep(0.01)
+        raise AssertionError("not cancelled")
+
+    run = runner.InProcessRun(runner.GenerateSpec(audio_path="x.wav"), animate_file=slow)
+    run.cancel()
+    assert run.poll().done and run.poll().error == "cancelled"
+    run.cleanup()
+
+
+def test_operators_are_undoable_and_undo_is_unavailable_headless(extension):
+    for name in ("generate", "apply_clip", "take_remove", "take_activate", "mapping_detect", "mapping_load"):
+        op = getattr(bpy.types, f"PARLEY_OT_{name}")
+        assert {'REGISTER', 'UNDO'} <= set(op.bl_options), name
+    # background bpy has no window, so no undo stack: the Remove Bake operator is the tested path
+    assert not bpy.ops.ed.undo.poll()
+
+
+def test_livelink_csv_import(extension, tmp_path):
+    from engine import export
+
+    _fresh_scene()
+    face, arm = _test_rig()
+    clip = neutral_clip(1.0, fps=30.0)
+    clip.expression[:, clip.expression_names.index("jawOpen")] = np.linspace(0, 1, clip.num_frames)
+    csv = export.export_livelink_csv(clip, tmp_path / "take.csv")
+    bpy.context.scene.render.fps = 30
+    _setup(face, None, clip_path=str(csv))
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}
+    (track,) = _parley_tracks(face.data.shape_keys)
+    jaw = [fc for fc in _fcurves(track.strips[0].action) if fc.data_path == 'key_blocks["jawOpen"].value'][0]
+    v = np.array([k.co[1] for k in jaw.keyframe_points])
+    assert v[0] < 0.05 and v.max() > 0.9 and np.all(np.diff(v) >= -1e-6)  # the ramp survives the round trip
+
+
+def test_render_take_to_mp4(extension, tmp_path, data_dir):
+    _fresh_scene()
+    face, arm = _test_rig()
+    scene = bpy.context.scene
+    scene.render.fps = 10
+    clip = neutral_clip(0.3, fps=30.0)
+    path = save_clip(clip, tmp_path / "c.npz")
+    s = _setup(face, arm, clip_path=str(path), audio_path=str(data_dir / "speech" / "sr_english.wav"),
+               render_engine="BLENDER_WORKBENCH", render_path=str(tmp_path / "take.mp4"))
+    assert not bpy.ops.parley.render_take.poll()  # no takes yet
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}
+    assert not bpy.ops.parley.render_take.poll()  # no camera
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    scene.collection.objects.link(cam)
+    cam.location = (0.5, -4, 0.5)
+    cam.rotation_euler = (1.5708, 0, 0)
+    scene.camera = cam
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 64, 48, 100
+    assert bpy.ops.parley.add_sound() == {'FINISHED'}
+    before = (scene.render.engine, scene.render.image_settings.file_format, scene.frame_end)
+    assert bpy.ops.parley.render_take() == {'FINISHED'}
+    out = tmp_path / "take.mp4"
+    assert out.is_file() and out.stat().st_size > 1000
+    assert (scene.render.engine, scene.render.image_settings.file_format, scene.frame_end) == before
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
+                            str(out)], capture_output=True, text=True)
+    if probe.returncode == 0:
+        assert sorted(probe.stdout.split()) == ["audio", "video"]
