@@ -124,6 +124,37 @@ class RestSkeleton:
         if len(set(self.names)) != J:
             raise RigError("rest skeleton: duplicate bone names")
 
+    @classmethod
+    def from_bones(cls, names, parent_names, positions, rotations, *, up: str = "Z",
+                   forward: str = "-Y") -> "RestSkeleton":
+        """Build from bones in any order (parents are reordered first), e.g. from a Blender armature::
+
+            bones = arm.data.bones
+            RestSkeleton.from_bones([b.name for b in bones],
+                                    [b.parent.name if b.parent else None for b in bones],
+                                    [b.head_local[:] for b in bones],
+                                    [[r[:3] for r in b.matrix_local.to_3x3()] for b in bones])
+        """
+        names = list(names)
+        par = dict(zip(names, parent_names))
+        pos = dict(zip(names, np.asarray(positions, dtype=np.float64)))
+        rot = dict(zip(names, np.asarray(rotations, dtype=np.float64)))
+        kids: dict = {}
+        for n in names:
+            p = par[n] if par[n] in pos else None
+            kids.setdefault(p, []).append(n)
+        order, stack = [], list(reversed(kids.get(None, [])))
+        while stack:
+            n = stack.pop()
+            order.append(n)
+            stack.extend(reversed(kids.get(n, [])))
+        if len(order) != len(names):
+            raise RigError("rest skeleton: bone parents form a cycle")
+        idx = {n: i for i, n in enumerate(order)}
+        parents = tuple(idx[par[n]] if par[n] in idx else -1 for n in order)
+        return cls(tuple(order), parents, np.array([pos[n] for n in order]), np.array([rot[n] for n in order]),
+                   up=up, forward=forward)
+
     @property
     def num_joints(self) -> int:
         return len(self.names)

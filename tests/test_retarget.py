@@ -167,6 +167,20 @@ def test_bvh_to_canonical_clip_shapes(cmu):
     assert np.isfinite(ang).all() and np.abs(root).max() < 10
 
 
+def test_from_bones_reorders_parents_first():
+    tgt = rt.synthetic_rest("ue5_manny", seed=2)
+    perm = np.random.default_rng(0).permutation(tgt.num_joints)
+    names = [tgt.names[i] for i in perm]
+    parents = [tgt.names[tgt.parents[i]] if tgt.parents[i] >= 0 else None for i in perm]
+    again = rt.RestSkeleton.from_bones(names, parents, tgt.positions[perm], tgt.rotations[perm])
+    for n in tgt.names:
+        j = again.index(n)
+        np.testing.assert_allclose(again.positions[j], tgt.positions[tgt.index(n)])
+        p = again.parents[j]
+        assert (again.names[p] if p >= 0 else None) == (tgt.names[tgt.parents[tgt.index(n)]]
+                                                        if tgt.parents[tgt.index(n)] >= 0 else None)
+
+
 def test_errors():
     src = rt.canonical_rest()
     L = np.broadcast_to(np.eye(3), (2, 25, 3, 3))
@@ -178,3 +192,45 @@ def test_errors():
         rt.load_map("no_such_rig")
     with pytest.raises(RigError):
         rt.RestSkeleton(("a", "b"), (1, -1), np.zeros((2, 3)), np.broadcast_to(np.eye(3), (2, 3, 3)))
+
+
+@pytest.mark.blender
+def test_pose_convention_matches_blender():
+    """Local rotations/translations are Blender's pose-bone basis: a built armature reproduces them."""
+    bpy = pytest.importorskip("bpy")
+    from mathutils import Matrix, Quaternion
+    from rigs.rotations import matrix_to_quaternion
+
+    tgt = rt.synthetic_rest("rigify", seed=9, a_pose_deg=45)
+    L, tr = random_motion(T=6, seed=4)
+    res = rt.retarget_clip(matrix_to_axis_angle(L), tr[:, 0], tgt, "rigify")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    arm_data = bpy.data.armatures.new("rig")
+    arm = bpy.data.objects.new("rig", arm_data)
+    bpy.context.scene.collection.objects.link(arm)
+    bpy.context.view_layer.objects.active = arm
+    bpy.ops.object.mode_set(mode="EDIT")
+    for j, n in enumerate(tgt.names):
+        eb = arm_data.edit_bones.new(n)
+        eb.head, eb.tail = (0, 0, 0), (0, 0.05, 0)
+        M = np.eye(4)
+        M[:3, :3], M[:3, 3] = tgt.rotations[j], tgt.positions[j]
+        eb.matrix = Matrix(M.tolist())
+        if tgt.parents[j] >= 0:
+            eb.parent = arm_data.edit_bones[tgt.names[tgt.parents[j]]]
+    bpy.ops.object.mode_set(mode="POSE")
+    q = matrix_to_quaternion(res.local_rotations)
+    worst_p = worst_r = 0.0
+    for f in range(len(L)):
+        for j, n in enumerate(tgt.names):
+            pb = arm.pose.bones[n]
+            pb.rotation_mode = "QUATERNION"
+            pb.rotation_quaternion = Quaternion(q[f, j].tolist())
+            pb.location = res.translations[f, j].tolist()
+        bpy.context.view_layer.update()
+        for j, n in enumerate(tgt.names):
+            pb = arm.pose.bones[n]
+            worst_p = max(worst_p, np.abs(np.array(pb.head) - res.world_positions[f, j]).max())
+            worst_r = max(worst_r, np.abs(np.array(pb.matrix.to_3x3()) - res.world_rotations[f, j]).max())
+    bpy.ops.object.mode_set(mode="OBJECT")
+    assert worst_p < 1e-4 and worst_r < 1e-4, (worst_p, worst_r)
