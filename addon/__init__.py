@@ -2,23 +2,31 @@
 
 A Blender extension (see ``blender_manifest.toml``); it needs only bpy and numpy. The engine runs
 in-process when importable, otherwise as a subprocess of the interpreter set in the preferences.
+bpy is imported in :func:`register` only, so the pure modules (``addon.packaging``, ``addon.runner``,
+``addon.mapping``) import without Blender.
 """
 from __future__ import annotations
 
-import bpy
 
-from . import operators, panels, prefs, props
+def _classes():
+    from . import operators, panels, prefs, props
 
-_CLASSES = props.CLASSES + prefs.CLASSES + operators.CLASSES + panels.CLASSES
+    return props.CLASSES + prefs.CLASSES + operators.CLASSES + panels.CLASSES
 
 
 def register():
-    for cls in _CLASSES:
+    import bpy
+
+    from . import props
+
+    for cls in _classes():
         bpy.utils.register_class(cls)
     bpy.types.Scene.parley = bpy.props.PointerProperty(type=props.ParleySettings)
 
 
 def unregister():
+    import bpy
+
     del bpy.types.Scene.parley
-    for cls in reversed(_CLASSES):
+    for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)

@@ -249,7 +249,7 @@ class PARLEY_OT_generate(bpy.types.Operator):
             before = len(s.take_list)
             try:
                 for k, (clip, path) in enumerate(zip(clips, state.paths)):
-                    kept = shutil.copy2(path, keep / Path(path).name.replace("clip", Path(self._audio).stem))
+                    kept = shutil.copy2(path, keep / f"{Path(self._audio).stem}_{s.mode}_seed{s.seed + k}.npz")
                     bake_take(context, clip, name=_next_take_name(context, "Parley take "), seed=s.seed + k,
                               clip_path=str(kept), face=s.target_mesh is not None, body=bool(s.body))
             except BaseException:

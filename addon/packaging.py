@@ -40,6 +40,7 @@ VENDORED = (
     ("rigs/rotations.py", True),
     ("rigs/skeleton.py", True),
     ("rigs/retarget.py", False),
+    ("rigs/bvh.py", False),
     ("rigs/render.py", False),
     ("rigs/demo_character.py", False),
     ("rigs/ict.py", False),

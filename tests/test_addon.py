@@ -101,10 +101,13 @@ def test_vendored_modules_work_without_the_checkout(tmp_path, ext_zip):
         f"c = _deps.clip().load_clip({str(clip_path)!r})\n"
         "m = mapping.match_shape_keys(['Basis', 'JawOpen', 'mouthSmile_L', 'CC_Base_eyeBlinkRight', 'foo'], basis='Basis')\n"
         "print(c.num_frames, sorted(m.mapping), m.unmatched_keys, _deps.is_vendored(), _deps.engine_in_process())\n"
+        "print(hasattr(_deps.optional('engine.export'), 'read_livelink_csv'), mapping.match_bones(['mixamorig:Hips']).note)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split("\n")[0] == "15 ['eyeBlinkRight', 'jawOpen', 'mouthSmileLeft'] ['foo'] True False"
+    lines = r.stdout.split("\n")
+    assert lines[0] == "15 ['eyeBlinkRight', 'jawOpen', 'mouthSmileLeft'] ['foo'] True False"
+    assert lines[1] == "True "  # Live Link reader and retarget maps are vendored too
 
 
 # ----------------------------------------------------------------------------- runner (no bpy state)
