@@ -10,7 +10,6 @@ is removed with the add-on's "Remove Bake" operator, which must delete exactly w
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tomllib
