@@ -245,6 +245,13 @@ def _build_body(bpy, arm_obj, layout, ring):
     bpy.data.objects.remove(obj)
     bpy.data.meshes.remove(me)
     body_me.name = BODY_NAME
+    import bmesh
+
+    bm = bmesh.new()  # the Skin hull is not mirror-symmetric at branch joints: mirror the -X half
+    bm.from_mesh(body_me)
+    bmesh.ops.symmetrize(bm, input=bm.verts[:] + bm.edges[:] + bm.faces[:], direction="-X", dist=1e-4)
+    bm.to_mesh(body_me)
+    bm.free()
     body_me.shade_smooth()
     body = bpy.data.objects.new(BODY_NAME, body_me)
     bpy.context.scene.collection.objects.link(body)
