@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -182,6 +183,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("parley: interrupted\n")
         return 130
+    except BrokenPipeError:  # e.g. `parley info clip.npz | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except MemoryError:
         sys.stderr.write("parley: error: out of memory\n")
         return 2
