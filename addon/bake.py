@@ -271,13 +271,14 @@ def bake_clip(clip, *, mesh_obj=None, armature_obj=None, start_frame: int = 1, s
     base = name or str(clip.meta.get("take_name") or clip.meta.get("source_audio") or "clip")
     base = f"parley_{base}".replace("/", "_")[:50]
 
+    matched = False
     if keys is not None:
-        _bake_face(bpy, clip, keys, mesh_obj, frames, t_s, res, base, regions, intensity, smoothing_s,
+        matched |= _bake_face(bpy, clip, keys, mesh_obj, frames, t_s, res, base, regions, intensity, smoothing_s,
                    mapping, int(start_frame), blend)
     if armature_obj is not None and bones:
-        _bake_bones(bpy, clip, armature_obj, frames, t_s, res, base, retarget, smoothing_s,
+        matched |= _bake_bones(bpy, clip, armature_obj, frames, t_s, res, base, retarget, smoothing_s,
                     int(start_frame), blend)
-    if not res.shape_keys and not res.bones:
+    if not matched:
         raise _rig_error("the rig has none of the clip's channels: no ARKit-named shape keys and no bones "
                          "named by the canonical joints (give a mapping or a retarget map)")
     return res
@@ -306,7 +307,7 @@ def _bake_face(bpy, clip, keys, mesh_obj, frames, t_s, res, base, regions, inten
     res.missing_channels = [n for i, n in enumerate(names) if moving[i] and n not in auto]
     todo = [(i, n) for i, n in enumerate(names) if n in auto and gains[i] > 0]
     if not todo:
-        return
+        return bool(auto)
     act, slot, bag = _new_action(bpy, _unique_name(bpy, base + "_face"), "KEY", keys.name)
     for i, n in todo:
         for k in auto[n]:
@@ -316,6 +317,7 @@ def _bake_face(bpy, clip, keys, mesh_obj, frames, t_s, res, base, regions, inten
         res.shape_keys[n] = list(auto[n])
     res.actions.append(act.name)
     _place_strip(keys, act, slot, start_frame, act.name, blend, res, "KEY")
+    return True
 
 
 def _bake_bones(bpy, clip, arm_obj, frames, t_s, res, base, retarget, smoothing_s, start_frame, blend):
@@ -339,7 +341,7 @@ def _bake_bones(bpy, clip, arm_obj, frames, t_s, res, base, retarget, smoothing_
             continue
         todo.append((j, jn, bn))
     if not todo:
-        return
+        return False
     act, slot, bag = _new_action(bpy, _unique_name(bpy, base + "_body"), "OBJECT", arm_obj.name)
     for j, jn, bn in todo:
         pb = pbones[bn]
@@ -361,3 +363,4 @@ def _bake_bones(bpy, clip, arm_obj, frames, t_s, res, base, retarget, smoothing_
             res.num_keys += _write_fcurve(bag, f'pose.bones["{bn}"].location', c, frames, tr[:, c], bn)
     res.actions.append(act.name)
     _place_strip(arm_obj, act, slot, start_frame, act.name, blend, res, "OBJECT")
+    return True
