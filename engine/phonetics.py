@@ -118,19 +118,23 @@ def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = PhoneticsC
             for k, (phs, _) in enumerate(prons[w]):
                 lines.append(f"{w if k == 0 else f'{w}({k + 1})'} {' '.join(phs)}")
         dic.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        dec = _decoder(dict=str(dic), lm=None)
-        try:
-            dec.set_align_text(" ".join(words))
-            _decode(dec, pcm, deadline, config)
-            if dec.hyp() is None:
-                raise AlignmentMismatch("aligner found no path through the transcript")
-            dec.set_alignment()
-            _decode(dec, pcm, deadline, config)
-            al = dec.get_alignment()
-            entries = [(w.name, w.start, w.duration, w.score,
-                        [(p.name, p.start, p.duration) for p in w]) for w in al] if al is not None else []
-        except RuntimeError as e:
-            raise AlignmentMismatch(f"aligner failed: {e}") from None
+        entries = []
+        for beams in ({}, {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}):  # retry once with wide beams
+            dec = _decoder(dict=str(dic), lm=None, **beams)
+            try:
+                dec.set_align_text(" ".join(words))
+                _decode(dec, pcm, deadline, config)
+                if dec.hyp() is None:
+                    raise AlignmentMismatch("aligner found no path through the transcript")
+                dec.set_alignment()
+                _decode(dec, pcm, deadline, config)
+                al = dec.get_alignment()
+                entries = [(w.name, w.start, w.duration, w.score,
+                            [(p.name, p.start, p.duration) for p in w]) for w in al] if al is not None else []
+                break
+            except (RuntimeError, AlignmentMismatch) as e:
+                if beams:
+                    raise AlignmentMismatch(f"aligner failed: {e}") from None
     if not entries:
         raise AlignmentMismatch("aligner returned no alignment")
     _check_alignment(entries, audio, config)
@@ -206,9 +210,14 @@ def pronunciations(words: list[str]) -> dict[str, list[tuple[list[str], list[int
     need = sorted(set(words))
     found: dict[str, list[tuple[list[str], list[int | None]]]] = {w: [] for w in need}
     text = Path(ps.get_model_path("en-us/cmudict-en-us.dict")).read_text(encoding="utf-8", errors="replace")
+    text = "\n" + text
     for w in need:
-        for m in re.finditer(r"^" + re.escape(w) + r"(?:\(\d+\))? ([^\n]+)$", text, flags=re.M):
-            phs = [normalize_label(p) for p in m.group(1).split()]
+        for key in [f"\n{w} "] + [f"\n{w}({k}) " for k in range(2, 6)]:
+            i = text.find(key)
+            if i < 0:
+                break
+            j = text.find("\n", i + 1)
+            phs = [normalize_label(p) for p in text[i + len(key): j if j > 0 else None].split()]
             found[w].append((phs, [None] * len(phs)))
     missing = [w for w in need if not found[w]]
     if missing:
@@ -295,7 +304,13 @@ def _pcm16k(audio: Audio) -> np.ndarray:
     if audio.sr != 16000:
         import soxr
         y = soxr.resample(y, audio.sr, 16000)
-    return (np.clip(y, -1.0, 1.0) * 32767.0).astype("<i2")
+    # +-1 LSB deterministic dither: digital silence (exact zeros) breaks PocketSphinx's log-energy
+    # features and makes alignment fail at utterance edges
+    q = np.round(np.clip(y, -1.0, 1.0) * 32767.0)
+    zero = q == 0
+    if zero.mean() > 0.01:  # only recordings with stretches of digital silence
+        q[zero] = np.random.default_rng(0).integers(-1, 2, size=int(zero.sum()))
+    return q.astype("<i2")
 
 
 def _limit(audio: Audio, config: PhoneticsConfig) -> float:

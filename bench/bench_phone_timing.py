@@ -1,0 +1,166 @@
+"""Phone timing benchmark: boundary error of engine.phonetics against reference segmentations, and speed.
+
+References
+- Festival (kal_diphone and cmu_us_slt_arctic_hts voices): synthetic speech whose segment timings are
+  known exactly (``utt.save.segs``). This is the only ground truth we have; synthetic speech is easier
+  than real speech, so treat these figures as an optimistic bound.
+- PocketSphinx's own LibriVox phone alignments ($PARLEY_DATA/speech/pocketsphinx/librivox/*.phone.json):
+  not hand labels; agreement with them only checks that our pipeline (loading, resampling, dictionary,
+  second-pass alignment) reproduces PocketSphinx's reference run.
+
+Metric: reference and hypothesis label sequences are matched (difflib, labels ignoring SIL), and for
+each matched phone the absolute difference of start times is taken (phone onset error). "matched"
+is the share of reference phones paired. Reported: mean / median abs error (ms), % within 20 / 50 ms,
+for aligned (with transcript) and recognised (no transcript) modes. Speed: CPU seconds per second of
+audio for load_audio + analyze + phone_timing on jfk.flac (cold = first call in the process).
+
+Run: ``.venv/bin/python bench/bench_phone_timing.py``
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.arpabet import SIL, normalize_label  # noqa: E402
+from engine.audio import load_audio  # noqa: E402
+from engine.data import data_root  # noqa: E402
+from engine.features import analyze  # noqa: E402
+from engine.phonetics import Phone, align, phone_timing, recognize  # noqa: E402
+
+SENTENCES = [
+    "the birch canoe slid on the smooth planks",
+    "glue the sheet to the dark blue background",
+    "it is easy to tell the depth of a well",
+    "these days a chicken leg is a rare dish",
+    "rice is often served in round bowls",
+    "the juice of lemons makes fine punch",
+    "the box was thrown beside the parked truck",
+    "four hours of steady work faced us",
+    "a large size in stockings is hard to sell",
+    "the boy was there when the sun rose",
+    "my mother bought a pair of warm woven mittens",
+    "we promised to fix the broken van by five",
+]
+RADIO = {"pau": SIL, "h#": SIL, "ax": "AH", "axr": "ER", "ix": "IH", "el": "L", "em": "M", "en": "N",
+         "dx": "T", "hv": "HH", "ssil": SIL}
+
+
+def onset_errors(ref: list[Phone], hyp: list[Phone]) -> tuple[list[float], int]:
+    r = [p for p in ref if p.label != SIL]
+    h = [p for p in hyp if p.label != SIL]
+    sm = difflib.SequenceMatcher(a=[p.label for p in r], b=[p.label for p in h], autojunk=False)
+    errs = []
+    for blk in sm.get_matching_blocks():
+        for k in range(blk.size):
+            errs.append(abs(r[blk.a + k].start_s - h[blk.b + k].start_s))
+    return errs, len(r)
+
+
+def festival_refs(tmp: Path) -> list[tuple[Path, str, list[Phone]]]:
+    if shutil.which("festival") is None:
+        return []
+    out = []
+    for voice in ("kal_diphone", "cmu_us_slt_arctic_hts"):
+        for i, s in enumerate(SENTENCES):
+            wav, segs = tmp / f"{voice}_{i}.wav", tmp / f"{voice}_{i}.segs"
+            scm = tmp / "s.scm"
+            scm.write_text(f'(voice_{voice})\n(set! u (Utterance Text "{s}"))\n(utt.synth u)\n'
+                           f'(utt.save.wave u "{wav}" \'riff)\n(utt.save.segs u "{segs}")\n')
+            subprocess.run(["festival", "-b", str(scm)], capture_output=True, timeout=120)
+            if not segs.exists():
+                break
+            phones, t = [], 0.0
+            for line in segs.read_text().splitlines():
+                parts = line.split()
+                if len(parts) != 3 or parts[0] == "#":
+                    continue
+                end, lab = float(parts[0]), parts[2]
+                lab = RADIO.get(lab, None) or normalize_label(lab)
+                phones.append(Phone(t, end, lab))
+                t = end
+            out.append((wav, f"festival/{voice}", phones, s))
+    return out
+
+
+def librivox_refs(root: Path) -> list:
+    d = root / "speech" / "pocketsphinx" / "librivox"
+    out = []
+    for pj in sorted(d.glob("*.phone.json")):
+        stem = pj.name[: -len(".phone.json")]
+        wav, txt = d / f"{stem}.wav", d / f"{stem}.txt"
+        if not (wav.exists() and txt.exists()):
+            continue
+        phones = []
+        for line in pj.read_text().splitlines():
+            if not line.strip():
+                continue
+            for w in json.loads(line).get("w", []):
+                for p in w.get("w", []):
+                    phones.append(Phone(p["b"], p["b"] + p["d"], normalize_label(p["t"])))
+        out.append((wav, "pocketsphinx-librivox", phones, txt.read_text().strip()))
+    return out
+
+
+def summarise(errs: list[float]) -> str:
+    if not errs:
+        return "   n/a"
+    e = np.asarray(errs) * 1000
+    return (f"{e.mean():7.1f} {np.median(e):7.1f} {np.mean(e <= 20) * 100:6.1f}% {np.mean(e <= 50) * 100:6.1f}%")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.ERROR)
+    root = data_root()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmpd:
+        cases = festival_refs(Path(tmpd)) + librivox_refs(root)
+        groups: dict[tuple[str, str], list] = {}
+        for wav, src, ref, text in cases:
+            a = load_audio(wav)
+            for mode in ("aligned", "recognised"):
+                try:
+                    hyp = align(a, text) if mode == "aligned" else recognize(a)
+                except Exception as e:  # a failed alignment counts as no matches
+                    print(f"  {src} {wav.name} {mode}: {e}")
+                    hyp = []
+                errs, n = onset_errors(ref, hyp)
+                g = groups.setdefault((src, mode), [[], 0, 0])
+                g[0].extend(errs)
+                g[1] += n
+                g[2] += 1
+        print(f"{'reference':34s} {'mode':11s} {'files':>5s} {'matched':>8s} {'mean ms':>7s} {'med ms':>7s} "
+              f"{'<=20ms':>7s} {'<=50ms':>7s}")
+        for (src, mode), (errs, n, files) in groups.items():
+            print(f"{src:34s} {mode:11s} {files:5d} {len(errs) / max(1, n) * 100:7.1f}% {summarise(errs)}")
+    # speed
+    jfk = root / "speech" / "jfk.flac"
+    tr = ("And so my fellow Americans, ask not what your country can do for you, ask what you can do for "
+          "your country.")
+    print()
+    print(f"{'speed on jfk.flac (11.0 s)':40s} {'CPU s':>7s} {'CPU s / audio s':>16s}")
+    for label, transcript in (("cold, with transcript", tr), ("warm, with transcript", tr),
+                              ("warm, recognition", None)):
+        t0 = time.process_time()
+        a = load_audio(jfk)
+        t1 = time.process_time()
+        analyze(a, fps=30)
+        t2 = time.process_time()
+        phone_timing(a, transcript=transcript)
+        t3 = time.process_time()
+        print(f"{label:40s} {t3 - t0:7.3f} {(t3 - t0) / a.duration_s:16.4f}   "
+              f"(load {t1 - t0:.3f}, analyze {t2 - t1:.3f}, phones {t3 - t2:.3f})")
+
+
+if __name__ == "__main__":
+    main()
