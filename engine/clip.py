@@ -21,7 +21,7 @@ root_translation    (T, 3) float32      root (pelvis) offset from its rest posit
 lip_vertices        (T, L, 3) float32   lip-region vertex positions, metres, template head space
 lip_vertex_ids      (L,) int32          indices of those vertices in the template mesh
 phoneme_times       (N, 2) float32      optional: start_s, end_s per phone
-phoneme_labels      (N,) unicode        optional: ARPAbet label per phone ("sil" for silence)
+phoneme_labels      (N,) unicode        optional: ARPAbet label per phone, upper case ("SIL" for silence)
 ==================  ==================  =====================================================
 """
 from __future__ import annotations
