@@ -119,8 +119,12 @@ def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = PhoneticsC
                 lines.append(f"{w if k == 0 else f'{w}({k + 1})'} {' '.join(phs)}")
         dic.write_text("\n".join(lines) + "\n", encoding="utf-8")
         entries = []
-        for beams in ({}, {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}):  # retry once with wide beams
-            dec = _decoder(dict=str(dic), lm=None, **beams)
+        # bestpath=False: the lattice best path can end in a fake one-frame </s> that squeezes the last
+        # word's phones below the 3-frame HMM minimum, and the second (phone-level) pass, which keeps
+        # every phone inside its word's first-pass window, then fails with "Failed to stop utterance
+        # processing" (cmusphinx/pocketsphinx#339). Retry once with wide beams before giving up.
+        for beams in ({}, {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}):
+            dec = _decoder(dict=str(dic), lm=None, bestpath=False, **beams)
             try:
                 dec.set_align_text(" ".join(words))
                 _decode(dec, pcm, deadline, config)
@@ -135,6 +139,7 @@ def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = PhoneticsC
             except (RuntimeError, AlignmentMismatch) as e:
                 if beams:
                     raise AlignmentMismatch(f"aligner failed: {e}") from None
+                log.info("alignment failed with default beams (%s); retrying with wide beams", e)
     if not entries:
         raise AlignmentMismatch("aligner returned no alignment")
     _check_alignment(entries, audio, config)

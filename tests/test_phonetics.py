@@ -128,3 +128,58 @@ def test_time_limit_raises():
               original_sr=16000, channels=1)
     with pytest.raises(PhoneticsError):
         phone_timing(a, config=PhoneticsConfig(time_limit_s=1e-3, segment_s=20.0))
+
+
+JFK = ("And so my fellow Americans, ask not what your country can do for you, "
+       "ask what you can do for your country.")
+
+
+def test_jfk_aligns_without_fallback(data_dir, caplog):
+    """The correct transcript aligns (no recognition fallback) with the transcript's words in order."""
+    a = load_audio(data_dir / "speech" / "jfk.flac")
+    with caplog.at_level(logging.INFO, logger="engine.phonetics"):
+        ph = phone_timing(a, transcript=JFK)
+    assert "does not match" not in caplog.text and "retrying" not in caplog.text, caplog.text
+    _contiguous(ph, a.duration_s)
+    w = _words(ph)
+    assert [x[0] for x in w] == [t.upper() for t in normalize_transcript(JFK)]
+    am = [x for x in w if x[0] == "AMERICANS"][0]
+    assert 1.5 < am[1] < 3.5 and 0.3 < am[2] - am[1] < 1.2
+    starts = [x[1] for x in w]
+    assert starts == sorted(starts) and w[-1][2] > 9.5
+
+
+def test_librivox_0880_aligns(data_dir, caplog):
+    d = data_dir / "speech" / "pocketsphinx" / "librivox"
+    wav = d / "sense_and_sensibility_01_austen_64kb-0880.wav"
+    if not wav.is_file():
+        pytest.skip("LibriVox clip 0880 missing")
+    a = load_audio(wav)
+    tr = wav.with_suffix(".txt").read_text()
+    with caplog.at_level(logging.WARNING, logger="engine.phonetics"):
+        ph = phone_timing(a, transcript=tr)
+    assert "does not match" not in caplog.text
+    _contiguous(ph, a.duration_s)
+    assert [x[0] for x in _words(ph)] == [t.upper() for t in normalize_transcript(tr)]
+
+
+def test_festival_sentence_aligns(tmp_path, caplog):
+    """Synthetic diphone speech whose last word used to break the phone-level pass."""
+    import shutil
+    import subprocess
+    if shutil.which("festival") is None:
+        pytest.skip("festival missing")
+    wav = tmp_path / "s.wav"
+    scm = tmp_path / "s.scm"
+    text = "it is easy to tell the depth of a well"
+    scm.write_text(f'(voice_kal_diphone)\n(set! u (Utterance Text "{text}"))\n(utt.synth u)\n'
+                   f'(utt.save.wave u "{wav}" \'riff)\n')
+    subprocess.run(["festival", "-b", str(scm)], capture_output=True, timeout=60)
+    if not wav.is_file():
+        pytest.skip("festival voice kal_diphone missing")
+    a = load_audio(wav)
+    with caplog.at_level(logging.WARNING, logger="engine.phonetics"):
+        ph = phone_timing(a, transcript=text)
+    assert "does not match" not in caplog.text
+    assert [x[0] for x in _words(ph)] == text.upper().split()
+    assert [p.label for p in ph if p.word == "WELL"] == ["W", "EH", "L"]
