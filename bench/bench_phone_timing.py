@@ -12,7 +12,8 @@ Metric: reference and hypothesis label sequences are matched (difflib, labels ig
 each matched phone the absolute difference of start times is taken (phone onset error). "matched"
 is the share of reference phones paired. Reported: mean / median abs error (ms), % within 20 / 50 ms,
 for aligned (with transcript) and recognised (no transcript) modes. Speed: CPU seconds per second of
-audio for load_audio + analyze + phone_timing on jfk.flac (cold = first call in the process).
+audio for load_audio + analyze + phone_timing on jfk.flac (cold = first call in the process); analyze
+runs as the phonetic animator runs it (energy VAD; Silero off, see engine.animate.phonetic).
 
 Run: ``.venv/bin/python bench/bench_phone_timing.py``
 """
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.arpabet import SIL, normalize_label  # noqa: E402
 from engine.audio import load_audio  # noqa: E402
 from engine.data import data_root  # noqa: E402
-from engine.features import analyze  # noqa: E402
+from engine.features import FeatureConfig, analyze  # noqa: E402
 from engine.phonetics import Phone, align, phone_timing, recognize  # noqa: E402
 
 SENTENCES = [
@@ -154,7 +155,7 @@ def main() -> None:
         t0 = time.process_time()
         a = load_audio(jfk)
         t1 = time.process_time()
-        analyze(a, fps=30)
+        analyze(a, fps=30, config=FeatureConfig(use_silero=False))
         t2 = time.process_time()
         phone_timing(a, transcript=transcript)
         t3 = time.process_time()

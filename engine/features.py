@@ -20,6 +20,7 @@ References
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, replace
 from typing import Iterable
@@ -214,6 +215,14 @@ def _remove_short(mask: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _silero_model():
+    """The Silero VAD model, loaded once per process (``audio_forward`` resets its state per call)."""
+    from silero_vad import load_silero_vad
+
+    return load_silero_vad()
+
+
 def silero_vad_frames(y: np.ndarray, *, sr: int, fps: float, n_frames: int, threshold: float = 0.5,
                       hangover_s: float = 0.1) -> np.ndarray:
     """(T,) bool voice activity from Silero VAD probabilities (16 kHz or 8 kHz input; else resampled).
@@ -221,14 +230,13 @@ def silero_vad_frames(y: np.ndarray, *, sr: int, fps: float, n_frames: int, thre
     Raises ImportError/RuntimeError when silero-vad or torch is unusable (caller falls back).
     """
     import torch
-    from silero_vad import load_silero_vad
 
     if sr not in (8000, 16000):
         import soxr
         y = soxr.resample(np.asarray(y, np.float32), sr, 16000)
         sr = 16000
     win = 512 if sr == 16000 else 256
-    model = load_silero_vad()
+    model = _silero_model()
     prev = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -23,6 +23,7 @@ pronunciations keep espeak's stress marks; consonants and SIL have ``None``.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -211,18 +212,12 @@ def normalize_transcript(text: str) -> list[str]:
 
 def pronunciations(words: list[str]) -> dict[str, list[tuple[list[str], list[int | None]]]]:
     """{word: [(phones, stresses), ...]} from CMUdict-en-us, espeak-ng letter-to-sound for the rest."""
-    import pocketsphinx as ps
     need = sorted(set(words))
+    cmu = _cmudict_text()
     found: dict[str, list[tuple[list[str], list[int | None]]]] = {w: [] for w in need}
-    text = Path(ps.get_model_path("en-us/cmudict-en-us.dict")).read_text(encoding="utf-8", errors="replace")
-    text = "\n" + text
     for w in need:
-        for key in [f"\n{w} "] + [f"\n{w}({k}) " for k in range(2, 6)]:
-            i = text.find(key)
-            if i < 0:
-                break
-            j = text.find("\n", i + 1)
-            phs = [normalize_label(p) for p in text[i + len(key): j if j > 0 else None].split()]
+        for pron in _cmu_lookup(cmu, w):
+            phs = [normalize_label(p) for p in pron.split()]
             found[w].append((phs, [None] * len(phs)))
     missing = [w for w in need if not found[w]]
     if missing:
@@ -232,6 +227,51 @@ def pronunciations(words: list[str]) -> dict[str, list[tuple[list[str], list[int
             found[w].append(([p for p, _ in pron], [s for _, s in pron]))
             log.info("pronunciation of %r from letter-to-sound: %s", w, " ".join(p for p, _ in pron))
     return found
+
+
+@functools.lru_cache(maxsize=1)
+def _cmudict_text() -> str:
+    """CMUdict-en-us as one string starting with a newline, read once per process (~3.5 MB)."""
+    import pocketsphinx as ps
+    return "\n" + Path(ps.get_model_path("en-us/cmudict-en-us.dict")).read_text(encoding="utf-8",
+                                                                                   errors="replace")
+
+
+def _cmu_lookup(text: str, word: str) -> list[str]:
+    """Pronunciation strings ("PH PH ...") of ``word`` in the CMUdict ``text``, variants in file order.
+
+    The file is sorted by headword (variants "word(2)" follow "word"), so a binary search over line
+    starts finds the first entry without building a 126k-entry dictionary (cold lookups stay ~1 ms).
+    """
+    def key_at(pos: int) -> tuple[int, str]:
+        start = text.rfind("\n", 0, pos + 1) + 1
+        end = text.find(" ", start)
+        k = text[start:end]
+        i = k.find("(")
+        return start, (k[:i] if i > 0 else k)
+
+    lo, hi = 0, len(text)
+    while lo < hi:          # first line start whose headword >= word
+        mid = (lo + hi) // 2
+        start, k = key_at(mid)
+        if k < word:
+            nxt = text.find("\n", start)
+            lo = len(text) if nxt < 0 else nxt + 1
+        else:
+            hi = start if start < hi else hi - 1
+    out = []
+    pos = key_at(lo)[0] if lo < len(text) else len(text)
+    while pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        head, _, pron = text[pos:end].partition(" ")
+        i = head.find("(")
+        if (head[:i] if i > 0 else head) != word:
+            break
+        if pron.strip():
+            out.append(pron)
+        pos = end + 1
+    return out
 
 
 def g2p(words: list[str]) -> list[list[tuple[str, int | None]]]:

@@ -9,7 +9,7 @@ import soundfile as sf
 from engine.audio import Audio, iter_audio_chunks, load_audio, normalize_loudness, gated_rms_dbfs
 from engine.clip import num_frames
 from engine.errors import AudioError
-from engine.features import analyze, analyze_chunks, log_mel, lpc_autocorrelation, mfcc
+from engine.features import FeatureConfig, analyze, analyze_chunks, log_mel, lpc_autocorrelation, mfcc
 
 
 def _tone(sr, dur_s=1.0, f=220.0, ch=1, amp=0.5):
@@ -162,9 +162,13 @@ def test_vad_on_speech_and_silence(data_dir):
     a = load_audio(data_dir / "speech" / "jfk.flac")
     assert a.original_sr == 44100 and a.channels == 2 and a.duration_s == pytest.approx(11.0, abs=0.01)
     pr = analyze(a, fps=30)
+    assert pr.vad_method == "silero"
     ts = np.arange(pr.num_frames) / 30
     assert pr.speech[(ts > 0.5) & (ts < 2.0)].mean() > 0.8     # "and so my fellow americans"
     assert 0.5 < pr.speech.mean() < 0.95
+    en = analyze(a, fps=30, config=FeatureConfig(use_silero=False))   # the animator's cheaper setting
+    assert en.vad_method == "energy" and np.array_equal(en.f0_hz, pr.f0_hz)
+    assert en.speech[(ts > 0.5) & (ts < 2.0)].mean() > 0.8 and 0.4 < en.speech.mean() < 0.97
     assert pr.voiced.mean() > 0.2
     quiet = Audio(samples=(1e-4 * np.random.default_rng(2).standard_normal(48000)).astype(np.float32), sr=16000,
                   duration_s=3.0, source_name="n", source_sha256="0" * 64, original_sr=16000, channels=1)

@@ -33,3 +33,42 @@ def test_speech_clip_moves_mouth_and_body(data_dir):
     assert any(p.label == "W" or p.label == "UW" for p in clip.phonemes)
     assert np.abs(clip.joint_angles).max() > 0
     assert clip.meta["source_sha256"] == audio.source_sha256
+
+
+def test_speech_mask_from_phones():
+    from engine.animate.phonetic import speech_mask
+    from engine.phonetics import Phone
+    ph = [Phone(0.0, 1.0, "SIL"), Phone(1.0, 1.2, "AA"), Phone(1.2, 2.0, "SIL"), Phone(2.0, 2.1, "M"),
+          Phone(2.1, 3.0, "SIL")]
+    m = speech_mask(ph, fps=10, n_frames=30, hangover_s=0.1)
+    assert np.flatnonzero(m).tolist() == [9, 10, 11, 12, 19, 20, 21]
+    assert not speech_mask(ph[:1], fps=10, n_frames=10).any()
+
+
+def test_speech_mask_drives_animation_without_silero(data_dir, monkeypatch):
+    """The default animator takes its speech mask from the phones and never loads Silero."""
+    import engine.features as F
+    from engine.audio import load_audio
+
+    def boom(*a, **k):
+        raise AssertionError("silero called")
+    monkeypatch.setattr(F, "silero_vad_frames", boom)
+    audio = load_audio(data_dir / "speech" / "sr_english.wav")
+    seen = {}
+    import engine.animate.phonetic as P
+    real = P.animate_face
+
+    def spy(phones, prosody, **kw):
+        seen["prosody"], seen["phones"] = prosody, phones
+        return real(phones, prosody, **kw)
+    monkeypatch.setattr(P, "animate_face", spy)
+    PhoneticAnimator().animate(audio, AnimateRequest(fps=30, seed=0, transcript="one two three", body=False))
+    pr, ph = seen["prosody"], seen["phones"]
+    assert pr.vad_method == "phones"
+    t = np.arange(pr.speech.size) / 30.0
+    for p in ph:
+        inside = (t >= p.start_s + 0.11) & (t < p.end_s - 0.11)
+        if p.label != "SIL":
+            assert pr.speech[(t >= p.start_s) & (t < p.end_s)].all()
+        elif inside.any():
+            assert not pr.speech[inside].any()

@@ -1,15 +1,20 @@
 """The phonetic animator: audio -> prosody + timed phones -> face, lips and body -> Clip. No training.
 
-Pipeline: :func:`engine.features.analyze` (loudness, f0, voicing, VAD) and
+Pipeline: :func:`engine.features.analyze` (loudness, f0, voicing, energy VAD) and
 :func:`engine.phonetics.phone_timing` (forced alignment with the transcript, else recognition) feed
 :func:`engine.animate.face.animate_face`; the face's head and eye rotations and pitch accents feed
 :func:`engine.animate.body.animate_body`; the ICT FaceKit linear lip model (:mod:`engine.lipmodel`)
 turns the expression into lip-region vertex positions. Implements :class:`engine.animate.base.Animator`.
+
+Speed: the voice-activity mask the body and face see is taken from the phones (non-SIL phones widened
+by ``speech_hangover_s``), which already separate speech from pauses, so Silero VAD is not run unless
+``PhoneticConfig.features.use_silero`` is set (then its mask is kept). The energy detector only gates
+whether phone timing runs at all (a silent recording gets an idle clip).
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -17,6 +22,7 @@ from engine.animate.base import AnimateRequest
 from engine.animate.face import FaceConfig, animate_face
 from engine.clip import Clip, Phoneme, make_meta, num_frames
 from engine.errors import DataMissingError
+from engine.features import FeatureConfig
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +31,10 @@ log = logging.getLogger(__name__)
 class PhoneticConfig:
     face: FaceConfig = field(default_factory=FaceConfig)
     lips: bool = True   # compute lip vertices (needs the ICT FaceKit data)
+    # prosody analysis; Silero VAD off by default: the speech mask comes from the phones (module docstring)
+    features: FeatureConfig = field(default_factory=lambda: FeatureConfig(use_silero=False))
+    speech_from_phones: bool = True     # ignored when features.use_silero is set
+    speech_hangover_s: float = 0.10     # phone-derived speech regions are widened by this much each side
 
 
 class PhoneticAnimator:
@@ -59,13 +69,17 @@ class PhoneticAnimator:
         fps = float(request.fps)
         T = num_frames(audio.duration_s, fps)
         emotion = request.emotion_dict()
-        prosody = analyze(audio, fps=fps)
+        prosody = analyze(audio, fps=fps, config=self.config.features)
         speechless = bool(getattr(prosody, "silent", False)) or not np.any(np.asarray(prosody.speech))
         phones = [] if speechless else self.phones(audio, request)
         if speechless or not any(str(p.label).upper() != "SIL" for p in phones):
             log.warning("%s: no speech found; animating an idle (blinking, breathing) character",
                         getattr(audio, "source_name", "audio"))
             phones = [_Sil(0.0, float(audio.duration_s))]
+        if self.config.speech_from_phones and not self.config.features.use_silero:
+            prosody = replace(prosody, speech=speech_mask(phones, fps=fps, n_frames=T,
+                                                          hangover_s=self.config.speech_hangover_s),
+                              vad_method="phones")
         face = animate_face(phones, prosody, fps=fps, n_frames=T, emotion=emotion, seed=request.seed,
                             config=self.config.face)
         joints, root, names, parents = self._body(request, fps, T, prosody, face, emotion)
@@ -110,6 +124,19 @@ class PhoneticAnimator:
                                     eye_angles_rad=face.eye_angles_rad, accent_times_s=face.accent_times_s,
                                     emotion=emotion, seed=request.seed)
         return np.asarray(joints), np.asarray(root), sk.names, sk.parents
+
+
+def speech_mask(phones, *, fps: float, n_frames: int, hangover_s: float = 0.1) -> np.ndarray:
+    """(n_frames,) bool: frame i (at i / fps s) lies within ``hangover_s`` of a non-SIL phone."""
+    t = np.arange(n_frames) / float(fps)
+    ivs = [(float(p.start_s) - hangover_s, float(p.end_s) + hangover_s) for p in phones
+           if str(p.label).upper() != "SIL"]
+    if not ivs:
+        return np.zeros(n_frames, bool)
+    starts, ends = np.array(ivs).T
+    # frames covered by some interval: #starts <= t minus #ends <= t (intervals [s, e))
+    n_in = np.searchsorted(np.sort(starts), t, side="right") - np.searchsorted(np.sort(ends), t, side="right")
+    return n_in > 0
 
 
 @dataclass(frozen=True)
