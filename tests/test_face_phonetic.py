@@ -31,6 +31,8 @@ def test_speech_clip_moves_mouth_and_body(data_dir):
     clip = PhoneticAnimator().animate(audio, AnimateRequest(fps=30, seed=0, transcript="one two three"))
     assert clip.channel("jawOpen").max() > 0.15
     assert any(p.label == "W" or p.label == "UW" for p in clip.phonemes)
+    labels = {p.label for p in clip.phonemes}
+    assert "SIL" in labels and all(lab == lab.upper() for lab in labels)   # upper-case ARPAbet, "SIL"
     assert np.abs(clip.joint_angles).max() > 0
     assert clip.meta["source_sha256"] == audio.source_sha256
 

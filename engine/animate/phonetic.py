@@ -102,8 +102,7 @@ class PhoneticAnimator:
             joint_angles=joints.astype(np.float32), joint_names=names, joint_parents=parents,
             root_translation=root.astype(np.float32), lip_vertices=lips.astype(np.float32),
             lip_vertex_ids=np.asarray(ids, np.int64),
-            phonemes=tuple(Phoneme(float(p.start_s), float(p.end_s),
-                                   "sil" if str(p.label).upper() == "SIL" else str(p.label)) for p in phones),
+            phonemes=tuple(Phoneme(float(p.start_s), float(p.end_s), str(p.label).upper()) for p in phones),
             meta=meta,
         )
         return clip.validate()
