@@ -114,20 +114,26 @@ def _add_label(bpy, scene, text: str, x: float, z: float, size: float):
     scene.collection.objects.link(ob)
 
 
-def _second_copy(bpy, blend: Path, scene):
-    """Append the rig's objects from ``blend`` again; returns the new (mesh, armature)."""
-    with bpy.data.libraries.load(str(blend), link=False) as (src, dst):
-        dst.objects = [n for n in src.objects if not n.startswith("parley_camera")]
-    mesh = arm = None
-    for ob in dst.objects:
-        if ob is None:
-            continue
-        scene.collection.objects.link(ob)
-        if ob.type == "ARMATURE" and arm is None:
-            arm = ob
-        elif ob.type == "MESH" and ob.data.shape_keys is not None and mesh is None:
-            mesh = ob
-    return mesh, arm
+def _second_copy(bpy, scene, mesh, arm):
+    """Duplicate the rig (armature, its child meshes with their own data and shape keys); returns the
+    copies of (mesh, armature). Called before baking, so no animation is shared."""
+    root = arm if arm is not None else mesh
+    new_root = root.copy()
+    new_root.data = root.data.copy()
+    scene.collection.objects.link(new_root)
+    new_mesh = new_root if root is mesh else None
+    if arm is not None:
+        for ch in list(arm.children):
+            c = ch.copy()
+            c.data = ch.data.copy()
+            c.parent = new_root
+            for m in c.modifiers:
+                if m.type == "ARMATURE" and m.object == arm:
+                    m.object = new_root
+            scene.collection.objects.link(c)
+            if ch == mesh:
+                new_mesh = c
+    return new_mesh, (new_root if arm is not None else None)
 
 
 def _open_rig(bpy, rig, material: str) -> Path:
@@ -200,7 +206,7 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
     mesh_a, arm_a = find_rig(scene)
     rigs_ = [(clip, mesh_a, arm_a)]
     if clip_b is not None:
-        mesh_b, arm_b = _second_copy(bpy, blend, scene)
+        mesh_b, arm_b = _second_copy(bpy, scene, mesh_a, arm_a)
         rigs_.append((clip_b, mesh_b, arm_b))
     spacing = CAMERAS[camera][2]
     results = []
@@ -217,7 +223,7 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
     if len(rigs_) > 1 and labels:
         h_m, vis_h, _ = CAMERAS[camera]
         for k, text in enumerate(("A", "B")):
-            _add_label(bpy, scene, text, (-0.5 + k) * spacing, h_m + 0.40 * vis_h, 0.07 * vis_h)
+            _add_label(bpy, scene, text, (-0.5 + k) * spacing, h_m + 0.33 * vis_h, 0.07 * vis_h)
     _setup_camera_and_light(bpy, scene, camera, engine, len(rigs_))
     if engine == "workbench":
         scene.display.render_aa = "FXAA" if samples is None else _nearest_aa(samples)
