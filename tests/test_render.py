@@ -75,3 +75,16 @@ def test_bad_options_are_render_errors(tmp_path, clip_path, demo_blend):
     with pytest.raises(RenderError, match="engine"):
         render_clip(clip_path, out=tmp_path / "x.mp4", rig=demo_blend, engine="povray")
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_side_by_side_renders_two_characters(tmp_path, clip_path, demo_blend):
+    import bpy
+
+    from rigs.render import render_clip
+
+    out = tmp_path / "ab.mp4"
+    r = render_clip(clip_path, out=out, rig=demo_blend, resolution=(64, 36), side_by_side=clip_path)
+    assert _probe(out)["video"]["codec_name"] == "h264" and r.frames == 30
+    heads = [o for o in bpy.context.scene.objects if o.type == "MESH" and o.data.shape_keys]
+    assert len(heads) == 2 and heads[0].data.shape_keys != heads[1].data.shape_keys
+    assert {o.name for o in bpy.context.scene.objects if o.type == "FONT"} == {"parley_label_A", "parley_label_B"}
