@@ -13,9 +13,12 @@ above the bpy part. It imports ``engine.clip`` / ``rigs.*`` only at function lev
 :func:`_mod`, so the add-on can supply vendored copies (``addon._deps``).
 
 Bone rotations: clip angles are local axis-angle rotations in the canonical skeleton frame (Y up,
-+Z forward, rest frames aligned with the world, SMPL-X convention). With ``C`` the Y-up -> Z-up axis
-change and ``B`` a bone's rest matrix in armature space, the pose-bone quaternion is
-``Q = (C^T B)^T R (C^T B)`` and the root location ``L = B^T C t``.
++Z forward, rest frames aligned with the world, SMPL-X convention). On a canonical-named rig in the
+canonical T-pose (the demo character), with ``C`` the Y-up -> Z-up axis change and ``B`` a bone's rest
+matrix in armature space, the pose-bone quaternion is ``Q = (C^T B)^T R (C^T B)`` and the root location
+``L = B^T C t``. Every other rig is retargeted with :mod:`rigs.retarget` onto a RestSkeleton built
+from the armature (bone heads and ``matrix_local``; up/forward axes read off the rig's hips and spine),
+so A-pose arms, bone rolls and unmapped intermediate bones come out right (:func:`plan_bones`).
 
 References: Blender 5.0 Python API, bpy.types.Action / ActionSlot / ActionChannelbag / NlaStrip;
 Shoemake 1985 (quaternion interpolation).
@@ -61,6 +64,9 @@ class BakeResult:
     unmapped_keys: list = field(default_factory=list)    # rig shape keys no channel drives
     bones: dict = field(default_factory=dict)            # clip joint -> bone
     missing_joints: list = field(default_factory=list)   # clip joints that move but have no bone
+    rotation_modes: list = field(default_factory=list)  # (armature, bone, previous mode) switched to QUATERNION
+    layout: str | None = None                            # armature layout ("mixamo", "canonical", ...)
+    retargeted: bool = False                             # bones retargeted onto the rig's own rest pose
     frame_start: int = 1
     frame_end: int = 1
     num_keys: int = 0
@@ -242,11 +248,16 @@ def bake_clip(clip, *, mesh_obj=None, armature_obj=None, start_frame: int = 1, s
     """Bake ``clip`` (a Clip or a path to a ``.npz``) onto a rig as new Actions placed as NLA strips.
 
     mesh_obj: mesh with shape keys (ARKit names matched by :func:`rigs.arkit.match_names`; ``mapping``
-    ``{channel: [key, ...] | key}`` overrides); armature_obj: armature with bones named by canonical joint
-    names, or ``retarget``: a ``{joint: bone}`` dict or a callable ``(clip, armature_obj) -> {joint: bone}``
-    (e.g. from :mod:`rigs.retarget`). With neither given, the scene's demo rig (or the active object) is
-    used. ``scene_fps`` defaults to the scene's ``fps / fps_base``. ``regions``/``intensity`` scale
-    channels by ARKit region, ``smoothing_s`` is a Gaussian sigma, ``latency_ms`` delays the motion.
+    ``{channel: [key, ...] | key}`` overrides). armature_obj: an armature whose layout is detected
+    (:func:`rigs.retarget.detect_rig`: Rigify, Mixamo, UE5 Manny, SMPL-X/canonical joint names), or
+    ``retarget``: a ``{joint: bone}`` dict, a map name/JSON path, or a callable ``(clip, armature_obj)
+    -> {joint: bone}``. A canonical-named rig in the canonical T-pose gets the clip's rotations copied;
+    any other rig (A-pose, other rolls, intermediate bones) is retargeted by bone directions onto its own
+    rest pose (:func:`rigs.retarget.retarget`, root motion relative to the rest, scaled by leg length).
+    Bones keyed are switched to quaternion rotation; the previous modes are in
+    ``BakeResult.rotation_modes``. With neither object given, the scene's demo rig (or the active
+    object) is used. ``scene_fps`` defaults to the scene's ``fps / fps_base``. ``regions``/``intensity``
+    scale channels by ARKit region, ``smoothing_s`` is a Gaussian sigma, ``latency_ms`` delays the motion.
     Raises RigError when there is nothing to animate.
     """
     import bpy
@@ -320,13 +331,157 @@ def _bake_face(bpy, clip, keys, mesh_obj, frames, t_s, res, base, regions, inten
     return True
 
 
+# ------------------------------------------------------------------------------- bone plan (numpy)
+
+@dataclass
+class BonePlan:
+    """How a clip's joints reach an armature: ``bones`` joint -> bone; ``direct`` copies the canonical
+    local rotations (rig in the canonical T-pose with canonical names), otherwise ``rest`` (the rig's
+    :class:`rigs.retarget.RestSkeleton`) is the retarget target; ``layout`` the detected map name."""
+
+    bones: dict
+    direct: bool
+    layout: str | None = None
+    rest: object = None
+    options: dict = field(default_factory=dict)
+
+
+TPOSE_TOL_DEG = 10.0  # canonical-named rigs whose segments lie this close to the T-pose copy rotations
+
+
+def _snap_axis(v) -> str | None:
+    v = np.asarray(v, dtype=np.float64)
+    n = np.linalg.norm(v)
+    if n < 1e-9:
+        return None
+    i = int(np.argmax(np.abs(v)))
+    return ("-" if v[i] < 0 else "") + "XYZ"[i]
+
+
+def rig_axes(heads: dict, bones: dict) -> tuple[str, str]:
+    """(up, forward) axis names of a rig's armature space from its rest joints: up from the pelvis to
+    the neck, the character's left from the right hip (shoulder) to the left one; Blender's ``Z``/``-Y``
+    when the rig does not tell."""
+    def pos(*cands):
+        return next((np.asarray(heads[bones[c]]) for c in cands if c in bones and bones[c] in heads), None)
+    low, high = pos("pelvis", "spine1"), pos("neck", "spine3", "head", "spine2")
+    left = None
+    for a, b in (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder"), ("left_collar", "right_collar")):
+        pa, pb = pos(a), pos(b)
+        if pa is not None and pb is not None:
+            left = pa - pb
+            break
+    if low is None or high is None or left is None:
+        return "Z", "-Y"
+    up, lf = _snap_axis(high - low), _snap_axis(left)
+    if up is None or lf is None or up[-1] == lf[-1]:
+        return "Z", "-Y"
+    u = np.array(_AXES_VEC[up[-1]]) * (-1 if up[0] == "-" else 1)
+    l_ = np.array(_AXES_VEC[lf[-1]]) * (-1 if lf[0] == "-" else 1)
+    return up, _snap_axis(np.cross(l_, u))
+
+
+_AXES_VEC = {"X": (1.0, 0, 0), "Y": (0, 1.0, 0), "Z": (0, 0, 1.0)}
+
+
+def matches_tpose(heads: dict, bones: dict, *, tol_deg: float = TPOSE_TOL_DEG) -> bool:
+    """Whether every mapped segment (joint -> its direction child) of a Blender rig (Z up, facing -Y)
+    points within ``tol_deg`` of the canonical T-pose segment."""
+    rt = _mod("rigs.retarget")
+    cs = rt.canonical_rest()
+    for c, kids in rt.DIRECTION_CHILDREN.items():
+        for k in kids:
+            if c in bones and k in bones and bones[c] in heads and bones[k] in heads:
+                a = np.asarray(heads[bones[k]]) - np.asarray(heads[bones[c]])
+                b = C_YUP_TO_ZUP @ (cs.positions[cs.index(k)] - cs.positions[cs.index(c)])
+                na, nb = np.linalg.norm(a), np.linalg.norm(b)
+                if na < 1e-9 or nb < 1e-9:
+                    continue
+                if np.degrees(np.arccos(np.clip(a @ b / (na * nb), -1, 1))) > tol_deg:
+                    return False
+    return True
+
+
+def plan_bones(joint_names, bone_names, parent_names, heads, rest_3x3, *, retarget=None,
+               rig_name: str = "armature") -> BonePlan:
+    """Decide how the clip's joints drive a rig (pure numpy; the armature given as lists per bone).
+
+    retarget: None (detect the layout with :func:`rigs.retarget.detect_rig`, else canonical bone
+    names), a ``{joint: bone}`` dict, or a map name/JSON path for :func:`rigs.retarget.load_map`.
+    Canonical-named rigs in the canonical T-pose get the rotations copied (``direct``); every other rig
+    is retargeted by bone directions onto its own rest pose (A-pose, rolls, axes). Raises RigError for
+    an armature of unknown layout.
+    """
+    bone_names = list(bone_names)
+    heads = dict(zip(bone_names, (tuple(h) for h in heads)))
+    try:
+        rt = _mod("rigs.retarget")
+    except ImportError:
+        rt = None
+    layout, options = None, {}
+    if isinstance(retarget, dict):
+        bones = {j: b for j, b in retarget.items() if b in heads}
+        layout = rt.detect_rig(bone_names) if rt is not None else None
+        options = dict(rt.load_map(layout).options) if layout else {}
+    elif isinstance(retarget, str) and rt is not None:
+        m = rt.load_map(retarget)
+        layout, options, bones = m.name, dict(m.options), rt.resolve_bones(m, bone_names)
+    else:
+        canon = {j: j for j in joint_names if j in heads}
+        layout = rt.detect_rig(bone_names) if rt is not None else None
+        if layout is not None and layout != "smplx":
+            m = rt.load_map(layout)
+            options, bones = dict(m.options), rt.resolve_bones(m, bone_names)
+        elif canon:
+            bones = canon
+        else:
+            raise _rig_error(f"{rig_name}: unknown bone layout (Parley knows Rigify, Mixamo, UE5 Manny and "
+                             "SMPL-X/canonical joint names); give a joint -> bone map")
+    if not bones:
+        raise _rig_error(f"{rig_name}: none of the mapped bones exist on the armature")
+    if rt is None or (all(j == b for j, b in bones.items()) and matches_tpose(heads, bones)):
+        return BonePlan(bones=bones, direct=True, layout=layout)
+    up, fwd = rig_axes(heads, bones)
+    rest = rt.RestSkeleton.from_bones(bone_names, parent_names, [heads[b] for b in bone_names], rest_3x3,
+                                      up=up, forward=fwd)
+    canon_names = set(rt.canonical_rest().names)
+    bones = {j: b for j, b in bones.items() if j in canon_names}
+    return BonePlan(bones=bones, direct=False, layout=layout, rest=rest, options=options)
+
+
+def retarget_rotations(plan: BonePlan, joint_names, angles_rad: np.ndarray, root_m: np.ndarray):
+    """Canonical joint motion (K, J, 3) axis-angle + (K, 3) root metres -> (bone -> (K, 4) quaternion,
+    top bone, (K, 3) top bone location) on ``plan.rest`` (root motion relative to the rig's rest)."""
+    rt = _mod("rigs.retarget")
+    rot = _mod("rigs.rotations")
+    src = rt.canonical_rest()
+    idx = [list(joint_names).index(n) for n in src.names]
+    L, tr = rt.clip_motion(np.asarray(angles_rad)[:, idx], root_m)
+    out = rt.retarget(src, L, plan.rest, source_bones={n: n for n in src.names}, target_bones=plan.bones,
+                      source_translations=tr, options=plan.options, root_mode="relative")
+    Q = rot.matrix_to_quaternion(out.local_rotations)
+    quats = {b: continuous_quaternions(Q[:, plan.rest.index(b)]) for b in out.bones.values()}
+    top = min(out.bones.values(), key=plan.rest.index)
+    return quats, top, out.translations[:, plan.rest.index(top)]
+
+
+def _set_quaternion_mode(pb, arm_obj, res: BakeResult):
+    if pb.rotation_mode != "QUATERNION":
+        res.rotation_modes.append((arm_obj.name, pb.name, pb.rotation_mode))
+        pb.rotation_mode = "QUATERNION"
+        res.warnings.append(f"{pb.name}: rotation mode set to quaternion")
+
+
 def _bake_bones(bpy, clip, arm_obj, frames, t_s, res, base, retarget, smoothing_s, start_frame, blend):
     if callable(retarget):
-        jmap = dict(retarget(clip, arm_obj))
-    elif isinstance(retarget, dict):
-        jmap = dict(retarget)
-    else:
-        jmap = {j: j for j in clip.joint_names}
+        retarget = dict(retarget(clip, arm_obj))
+    bl = arm_obj.data.bones
+    plan = plan_bones(clip.joint_names, [b.name for b in bl], [b.parent.name if b.parent else None for b in bl],
+                      [tuple(b.head_local) for b in bl], [[r[:3] for r in b.matrix_local.to_3x3()] for b in bl],
+                      retarget=retarget, rig_name=arm_obj.name)
+    res.layout = plan.layout or ("canonical" if plan.direct else None)
+    res.retargeted = not plan.direct
+    jmap = plan.bones
     pbones = arm_obj.pose.bones
     aa = resample_axis_angle(clip.joint_angles, clip.fps, t_s)  # (K, J, 3)
     if smoothing_s > 0:
@@ -342,25 +497,34 @@ def _bake_bones(bpy, clip, arm_obj, frames, t_s, res, base, retarget, smoothing_
         todo.append((j, jn, bn))
     if not todo:
         return False
+    root_moves = np.abs(clip.root_translation).max() > 1e-9
     act, slot, bag = _new_action(bpy, _unique_name(bpy, base + "_body"), "OBJECT", arm_obj.name)
+    loc_bone, loc = None, None
+    if plan.direct:
+        quats = {}
+        for j, jn, bn in todo:
+            quats[bn] = bone_quaternions(aa[:, j], np.array(pbones[bn].bone.matrix_local.to_3x3()))
+        root = clip.joint_names[0]
+        if root in jmap and jmap[root] in pbones and root_moves:
+            loc_bone = jmap[root]
+            B = np.array(pbones[loc_bone].bone.matrix_local.to_3x3())
+            loc = resample_linear(clip.root_translation, clip.fps, t_s) @ (B.T @ C_YUP_TO_ZUP).T
+    else:
+        quats, top, top_loc = retarget_rotations(plan, clip.joint_names, aa,
+                                                 resample_linear(clip.root_translation, clip.fps, t_s))
+        if root_moves:
+            loc_bone, loc = top, top_loc
     for j, jn, bn in todo:
-        pb = pbones[bn]
-        B = np.array(pb.bone.matrix_local.to_3x3())
-        q = bone_quaternions(aa[:, j], B)
-        if pb.rotation_mode != "QUATERNION":
-            pb.rotation_mode = "QUATERNION"
-            res.warnings.append(f"{bn}: rotation mode set to quaternion")
+        if bn not in quats:
+            continue
+        _set_quaternion_mode(pbones[bn], arm_obj, res)
         dp = f'pose.bones["{bn}"].rotation_quaternion'
         for c in range(4):
-            res.num_keys += _write_fcurve(bag, dp, c, frames, q[:, c], bn)
+            res.num_keys += _write_fcurve(bag, dp, c, frames, quats[bn][:, c], bn)
         res.bones[jn] = bn
-    root = clip.joint_names[0]
-    if root in res.bones and np.abs(clip.root_translation).max() > 1e-9:
-        bn = res.bones[root]
-        B = np.array(arm_obj.pose.bones[bn].bone.matrix_local.to_3x3())
-        tr = resample_linear(clip.root_translation, clip.fps, t_s) @ (B.T @ C_YUP_TO_ZUP).T
+    if loc_bone is not None:
         for c in range(3):
-            res.num_keys += _write_fcurve(bag, f'pose.bones["{bn}"].location', c, frames, tr[:, c], bn)
+            res.num_keys += _write_fcurve(bag, f'pose.bones["{loc_bone}"].location', c, frames, loc[:, c], loc_bone)
     res.actions.append(act.name)
     _place_strip(arm_obj, act, slot, start_frame, act.name, blend, res, "OBJECT")
     return True

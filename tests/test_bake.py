@@ -145,3 +145,114 @@ def test_retarget_map_and_root_translation(demo_blend):
     bpy.context.scene.frame_set(5)
     assert arm.pose.bones["pelvis"].matrix.translation.z == pytest.approx(0.93 + 0.1, abs=1e-4)
     assert arm.pose.bones["neck"].rotation_quaternion.angle > 0.01
+
+
+# ------------------------------------------------------------------------ retargeting onto other rigs
+
+def _armature_from_rest(rest, name="rig"):
+    """A Blender armature whose bones have exactly ``rest``'s heads and frames (rolls included)."""
+    import bpy
+    from mathutils import Matrix
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    data = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, data)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    for j, n in enumerate(rest.names):
+        eb = data.edit_bones.new(n)
+        eb.head, eb.tail = (0, 0, 0), (0, 0.05, 0)
+        M = np.eye(4)
+        M[:3, :3], M[:3, 3] = rest.rotations[j], rest.positions[j]
+        eb.matrix = Matrix(M.tolist())
+        if rest.parents[j] >= 0:
+            eb.parent = data.edit_bones[rest.names[rest.parents[j]]]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    for pb in obj.pose.bones:
+        pb.rotation_mode = "XYZ"  # an artist's Euler rig: the bake switches and records it
+    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 30, 1.0
+    return obj
+
+
+def _body_clip(T=24, seed=3):
+    """Non-trivial body motion: smooth random rotations on every joint, a drifting root."""
+    c = neutral_clip(T / 30.0, fps=30.0)
+    rng = np.random.default_rng(seed)
+    ang = np.cumsum(rng.normal(0, 0.05, (c.num_frames, 25, 3)), axis=0)
+    c.joint_angles[:] = np.clip(ang, -0.9, 0.9)
+    c.root_translation[:] = np.cumsum(rng.normal(0, 0.01, (c.num_frames, 3)), axis=0)
+    return c
+
+
+def _direction_errors_deg(clip, arm, bones, frames):
+    """Max angle between each mapped segment of the posed armature (evaluated by Blender) and the same
+    segment of the canonical FK of the clip (Y up -> Blender Z up)."""
+    import bpy
+
+    from addon.bake import C_YUP_TO_ZUP
+    from rigs.retarget import DIRECTION_CHILDREN
+    from rigs.skeleton import canonical_skeleton
+
+    sk = canonical_skeleton()
+    _, pos = sk.forward_kinematics(clip.joint_angles, clip.root_translation)
+    errs = {}
+    for f in frames:
+        bpy.context.scene.frame_set(1 + f)
+        heads = {pb.name: np.array(pb.head) for pb in arm.pose.bones}
+        for c, kids in DIRECTION_CHILDREN.items():
+            k = next((k for k in kids if k in bones), None)
+            if c not in bones or k is None:
+                continue
+            a = heads[bones[k]] - heads[bones[c]]
+            b = C_YUP_TO_ZUP @ (pos[f, sk.index(k)] - pos[f, sk.index(c)])
+            cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+            errs[f"{c}->{k}"] = max(errs.get(f"{c}->{k}", 0.0), float(np.degrees(np.arccos(min(1.0, cos)))))
+    return errs
+
+
+@pytest.mark.parametrize("layout,n_pairs", [("mixamo", 17), ("rigify", 17)])
+def test_retargets_onto_apose_rolled_rig(layout, n_pairs):
+    from addon.bake import bake_clip
+    from rigs.retarget import synthetic_rest
+
+    rest = synthetic_rest(layout, a_pose_deg=40, seed=4)
+    arm = _armature_from_rest(rest)
+    clip = _body_clip()
+    r = bake_clip(clip, armature_obj=arm)
+    assert r.retargeted and r.layout == layout
+    errs = _direction_errors_deg(clip, arm, r.bones, frames=(0, 7, 15, 23))
+    assert len(errs) >= n_pairs, errs
+    assert max(errs.values()) < 2.0, errs
+    # copying the canonical rotations instead would be far off on the A-pose arms
+    arms = [e for k, e in errs.items() if "shoulder->" in k]
+    assert arms and max(arms) < 2.0
+    # the Euler bones it keyed were switched to quaternions, and that was recorded
+    switched = {b for _, b, m in r.rotation_modes if m == "XYZ"}
+    assert set(r.bones.values()) <= switched
+
+
+def test_copy_on_canonical_rig_is_not_retarget(demo_blend):
+    from addon.bake import bake_clip
+
+    head, arm = _open(demo_blend)
+    clip = _body_clip(T=12)
+    r = bake_clip(clip, armature_obj=arm)
+    assert not r.retargeted and r.layout == "smplx"  # canonical names, canonical T-pose
+    errs = _direction_errors_deg(clip, arm, r.bones, frames=(0, 11))
+    assert max(errs.values()) < 2.0, errs
+
+
+def test_unknown_armature_layout_is_a_rig_error():
+    import bpy
+
+    from addon.bake import bake_clip
+    from engine.errors import RigError
+    from rigs.retarget import RestSkeleton
+
+    rest = RestSkeleton(("Bone", "Bone.001"), (-1, 0), np.array([[0, 0, 0], [0, 0, 1.0]]),
+                        np.broadcast_to(np.eye(3), (2, 3, 3)).copy())
+    arm = _armature_from_rest(rest)
+    with pytest.raises(RigError, match="unknown bone layout"):
+        bake_clip(_body_clip(T=6), armature_obj=arm)
+    assert len(bpy.data.actions) == 0

@@ -181,7 +181,7 @@ def test_bvh_export_imports_into_blender(tmp_path):
 
 def test_json_export(tmp_path):
     c = make_clip(seed=3, lips=4)
-    c.phonemes = (Phoneme(0.0, 0.5, "sil"), Phoneme(0.5, 2.0, "AA"))
+    c.phonemes = (Phoneme(0.0, 0.5, "SIL"), Phoneme(0.5, 2.0, "AA"))
     p = ex.export_json(c, tmp_path / "c.json")
     d = json.loads(p.read_text())
     assert d["format"] == "parley-motion" and d["version"] == 1
