@@ -184,13 +184,20 @@ def save_clip(clip: Clip, path) -> Path:
         arrays["phoneme_times"] = np.array([[p.start_s, p.end_s] for p in clip.phonemes],
                                            dtype=np.float32).reshape(-1, 2)
         arrays["phoneme_labels"] = np.array([p.label for p in clip.phonemes], dtype=str)
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def atomic_write(path, write, *, text: bool = False) -> Path:
+    """Write a file atomically: ``write(f)`` fills a temp file in the same folder, which then replaces
+    ``path``; on any failure (Ctrl-C included) the temp file is removed and ``path`` is untouched."""
+    path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ClipError(f"cannot write {path}: folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        with (os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb")) as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -64,14 +64,12 @@ import io
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from engine.clip import Clip, Phoneme, make_meta
+from engine.clip import Clip, Phoneme, atomic_write, make_meta
 from engine.errors import ClipError
 from rigs.arkit import ARKIT_INDEX, LIVELINK_COLUMNS, canonical_name
 from rigs.bvh import format_bvh
@@ -91,25 +89,6 @@ END_SITES_M = {
     "left_wrist": (0.08, 0.0, 0.0), "right_wrist": (-0.08, 0.0, 0.0),
     "jaw": (0.0, -0.03, 0.08), "left_eye": (0.0, 0.0, 0.025), "right_eye": (0.0, 0.0, 0.025),
 }
-
-
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ClipError(f"cannot write {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 # ------------------------------------------------------------------------------ Live Link CSV
@@ -173,7 +152,7 @@ def export_livelink_csv(clip: Clip, path, *, angle_units: str = "livelink", star
     for i, row in enumerate(vals):
         tc = format_timecode(start_s + i / clip.fps, rate)
         buf.write(tc + ",61," + ",".join(f"{v:.{decimals}f}" for v in row) + "\n")
-    return _atomic_write_text(Path(path), buf.getvalue())
+    return atomic_write(path, lambda f: f.write(buf.getvalue()), text=True)
 
 
 _TC = re.compile(r"^\s*(\d+):(\d+):(\d+)(?::(\d+(?:\.\d*)?))?(?:\.(\d+))?\s*$")
@@ -343,7 +322,7 @@ def clip_bvh_text(clip: Clip, *, units: str = "cm", order: str = "ZXY") -> str:
 
 def export_bvh(clip: Clip, path, *, units: str = "cm", order: str = "ZXY") -> Path:
     """Write the clip's body motion as BVH (centimetres by default, Euler ``order``)."""
-    return _atomic_write_text(Path(path), clip_bvh_text(clip, units=units, order=order))
+    return atomic_write(path, lambda f: f.write(clip_bvh_text(clip, units=units, order=order)), text=True)
 
 
 # ----------------------------------------------------------------------------------------- JSON
@@ -393,7 +372,7 @@ def export_json(clip: Clip, path, *, rotations: str = "axis_angle", include_lips
                 decimals: int = 6) -> Path:
     """Write the clip as documented JSON (see the module docstring)."""
     d = clip_to_json_dict(clip, rotations=rotations, include_lips=include_lips, decimals=decimals)
-    return _atomic_write_text(Path(path), json.dumps(d, separators=(",", ":")))
+    return atomic_write(path, lambda f: json.dump(d, f, separators=(",", ":")), text=True)
 
 
 def read_json(path) -> Clip:
