@@ -137,7 +137,7 @@ def bake_take(context, clip, *, name: str, seed: int = 0, clip_path: str = "", f
     created = takes.diff(before)
     take = s.take_list.add()
     take.name, take.seed, take.clip_path = name, int(seed), clip_path
-    takes.record(take, created)
+    takes.record(take, created, rotation_modes=getattr(result, "rotation_modes", ()))
     take.frame_start = int(s.start_frame)
     take.frame_end = int(getattr(result, "frame_end", s.start_frame + round(clip.duration_s * scene.render.fps)))
     s.take_index = len(s.take_list) - 1
@@ -416,7 +416,7 @@ class PARLEY_OT_take_remove(bpy.types.Operator):
             self.report({'ERROR'}, "Parley: no such take")
             return {'CANCELLED'}
         name = s.take_list[i].name
-        takes.remove(take=s.take_list[i])
+        takes.remove(take=s.take_list[i], others=[t for j, t in enumerate(s.take_list) if j != i])
         s.take_list.remove(i)
         s.take_index = min(i, len(s.take_list) - 1)
         if len(s.take_list):
@@ -597,52 +597,13 @@ class PARLEY_OT_add_sound(bpy.types.Operator):
 
 
 def _render_function():
-    """A scene-level render of ``rigs.render`` if it offers one (``render_scene(scene, out, ...)``)."""
+    """``rigs.render.render_scene``: the one render path, shared with ``parley render`` (the checkout's
+    or the vendored copy). Raises UserError when it is not available."""
     render = _deps.optional("rigs.render")
     fn = getattr(render, "render_scene", None) if render else None
-    return fn if callable(fn) else None
-
-
-_RENDER_ENGINES = {"BLENDER_WORKBENCH": "BLENDER_WORKBENCH", "BLENDER_EEVEE": "BLENDER_EEVEE", "CYCLES": "CYCLES"}
-
-
-def render_scene_mp4(scene, out: str, *, engine: str, frame_start: int, frame_end: int) -> str:
-    """Render the scene's frame range to an H.264/AAC MP4 (sound from its sound strips).
-
-    The scene's render settings are restored afterwards. Raises UserError.
-    """
-    if scene.camera is None:
-        raise UserError("the scene has no camera to render from")
-    out_p = Path(out)
-    if not out_p.parent.is_dir():
-        raise UserError(f"cannot write {out_p}: folder {out_p.parent} does not exist")
-    r, img, ff = scene.render, scene.render.image_settings, scene.render.ffmpeg
-    saved = [(r, "engine"), (r, "filepath"), (r, "use_file_extension"), (img, "media_type"), (img, "file_format"),
-             (ff, "format"), (ff, "codec"), (ff, "audio_codec"), (ff, "audio_mixrate"), (ff, "audio_channels"),
-             (scene, "frame_start"), (scene, "frame_end")]
-    old = [(o, a, getattr(o, a)) for o, a in saved]
-    has_sound = bool(scene.sequence_editor) and any(st.type == 'SOUND' and not st.mute
-                                                    for st in scene.sequence_editor.strips_all)
-    try:
-        r.engine = _RENDER_ENGINES[engine]
-        img.media_type = 'VIDEO'
-        img.file_format = 'FFMPEG'
-        ff.format, ff.codec = 'MPEG4', 'H264'
-        ff.audio_codec = 'AAC' if has_sound else 'NONE'
-        ff.audio_mixrate, ff.audio_channels = 48000, 'STEREO'
-        r.use_file_extension = False
-        r.filepath = str(out_p)
-        scene.frame_start, scene.frame_end = int(frame_start), int(frame_end)
-        bpy.ops.render.render(animation=True, write_still=False, scene=scene.name)
-    finally:
-        for o, a, v in reversed(old):
-            try:
-                setattr(o, a, v)
-            except (TypeError, AttributeError):
-                pass
-    if not out_p.is_file():
-        raise UserError(f"Blender did not write {out_p}")
-    return str(out_p)
+    if not callable(fn):
+        raise UserError("rendering needs rigs.render (not available in this installation)")
+    return fn
 
 
 class PARLEY_OT_render_take(bpy.types.Operator):
@@ -666,13 +627,16 @@ class PARLEY_OT_render_take(bpy.types.Operator):
         take = s.take_list[s.take_index] if 0 <= s.take_index < len(s.take_list) else s.take_list[0]
         out = bpy.path.abspath(s.render_path)
         try:
-            fn = _render_function()
-            if fn is not None:
-                result = fn(context.scene, out, engine=s.render_engine, frame_start=take.frame_start,
-                            frame_end=take.frame_end)
-            else:
-                result = render_scene_mp4(context.scene, out, engine=s.render_engine,
-                                          frame_start=take.frame_start, frame_end=take.frame_end)
+            wm = context.window_manager
+            n = take.frame_end - take.frame_start + 1
+            wm.progress_begin(0, n)
+            try:
+                result = _render_function()(context.scene, out, engine=s.render_engine,
+                                            frame_start=take.frame_start, frame_end=take.frame_end,
+                                            progress=lambda i, _n: wm.progress_update(i))
+            finally:
+                wm.progress_end()
+            result = getattr(result, "path", result)
         except UserError as e:
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}

@@ -2,7 +2,12 @@
 
 Before a bake the add-on snapshots the Actions and every ID's NLA tracks; afterwards the difference is
 what the bake made. Removing a take deletes exactly that: its NLA tracks, its Actions and any
-animation data that did not exist before. Nothing the artist made is touched.
+animation data that did not exist before, and puts back the rotation mode of every bone the bake
+switched to quaternions (unless another take still keys that bone: the record passes to it). Nothing
+the artist made is touched.
+
+The switched modes are kept on the take as the custom property ``rotation_modes`` (one
+``armature|bone|mode`` per line), so they are saved with the .blend file.
 """
 from __future__ import annotations
 
@@ -42,10 +47,51 @@ def diff(before: dict) -> dict:
             "anim": sorted(after["anim"] - before["anim"])}
 
 
-def record(take, created: dict) -> None:
+def record(take, created: dict, *, rotation_modes=()) -> None:
+    """Store what a bake created on ``take``; ``rotation_modes``: (armature, bone, previous mode) of
+    the bones the bake switched to quaternion rotation (``BakeResult.rotation_modes``)."""
     take.actions = "\n".join(created["actions"])
     take.tracks = "\n".join("|".join(t) for t in created["tracks"])
     take.anim_data = "\n".join("|".join(a) for a in created["anim"])
+    take[ROTATION_MODES] = "\n".join("|".join(m) for m in rotation_modes)
+
+
+ROTATION_MODES = "rotation_modes"
+
+
+def rotation_modes(take) -> list[tuple[str, str, str]]:
+    """(armature, bone, previous rotation mode) recorded on a take."""
+    return [tuple(x.split("|", 2)) for x in _lines(str(take.get(ROTATION_MODES, "")))]
+
+
+def _keys_bone(take, arm_name: str, bone: str) -> bool:
+    """Whether one of the take's Actions on armature ``arm_name`` keys ``bone``'s quaternion."""
+    path = f'pose.bones["{bone}"].rotation_quaternion'
+    for idb, track in take_tracks(take):
+        if idb.name != arm_name or not isinstance(idb, bpy.types.Object):
+            continue
+        for strip in track.strips:
+            act = strip.action
+            for layer in (act.layers if act is not None else ()):
+                for st in layer.strips:
+                    for bag in st.channelbags:
+                        if any(fc.data_path == path for fc in bag.fcurves):
+                            return True
+    return False
+
+
+def _restore_rotation_modes(take, others) -> None:
+    for arm_name, bone, mode in rotation_modes(take):
+        heir = next((t for t in others if _keys_bone(t, arm_name, bone)), None)
+        if heir is not None:  # still animated by another take: that take restores it later
+            if not any(m[:2] == (arm_name, bone) for m in rotation_modes(heir)):
+                heir[ROTATION_MODES] = "\n".join(filter(None, [str(heir.get(ROTATION_MODES, "")),
+                                                               f"{arm_name}|{bone}|{mode}"]))
+            continue
+        ob = bpy.data.objects.get(arm_name)
+        pb = ob.pose.bones.get(bone) if ob is not None and ob.pose is not None else None
+        if pb is not None:
+            pb.rotation_mode = mode
 
 
 def _lines(s: str) -> list[str]:
@@ -65,9 +111,11 @@ def take_tracks(take):
     return out
 
 
-def remove(created: dict | None = None, *, take=None) -> int:
-    """Delete what a bake created (a ``diff`` dict or a recorded take). Returns the number of items removed."""
+def remove(created: dict | None = None, *, take=None, others=()) -> int:
+    """Delete what a bake created (a ``diff`` dict or a recorded take; ``others``: the takes that stay,
+    for the rotation-mode hand-over). Returns the number of items removed."""
     if take is not None:
+        _restore_rotation_modes(take, [t for t in others if t != take])
         created = {"actions": _lines(take.actions),
                    "tracks": [tuple(x.split("|", 2)) for x in _lines(take.tracks)],
                    "anim": [tuple(x.split("|", 1)) for x in _lines(take.anim_data)]}

@@ -1,10 +1,15 @@
 """Render a clip on a rig to an H.264/AAC MP4 through Blender's own FFmpeg output (bpy, headless).
 
-:func:`render_clip` opens the rig (the cached demo character, built on first use, or a ``.blend``),
+:func:`render_scene` is the ONE render path: it renders the current scene's frame range (sound from its
+sound strips) to a temporary file renamed onto ``out`` only when the render finished, and restores the
+scene's render settings afterwards. The add-on's "Render Take" calls it on the artist's scene;
+:func:`render_clip` builds a scene for it. :func:`render_clip` opens the rig (the cached demo character, built on first use, or a ``.blend``),
 applies the clip with :func:`addon.bake.bake_clip` (the same code the add-on uses), adds the audio as a
 sequencer sound strip, sets the frame rate and range from the clip, frames a camera (face, upper body or
 full body), lights the scene and renders Workbench, Eevee or Cycles to a temporary file that is renamed
-onto ``out`` only when the render finished (Ctrl-C or a failure leaves no broken file). ``side_by_side``
+onto ``out`` only when the render finished (Ctrl-C or a failure leaves no broken file).
+This module is vendored into the add-on for :func:`render_scene`; :func:`render_clip` (CLI only)
+loads ``addon.bake`` from the checkout. ``side_by_side``
 renders a second clip on a second copy of the rig beside the first, same camera and light, labelled
 "A"/"B" unless ``labels=False``. Progress: one JSON line per frame on stderr.
 
@@ -14,6 +19,7 @@ SequenceEditor.strips.new_sound, app.handlers).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import math
@@ -157,6 +163,16 @@ def _set_fps(scene, fps: float):
     scene.render.fps_base = base
 
 
+def _bake_module():
+    """``addon.bake`` from the checkout (render_clip runs outside the add-on, which never calls it)."""
+    from engine.errors import RenderError
+
+    try:
+        return importlib.import_module("addon.bake")
+    except ImportError as e:
+        raise RenderError(f"render_clip needs the Parley checkout's addon.bake ({e})") from None
+
+
 def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="demo", camera: str = "face",
                 resolution=(1280, 720), samples: int | None = None, side_by_side=None, labels: bool = True,
                 material: str = "grey", progress=None, fps: float | None = None) -> RenderResult:
@@ -167,7 +183,6 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
     """
     import bpy
 
-    from addon.bake import bake_clip
     from engine.clip import Clip, load_clip
     from engine.errors import RenderError
 
@@ -181,6 +196,7 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
     out = Path(out)
     if not out.parent.is_dir():
         raise RenderError(f"cannot write {out}: folder {out.parent} does not exist")
+    bake = _bake_module()
     clip = clip_path if isinstance(clip_path, Clip) else load_clip(clip_path)
     clip_b = None
     if side_by_side is not None:
@@ -201,9 +217,7 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
     scene.render.resolution_x, scene.render.resolution_y = w, h
     scene.render.resolution_percentage = 100
     _set_fps(scene, float(fps or clip.fps))
-    from addon.bake import find_rig
-
-    mesh_a, arm_a = find_rig(scene)
+    mesh_a, arm_a = bake.find_rig(scene)
     rigs_ = [(clip, mesh_a, arm_a)]
     if clip_b is not None:
         mesh_b, arm_b = _second_copy(bpy, scene, mesh_a, arm_a)
@@ -213,8 +227,8 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
     for k, (c, me, ar) in enumerate(rigs_):
         if len(rigs_) > 1:  # A on the viewer's left (-X seen from the camera at -Y)
             (ar if ar is not None else me).location.x = (-0.5 + k) * spacing
-        results.append(bake_clip(c, mesh_obj=me, armature_obj=ar, start_frame=1, scene=scene,
-                                 name="A" if k == 0 else "B"))
+        results.append(bake.bake_clip(c, mesh_obj=me, armature_obj=ar, start_frame=1, scene=scene,
+                                      name="A" if k == 0 else "B"))
     for r in results:
         if r.missing_channels:
             warnings.append(f"rig lacks channels: {', '.join(r.missing_channels)}")
@@ -236,36 +250,128 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
         se = scene.sequence_editor_create()
         strip = se.strips.new_sound("parley_audio", str(audio_path.resolve()), 1, 1)
         strip.frame_start = 1
-    img = scene.render.image_settings
-    img.media_type = "VIDEO"
-    img.file_format = "FFMPEG"
-    ff = scene.render.ffmpeg
-    ff.format, ff.codec = "MPEG4", "H264"
-    ff.constant_rate_factor, ff.ffmpeg_preset = "MEDIUM", "GOOD"
-    ff.gopsize = max(1, int(round(clip.fps)))
-    ff.audio_codec = "AAC" if audio_path is not None else "NONE"
-    ff.audio_mixrate, ff.audio_channels, ff.audio_bitrate = 48000, "STEREO", 160
-    scene.render.use_file_extension = False
-    tmp = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
-    scene.render.filepath = str(tmp)
 
+    def on_frame(i, n):
+        print(json.dumps({"frame": i, "of": n, "elapsed_s": round(time.perf_counter() - t0, 3)}),
+              file=sys.stderr, flush=True)
+        if progress is not None:
+            progress(i, n)
+
+    t0 = time.perf_counter()
+    r = render_scene(scene, out, engine=engine, frame_start=1, frame_end=n_frames, progress=on_frame)
+    return RenderResult(r.path, r.frames, r.fps, r.seconds, r.has_audio, tuple(warnings) + r.warnings)
+
+
+def _engine_id(engine: str) -> str:
+    from engine.errors import RenderError
+
+    if engine in ENGINES:
+        return ENGINES[engine]
+    if engine in ENGINES.values():
+        return engine
+    raise RenderError(f"engine must be one of {sorted(ENGINES)}, got {engine!r}")
+
+
+# settings render_scene changes: (path below the scene, attribute)
+_SAVED = (("render", "engine"), ("render", "filepath"), ("render", "use_file_extension"),
+          ("render", "resolution_x"), ("render", "resolution_y"), ("render", "resolution_percentage"),
+          ("render.image_settings", "media_type"), ("render.image_settings", "file_format"),
+          ("render.ffmpeg", "format"), ("render.ffmpeg", "codec"), ("render.ffmpeg", "constant_rate_factor"),
+          ("render.ffmpeg", "ffmpeg_preset"), ("render.ffmpeg", "gopsize"), ("render.ffmpeg", "audio_codec"),
+          ("render.ffmpeg", "audio_mixrate"), ("render.ffmpeg", "audio_channels"),
+          ("render.ffmpeg", "audio_bitrate"), ("display", "render_aa"), ("eevee", "taa_render_samples"),
+          ("cycles", "samples"), ("", "frame_start"), ("", "frame_end"))
+
+
+def _owner(scene, path: str):
+    o = scene
+    for part in filter(None, path.split(".")):
+        o = getattr(o, part, None)
+        if o is None:
+            return None
+    return o
+
+
+def render_scene(scene, out, *, engine: str, frame_start: int, frame_end: int, resolution=None,
+                 samples: int | None = None, progress=None) -> RenderResult:
+    """Render ``scene`` as it is set up (rig, camera, lights, sound strips) to an H.264 MP4 at ``out``.
+
+    engine: ``workbench``/``eevee``/``cycles`` or Blender's ``BLENDER_WORKBENCH``/``BLENDER_EEVEE``/
+    ``CYCLES``; frames ``frame_start``..``frame_end`` inclusive; resolution ``(w, h)`` (None: the
+    scene's); samples: anti-aliasing/render samples (None: the scene's). Audio: AAC from the scene's
+    unmuted sound strips, none without. Renders to a temporary file beside ``out`` renamed onto it when
+    done (a failure or Ctrl-C leaves no partial file); every render setting it changes is restored.
+    progress: ``callback(frames_done, n_frames)`` after each frame. Raises RenderError.
+    """
+    import bpy
+
+    from engine.errors import RenderError
+
+    eng = _engine_id(engine)
+    if scene.camera is None:
+        raise RenderError("the scene has no camera to render from")
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise RenderError(f"cannot write {out}: folder {out.parent} does not exist")
+    if resolution is not None:
+        w, h = int(resolution[0]), int(resolution[1])
+    else:
+        pc = scene.render.resolution_percentage / 100.0
+        w, h = int(scene.render.resolution_x * pc), int(scene.render.resolution_y * pc)
+    if w < 16 or h < 16 or w % 2 or h % 2:
+        raise RenderError(f"resolution {w}x{h}: H.264 needs even sizes of at least 16 pixels")
+    f0, f1 = int(frame_start), int(frame_end)
+    if f1 < f0:
+        raise RenderError(f"frame range {f0}-{f1} is empty")
+    saved = []
+    for path, attr in _SAVED:
+        o = _owner(scene, path)
+        if o is not None and hasattr(o, attr):
+            saved.append((o, attr, getattr(o, attr)))
+    se = scene.sequence_editor
+    has_audio = bool(se) and any(st.type == "SOUND" and not st.mute for st in se.strips_all)
+    fps = scene.render.fps / scene.render.fps_base
+    n_frames = f1 - f0 + 1
+    tmp = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
     t0 = time.perf_counter()
     state = {"done": 0}
 
     def on_write(sc, *_):
+        if sc != scene:
+            return
         state["done"] += 1
-        print(json.dumps({"frame": state["done"], "of": n_frames,
-                          "elapsed_s": round(time.perf_counter() - t0, 3)}), file=sys.stderr, flush=True)
         if progress is not None:
             progress(state["done"], n_frames)
 
-    bpy.app.handlers.render_write.append(on_write)
     try:
-        bpy.ops.render.render(animation=True, write_still=False)
-        produced = tmp if tmp.is_file() else None
-        if produced is None:
+        r = scene.render
+        r.engine = eng
+        if resolution is not None:
+            r.resolution_x, r.resolution_y, r.resolution_percentage = w, h, 100
+        if samples is not None:
+            if eng == "BLENDER_WORKBENCH":
+                scene.display.render_aa = _nearest_aa(samples)
+            elif eng == "BLENDER_EEVEE":
+                scene.eevee.taa_render_samples = int(samples)
+            else:
+                scene.cycles.samples = int(samples)
+        img = r.image_settings
+        img.media_type = "VIDEO"
+        img.file_format = "FFMPEG"
+        ff = r.ffmpeg
+        ff.format, ff.codec = "MPEG4", "H264"
+        ff.constant_rate_factor, ff.ffmpeg_preset = "MEDIUM", "GOOD"
+        ff.gopsize = max(1, int(round(fps)))
+        ff.audio_codec = "AAC" if has_audio else "NONE"
+        ff.audio_mixrate, ff.audio_channels, ff.audio_bitrate = 48000, "STEREO", 160
+        r.use_file_extension = False
+        r.filepath = str(tmp)
+        scene.frame_start, scene.frame_end = f0, f1
+        bpy.app.handlers.render_write.append(on_write)
+        bpy.ops.render.render(animation=True, write_still=False, scene=scene.name)
+        if not tmp.is_file():
             raise RenderError(f"Blender did not write the video ({tmp.name}); see the log above")
-        os.replace(produced, out)
+        os.replace(tmp, out)
     except BaseException:
         if tmp.exists():
             tmp.unlink()
@@ -273,9 +379,12 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
     finally:
         if on_write in bpy.app.handlers.render_write:
             bpy.app.handlers.render_write.remove(on_write)
-    secs = time.perf_counter() - t0
-    return RenderResult(out, n_frames, scene.render.fps / scene.render.fps_base, secs, audio_path is not None,
-                        tuple(warnings))
+        for o, attr, v in reversed(saved):
+            try:
+                setattr(o, attr, v)
+            except (TypeError, AttributeError, ValueError):
+                log.debug("could not restore %s", attr)
+    return RenderResult(out, n_frames, fps, time.perf_counter() - t0, has_audio, ())
 
 
 def _nearest_aa(samples: int) -> str:

@@ -53,7 +53,8 @@ def test_zip_layout_and_validation(ext_zip):
     assert manifest["blender_version_min"] == "4.2.0" and manifest["license"] == ["SPDX:MIT"]
     assert "files" in manifest["permissions"]
     assert {"__init__.py", "operators.py", "vendor/engine/clip.py", "vendor/engine/errors.py",
-            "vendor/rigs/arkit.py", "vendor/rigs/data/arkit.json", "vendor/rigs/skeleton.py"} <= names
+            "vendor/rigs/arkit.py", "vendor/rigs/data/arkit.json", "vendor/rigs/skeleton.py",
+            "vendor/rigs/render.py", "vendor/rigs/retarget.py"} <= names  # one render path, shared
     assert "packaging.py" not in names and not any("__pycache__" in n for n in names)
     assert "PARLEY_VENDORED" in stub and "import" not in stub.replace('"""', "").split("PARLEY")[0].split("\n", 3)[-1]
     report = packaging.validate_extension_zip(ext_zip)
@@ -322,6 +323,30 @@ def test_apply_clip_regions_latency_and_parts(extension, tmp_path):
     s.apply_body = False
     assert bpy.ops.parley.apply_clip() == {'FINISHED'}
     assert len(_parley_tracks(face.data.shape_keys)) == 2 and len(_parley_tracks(arm)) == 1
+
+
+def test_remove_bake_restores_rotation_modes(extension, tmp_path):
+    _fresh_scene()
+    face, arm = _test_rig()
+    bpy.context.scene.render.fps = 30
+    modes = {"pelvis": "XYZ", "neck": "YXZ", "head": "AXIS_ANGLE"}
+    for b, m in modes.items():
+        arm.pose.bones[b].rotation_mode = m
+    clip = neutral_clip(0.5, fps=30.0)
+    clip.joint_angles[:, clip.joint_names.index("head"), 0] = 0.3
+    clip.joint_angles[:, clip.joint_names.index("neck"), 1] = 0.2
+    path = save_clip(clip, tmp_path / "c.npz")
+    s = _setup(None, arm, clip_path=str(path), apply_face=False)
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}
+    assert {b: arm.pose.bones[b].rotation_mode for b in modes} == dict.fromkeys(modes, "QUATERNION")
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}  # a second take over the same bones
+    # removing the first take while the second still keys the bones keeps them quaternion
+    assert bpy.ops.parley.take_remove(index=0) == {'FINISHED'}
+    assert {b: arm.pose.bones[b].rotation_mode for b in modes} == dict.fromkeys(modes, "QUATERNION")
+    # removing the last one puts the artist's modes back; untouched bones stay as they were
+    assert bpy.ops.parley.take_remove(index=0) == {'FINISHED'}
+    assert {b: arm.pose.bones[b].rotation_mode for b in modes} == modes
+    assert arm.pose.bones["spine1"].rotation_mode == "QUATERNION" and not len(s.take_list)
 
 
 def test_mapping_detect_edit_and_presets(extension, tmp_path):

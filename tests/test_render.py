@@ -88,3 +88,41 @@ def test_side_by_side_renders_two_characters(tmp_path, clip_path, demo_blend):
     heads = [o for o in bpy.context.scene.objects if o.type == "MESH" and o.data.shape_keys]
     assert len(heads) == 2 and heads[0].data.shape_keys != heads[1].data.shape_keys
     assert {o.name for o in bpy.context.scene.objects if o.type == "FONT"} == {"parley_label_A", "parley_label_B"}
+
+
+def test_render_scene_renders_as_set_up_and_restores_settings(tmp_path, demo_blend):
+    import bpy
+
+    from addon.bake import bake_clip
+    from engine.errors import RenderError
+    from rigs.render import render_scene
+
+    bpy.ops.wm.open_mainfile(filepath=str(demo_blend))
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 10, 1.0
+    c = neutral_clip(0.5, fps=10)
+    bake_clip(c, mesh_obj=bpy.data.objects["parley_head"], armature_obj=bpy.data.objects["parley_armature"])
+    out = tmp_path / "scene.mp4"
+    with pytest.raises(RenderError, match="camera"):
+        render_scene(scene, out, engine="workbench", frame_start=1, frame_end=5)
+    cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
+    scene.collection.objects.link(cam)
+    cam.location, cam.rotation_euler = (0, -3, 1.5), (1.5708, 0, 0)
+    scene.camera = cam
+    scene.render.engine = "CYCLES"
+    scene.render.resolution_x, scene.render.resolution_y = 640, 480
+    scene.frame_start, scene.frame_end = 3, 250
+    scene.render.filepath = "//artist_"
+    before = (scene.render.engine, scene.render.resolution_x, scene.render.resolution_y, scene.frame_start,
+              scene.frame_end, scene.render.filepath, scene.render.image_settings.file_format)
+    seen = []
+    r = render_scene(scene, out, engine="BLENDER_WORKBENCH", frame_start=1, frame_end=5, resolution=(32, 18),
+                     progress=lambda i, n: seen.append((i, n)))
+    assert r.frames == 5 and seen[-1] == (5, 5) and not r.has_audio
+    s = _probe(out)
+    assert s["video"]["codec_name"] == "h264" and "audio" not in s
+    assert float(s["video"]["duration"]) == pytest.approx(0.5, abs=0.05)
+    after = (scene.render.engine, scene.render.resolution_x, scene.render.resolution_y, scene.frame_start,
+             scene.frame_end, scene.render.filepath, scene.render.image_settings.file_format)
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
