@@ -38,6 +38,9 @@ BODY_NAME = "parley_body"
 NO_FACE_PARTS = ("lacrimal_fluid", "eye_blend", "eye_occlusion")
 CORNEA_DEG = 24.0
 NECK_CUT_ABOVE_JOINT_M = 0.01
+# the body's neck tube around the head's cut edge: (extra radius at the cut, how far the tube rises above the
+# cut, radius lost at its top) in metres; the tube sheathes the cut and tapers into the head's neck
+NECK_COLLAR_M = (0.01, 0.03, 0.02)
 
 # Skin-modifier radii (metres): (side-to-side, front-to-back) around each joint of the body graph.
 _RADII = {
@@ -131,18 +134,90 @@ def segment_weights(points: np.ndarray, heads: np.ndarray, tails: np.ndarray, *,
 def neck_ring(head, offset_m: np.ndarray) -> tuple[float, np.ndarray, tuple[float, float]]:
     """Where the ICT skin is cut at the neck: (cut height y, ring centre (3,), (x, z) radii), Y-up metres.
 
-    The cut sits just above the skeleton's neck joint; the body's neck tip is placed at the ring centre
-    5 cm above the cut (a Skin end cap shrinks) with radii 8 mm smaller than the ICT neck, so the head overlaps the body."""
+    The cut sits just above the skeleton's neck joint; the radii are the ICT neck's half-extents in a 1 cm
+    band above the cut and the centre is the band's centre at the cut height. The body's neck tube is
+    sized from this ring (:data:`NECK_COLLAR_M`) so that it sheathes the head's cut edge."""
     from rigs.ict import VERTEX_PARTS
     from rigs.skeleton import canonical_skeleton
 
     sk = canonical_skeleton()
     cut = float(sk.rest_positions_m()[sk.index("neck"), 1] + NECK_CUT_ABOVE_JOINT_M)
     v = head.neutral_m[slice(*VERTEX_PARTS["skin"])] + offset_m
-    band = v[(v[:, 1] > cut) & (v[:, 1] < cut + 0.02)]
+    band = v[(v[:, 1] > cut) & (v[:, 1] < cut + 0.01)]
     lo, hi = band.min(0), band.max(0)
-    centre = np.array([0.0, cut + 0.05, 0.5 * (lo[2] + hi[2])])
-    return cut, centre, (0.5 * (hi[0] - lo[0]) - 0.008, 0.5 * (hi[2] - lo[2]) - 0.008)
+    centre = np.array([0.0, cut, 0.5 * (lo[2] + hi[2])])
+    return cut, centre, (0.5 * (hi[0] - lo[0]), 0.5 * (hi[2] - lo[2]))
+
+
+def cut_at_height(verts: np.ndarray, faces: np.ndarray, keep: np.ndarray, cut_y: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a (quad/tri, -1 padded) mesh along the plane y = ``cut_y`` without changing its vertex order.
+
+    Rows of ``faces`` flagged in ``keep`` that lie wholly below the plane are dropped; rows straddling it
+    are kept and their below-plane vertices are slid along an edge to an above-plane neighbour onto the
+    plane (the mean of the crossings), or, with no such edge, flattened onto the plane. The open
+    boundary is therefore a smooth planar contour instead of a ragged row of quads.
+    Returns (new keep (F,) bool, new verts (V,3)); pure numpy, Y-up."""
+    verts = np.array(verts, dtype=np.float64, copy=True)
+    keep = np.asarray(keep, bool)
+    ymax = np.where(faces >= 0, verts[np.maximum(faces, 0), 1], -np.inf).max(axis=1)
+    keep = keep & (ymax > cut_y)
+    rows = faces[keep]
+    below = verts[:, 1] < cut_y
+    acc, cnt = np.zeros_like(verts), np.zeros(len(verts))
+    n = (rows >= 0).sum(1)
+    for k in range(rows.shape[1]):  # each edge (a -> b) of each kept polygon, both directions
+        a = rows[:, k]
+        b = np.where(k + 1 < n, rows[:, (k + 1) % rows.shape[1]], rows[:, 0])
+        ok = (a >= 0) & (b >= 0)
+        a, b = a[ok], b[ok]
+        for p, q in ((a, b), (b, a)):
+            m = below[p] & ~below[q]
+            p, q = p[m], q[m]
+            t = ((cut_y - verts[p, 1]) / np.maximum(verts[q, 1] - verts[p, 1], 1e-9))[:, None]
+            np.add.at(acc, p, verts[p] + t * (verts[q] - verts[p]))
+            np.add.at(cnt, p, 1)
+    used = np.zeros(len(verts), bool)
+    used[rows[rows >= 0]] = True
+    hit = cnt > 0
+    verts[hit] = acc[hit] / cnt[hit, None]
+    lone = used & below & ~hit  # below-plane corners with no edge up: the mean of their faces' cut corners
+    acc[:], cnt[:] = 0.0, 0
+    for k in range(rows.shape[1]):
+        for j in range(rows.shape[1]):
+            a, b = rows[:, k], rows[:, j]
+            m = (a >= 0) & (b >= 0) & lone[np.maximum(a, 0)] & hit[np.maximum(b, 0)]
+            np.add.at(acc, a[m], verts[b[m]])
+            np.add.at(cnt, a[m], 1)
+    fix = lone & (cnt > 0)
+    verts[fix] = acc[fix] / cnt[fix, None]
+    verts[lone & ~fix, 1] = cut_y
+    return keep, verts
+
+
+def sheathe_neck(co_zup: np.ndarray, ring) -> np.ndarray:
+    """(N,3) body vertices (Blender Z-up) with the neck tube reshaped to sheathe the head's cut edge.
+
+    Around the cut the tube becomes an ellipse :data:`NECK_COLLAR_M` wider than the head's neck ring,
+    blended into the Skin hull below; above the cut it tapers to inside the head's neck, so the cut edge
+    (and the inside of the head) is never seen and the tube meets the neck along a smooth line."""
+    extra, rise, lost = NECK_COLLAR_M
+    cut, centre, (rx, rz) = ring
+    cx, cy = centre[0], -centre[2]  # Y-up (x, z) -> Z-up (x, -y)
+    co = np.array(co_zup, dtype=np.float64, copy=True)
+    h = co[:, 2] - cut
+    dx, dy = co[:, 0] - cx, co[:, 1] - cy
+    rho = np.hypot(dx / rx, dy / rz)  # 1 on the head's neck ring
+    below = np.clip((h + 0.05) / 0.035, 0.0, 1.0)
+    w = below * below * (3 - 2 * below)  # smoothstep: 0 at 5 cm below the cut, 1 from 1.5 cm below
+    up = np.clip((h - 0.004) / rise, 0.0, 1.0)
+    target = 1.0 + (extra - up * (extra + lost)) / min(rx, rz)  # ring + extra -> ring - lost
+    w = w * np.clip((1.7 - rho) / 0.5, 0.0, 1.0)  # leave the shoulders and chest alone
+    new_rho = np.where(h > 0.004, np.minimum(rho, target), (1 - w) * rho + w * target)
+    sel = (h > -0.05) & (rho > 1e-6)
+    scale = np.where(sel, new_rho / np.maximum(rho, 1e-6), 1.0)
+    co[:, 0] = cx + dx * scale
+    co[:, 1] = cy + dy * scale
+    return co
 
 
 def cornea_faces(head, side: str, faces: np.ndarray, *, half_angle_deg: float = CORNEA_DEG) -> np.ndarray:
@@ -219,7 +294,8 @@ def _build_body(bpy, arm_obj, layout, ring):
     names = [n for n in sk.names if n in _RADII]
     pts = {n: layout[n][0] for n in names}
     radii = {n: _RADII[n] for n in names}
-    pts["neck"], radii["neck"] = ring[1], ring[2]  # the neck ends inside the head's neck
+    pts["neck"] = ring[1] + np.array([0.0, 0.05, 0.0])  # a leaf inside the head (its end cap shrinks)
+    radii["neck"] = (ring[2][0] - 0.008, ring[2][1] - 0.008)
     edges_named = [(sk.names[p], n) for n, p in zip(sk.names, sk.parents) if n in _RADII and p >= 0
                    and sk.names[p] in _RADII]
     for tip, (par, off, r) in _EXTRA_TIPS.items():
@@ -252,6 +328,11 @@ def _build_body(bpy, arm_obj, layout, ring):
     bmesh.ops.symmetrize(bm, input=bm.verts[:] + bm.edges[:] + bm.faces[:], direction="-X", dist=1e-4)
     bm.to_mesh(body_me)
     bm.free()
+    co = np.empty(len(body_me.vertices) * 3, np.float32)
+    body_me.vertices.foreach_get("co", co)
+    co = sheathe_neck(co.reshape(-1, 3).astype(np.float64), ring)
+    body_me.vertices.foreach_set("co", co.astype(np.float32).ravel())
+    body_me.update()
     body_me.shade_smooth()
     body = bpy.data.objects.new(BODY_NAME, body_me)
     bpy.context.scene.collection.objects.link(body)
@@ -308,7 +389,6 @@ def _build_head(bpy, arm_obj, head, offset_m, layout, neck_cut: float):
     from rigs.arkit import ARKIT_NAMES
     from rigs.ict import FACE_GROUPS, VERTEX_PARTS, yup_to_zup
 
-    basis = yup_to_zup(head.neutral_m + offset_m).astype(np.float32)
     keep_rows = np.ones(len(head.faces), bool)
     mat_index = np.zeros(len(head.faces), np.int32)
     slots = []
@@ -323,11 +403,13 @@ def _build_head(bpy, arm_obj, head, offset_m, layout, neck_cut: float):
     for side in ("left", "right"):  # the sclera ball's cornea hides the iris ball: open it
         a, b = FACE_GROUPS[f"sclera_{side}"]
         keep_rows[a:b] &= ~cornea_faces(head, side, head.faces[a:b])
-    y_rows = np.where(head.faces >= 0, head.neutral_m[np.maximum(head.faces, 0), 1] + offset_m[1], np.inf)
     skin_rows = np.zeros(len(head.faces), bool)
     for part in ("face", "back_head"):
         skin_rows[slice(*FACE_GROUPS[part])] = True
-    keep_rows &= ~(skin_rows & (y_rows.min(axis=1) < neck_cut))  # the bust below the neck: the body's
+    # the bust below the neck is the body's: cut the skin along a level contour (vertex order kept)
+    skin_keep, verts = cut_at_height(head.neutral_m + offset_m, head.faces, skin_rows, neck_cut)
+    keep_rows &= ~skin_rows | skin_keep
+    basis = yup_to_zup(verts).astype(np.float32)
     faces = head.faces[keep_rows]
     polys = [f[f >= 0] for f in faces]
     me = _mesh_from_arrays(bpy, HEAD_NAME, basis, polys)
@@ -410,11 +492,31 @@ def build(out_path, *, material: str = "grey", ict_path=None) -> Path:
     return out_path
 
 
+def builder_digest() -> str:
+    """12 hex digits of SHA-256 over the sources that shape the rig (this builder, the ICT loader, the
+    skeleton) and Blender's version: the cache key, so an edited builder never serves a stale .blend."""
+    import hashlib
+
+    import rigs.ict
+    import rigs.skeleton
+
+    h = hashlib.sha256()
+    for mod in (sys.modules[__name__], rigs.ict, rigs.skeleton):
+        h.update(Path(mod.__file__).read_bytes())
+    try:
+        import bpy
+
+        h.update(bpy.app.version_string.encode())
+    except ImportError:
+        pass
+    return h.hexdigest()[:12]
+
+
 def cached_demo_rig(*, material: str = "grey", rebuild: bool = False) -> Path:
     """Path of the demo rig .blend in the cache, built on first use."""
     from engine.data import cache_dir
 
-    p = cache_dir() / f"demo_character_{material}.blend"
+    p = cache_dir() / f"demo_character_{material}_{builder_digest()}.blend"
     if rebuild or not p.is_file():
         build(p, material=material)
     return p

@@ -111,3 +111,26 @@ def test_eye_bone_rotates_eyeball_only(demo_blend):
     moved = np.linalg.norm(co() - rest, axis=1) > 1e-5
     a, b = VERTEX_PARTS["eye_left"]
     assert moved[a:b].mean() > 0.9 and moved[:a].sum() == 0 and moved[b:].sum() == 0
+
+
+def test_cut_at_height_gives_a_level_edge_and_keeps_vertex_order():
+    from rigs.demo_character import cut_at_height
+
+    # a 3x3-vertex grid on a slanted (x, y) plane, quads, cut at y = 0.25
+    xs, ys = np.meshgrid([0.0, 1.0, 2.0], [0.0, 0.5, 1.0])
+    v = np.stack([xs.ravel(), ys.ravel() + 0.1 * xs.ravel(), np.zeros(9)], 1)
+    f = np.array([[0, 1, 4, 3], [1, 2, 5, 4], [3, 4, 7, 6], [4, 5, 8, 7]])
+    keep, out = cut_at_height(v, f, np.ones(4, bool), 0.25)
+    assert out.shape == v.shape and keep.all()  # every quad straddles or lies above the cut
+    used_low = np.nonzero(v[:, 1] < 0.25)[0]
+    np.testing.assert_allclose(out[used_low, 1], 0.25, atol=1e-9)
+    np.testing.assert_array_equal(out[3:], v[3:])  # vertices above the cut are untouched
+    keep2, _ = cut_at_height(v, f, np.ones(4, bool), 0.55)
+    assert keep2.tolist() == [False, False, True, True]
+
+
+def test_cache_key_follows_the_builder_source():
+    from rigs.demo_character import builder_digest
+
+    d = builder_digest()
+    assert len(d) == 12 and d == builder_digest()
