@@ -125,7 +125,7 @@ def test_cut_at_height_gives_a_level_edge_and_keeps_vertex_order():
     used_low = np.nonzero(v[:, 1] < 0.25)[0]
     np.testing.assert_allclose(out[used_low, 1], 0.25, atol=1e-9)
     np.testing.assert_array_equal(out[3:], v[3:])  # vertices above the cut are untouched
-    keep2, _ = cut_at_height(v, f, np.ones(4, bool), 0.55)
+    keep2, _ = cut_at_height(v, f, np.ones(4, bool), 0.75)  # the lower row lies wholly below
     assert keep2.tolist() == [False, False, True, True]
 
 
