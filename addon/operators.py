@@ -366,54 +366,56 @@ class PARLEY_OT_apply_clip(bpy.types.Operator):
         return {'FINISHED'}
 
 
-class PARLEY_OT_take_activate(bpy.types.Operator):
+class _TakeOperator:
+    """Shared by the take operators: ``index`` (-1: the active take), poll and index checking."""
+
+    index: IntProperty(default=-1)
+
+    @classmethod
+    def poll(cls, context):
+        if not len(_settings(context).take_list):
+            cls.poll_message_set("no takes baked yet")
+            return False
+        return True
+
+    def _take_index(self, context):
+        """The index of the take to act on, or None (reported) when there is no such take."""
+        s = _settings(context)
+        i = self.index if self.index >= 0 else s.take_index
+        if not 0 <= i < len(s.take_list):
+            self.report({'ERROR'}, "Parley: no such take")
+            return None
+        return i
+
+
+class PARLEY_OT_take_activate(_TakeOperator, bpy.types.Operator):
     """Show this take: unmute its NLA tracks and mute the other takes"""
 
     bl_idname = "parley.take_activate"
     bl_label = "Use Take"
     bl_options = {'REGISTER', 'UNDO'}
 
-    index: IntProperty(default=-1)
-
-    @classmethod
-    def poll(cls, context):
-        if not len(_settings(context).take_list):
-            cls.poll_message_set("no takes baked yet")
-            return False
-        return True
-
     def execute(self, context):
         s = _settings(context)
-        i = self.index if self.index >= 0 else s.take_index
-        if not 0 <= i < len(s.take_list):
-            self.report({'ERROR'}, "Parley: no such take")
+        i = self._take_index(context)
+        if i is None:
             return {'CANCELLED'}
         s.take_index = i
         takes.activate(s.take_list, i)
         return {'FINISHED'}
 
 
-class PARLEY_OT_take_remove(bpy.types.Operator):
+class PARLEY_OT_take_remove(_TakeOperator, bpy.types.Operator):
     """Remove this bake: delete exactly the NLA tracks and Actions it created"""
 
     bl_idname = "parley.take_remove"
     bl_label = "Remove Bake"
     bl_options = {'REGISTER', 'UNDO'}
 
-    index: IntProperty(default=-1)
-
-    @classmethod
-    def poll(cls, context):
-        if not len(_settings(context).take_list):
-            cls.poll_message_set("no takes baked yet")
-            return False
-        return True
-
     def execute(self, context):
         s = _settings(context)
-        i = self.index if self.index >= 0 else s.take_index
-        if not 0 <= i < len(s.take_list):
-            self.report({'ERROR'}, "Parley: no such take")
+        i = self._take_index(context)
+        if i is None:
             return {'CANCELLED'}
         name = s.take_list[i].name
         takes.remove(take=s.take_list[i], others=[t for j, t in enumerate(s.take_list) if j != i])
