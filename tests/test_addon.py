@@ -4,8 +4,9 @@ The zip is built with ``addon.packaging.build_extension_zip`` and installed with
 ``bpy.ops.extensions.package_install_files`` into a throw-away local repository (this works with
 bpy-as-a-module). Scenes are reset with ``wm.read_homefile(use_factory_startup=True, use_empty=True)``:
 ``wm.read_factory_settings`` would also reset the preferences and so drop the test repository and
-disable the extension. Undo is not available in background bpy (``ed.undo`` has no window), so a bake
-is removed with the add-on's "Remove Bake" operator, which must delete exactly what the bake created.
+disable the extension. Undo works in background bpy once ``ed.undo`` runs inside
+``context.temp_override(window=wm.windows[0])`` and the operator is called with ``undo=True`` (see the
+demo-rig test); the add-on's "Remove Bake" must also delete exactly what a bake created.
 """
 from __future__ import annotations
 
@@ -187,6 +188,9 @@ def extension(ext_zip, tmp_path_factory):
         if PKG in prefs.addons:
             bpy.ops.extensions.package_uninstall(repo_index=idx, pkg_id="parley")
         prefs.extensions.repos.remove(prefs.extensions.repos[idx])
+    # uninstalled cleanly: nothing registered, nothing left on disk
+    assert PKG not in prefs.addons and not hasattr(bpy.types.Scene, "parley")
+    assert not hasattr(bpy.types, "PARLEY_OT_generate") and not (repo_dir / "parley").exists()
 
 
 ARKIT_KEYS = ("jawOpen", "mouthSmile_L", "MouthSmileRight", "eyeBlinkLeft", "CC_Base_browInnerUp", "Custom")
@@ -500,12 +504,12 @@ def test_in_process_runner(tmp_path, data_dir):
     run.cleanup()
 
 
-def test_operators_are_undoable_and_undo_is_unavailable_headless(extension):
-    for name in ("generate", "apply_clip", "take_remove", "take_activate", "mapping_detect", "mapping_load"):
+def test_operators_are_undoable(extension):
+    """Every scene-changing operator registers an undo step (the undo itself: the demo-rig test)."""
+    for name in ("generate", "apply_clip", "take_remove", "take_activate", "mapping_detect", "mapping_load",
+                 "mapping_add", "mapping_remove", "add_sound"):
         op = getattr(bpy.types, f"PARLEY_OT_{name}")
         assert {'REGISTER', 'UNDO'} <= set(op.bl_options), name
-    # background bpy has no window, so no undo stack: the Remove Bake operator is the tested path
-    assert not bpy.ops.ed.undo.poll()
 
 
 def test_livelink_csv_import(extension, tmp_path):
@@ -553,3 +557,122 @@ def test_render_take_to_mp4(extension, tmp_path, data_dir):
                             str(out)], capture_output=True, text=True)
     if probe.returncode == 0:
         assert sorted(probe.stdout.split()) == ["audio", "video"]
+
+
+# ----------------------------------------------------------------------------- the demo character, end to end
+
+def _append_demo_rig():
+    """Append the demo character's objects into the current scene; (head mesh, armature).
+
+    The cached .blend is built (if missing) in a child process: building reads factory settings, which
+    would drop this session's test extension repository."""
+    code = "from rigs.demo_character import cached_demo_rig; print(cached_demo_rig())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    path = r.stdout.strip().splitlines()[-1]
+    from rigs.demo_character import ARMATURE_NAME, HEAD_NAME
+
+    with bpy.data.libraries.load(path, link=False) as (src, dst):
+        dst.objects = list(src.objects)
+    for o in dst.objects:
+        bpy.context.scene.collection.objects.link(o)
+    return bpy.data.objects[HEAD_NAME], bpy.data.objects[ARMATURE_NAME]
+
+
+def _key_user_blink(face):
+    """The artist's own blink on the head's shape keys (an Action of theirs the bake must not touch)."""
+    keys = face.data.shape_keys
+    keys.animation_data_create()
+    keys.animation_data.action = bpy.data.actions.new("UserBlink")
+    kb = keys.key_blocks["eyeBlinkLeft"]
+    for frame, v in ((5, 0.0), (8, 1.0), (11, 0.0)):
+        kb.value = v
+        kb.keyframe_insert("value", frame=frame)
+
+
+def _full_state():
+    """Actions (names and every key), every ID's NLA tracks and strips, takes and bone rotation modes."""
+    acts = {}
+    for a in bpy.data.actions:
+        co = []
+        for fc in _fcurves(a):
+            arr = np.empty(2 * len(fc.keyframe_points), np.float32)
+            fc.keyframe_points.foreach_get("co", arr)
+            co.append((fc.data_path, fc.array_index, arr.tobytes()))
+        acts[a.name] = sorted(co)
+    nla = {}
+    for coll in (bpy.data.objects, bpy.data.shape_keys):
+        for idb in coll:
+            ad = idb.animation_data
+            nla[idb.name] = None if ad is None else (
+                ad.action.name if ad.action else None,
+                [(t.name, t.mute, [(s.name, s.frame_start, s.action.name) for s in t.strips]) for t in ad.nla_tracks])
+    modes = {(o.name, pb.name): pb.rotation_mode for o in bpy.data.objects if o.pose for pb in o.pose.bones}
+    return acts, nla, len(bpy.context.scene.parley.take_list), modes
+
+
+def test_generate_onto_demo_rig_undo_redo_and_remove(extension, data_dir):
+    """Generate (phonetic, real engine subprocess) onto the demo head and armature, then undo, redo, remove.
+
+    Undo in background bpy: ``ed.undo``'s poll fails in the default context, but inside
+    ``context.temp_override(window=...)`` with the window manager's one window it runs, and operators
+    called with ``undo=True`` (``bpy.ops.x('EXEC_DEFAULT', True)``) push memfile undo steps like a click.
+    """
+    from rigs.arkit import ARKIT_NAMES
+    from rigs.skeleton import canonical_skeleton
+    import soundfile
+
+    _fresh_scene()
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    face, arm = _append_demo_rig()
+    _key_user_blink(face)
+    audio = data_dir / "speech" / "sr_english.wav"
+    s = _setup(face, arm, audio_path=str(audio), mode="phonetic", transcript="one two three", start_frame=7,
+               add_sound=False)
+    window = bpy.context.window_manager.windows[0]
+    bpy.ops.ed.undo_push(message="before Parley")
+    before = _full_state()
+    user_before = before[0]["UserBlink"]
+    assert user_before and set(before[0]) == {"UserBlink"}
+
+    assert bpy.ops.parley.generate('EXEC_DEFAULT', True) == {'FINISHED'}
+
+    n_expected = round(soundfile.info(str(audio)).duration * 30)
+    keys = face.data.shape_keys
+    (ftrack,) = _parley_tracks(keys)
+    (btrack,) = _parley_tracks(arm)
+    for track in (ftrack, btrack):
+        (strip,) = track.strips
+        assert strip.frame_start == 7 and strip.action.name not in before[0]
+    fcs = _fcurves(ftrack.strips[0].action)
+    assert sorted(fc.data_path for fc in fcs) == sorted(f'key_blocks["{n}"].value' for n in ARKIT_NAMES)
+    assert len(fcs) == len(s.mapping_dict()) == 52
+    bones = canonical_skeleton().names
+    body = _fcurves(btrack.strips[0].action)
+    rot = [fc for fc in body if fc.data_path.endswith(".rotation_quaternion")]
+    assert {fc.data_path.split('"')[1] for fc in rot} == set(bones) and len(bones) == 25
+    assert sorted((fc.data_path, fc.array_index) for fc in rot) == sorted(
+        (f'pose.bones["{b}"].rotation_quaternion', c) for b in bones for c in range(4))
+    for fc in fcs + body:
+        assert abs(len(fc.keyframe_points) - n_expected) <= 1, (fc.data_path, len(fc.keyframe_points), n_expected)
+        assert fc.keyframe_points[0].co[0] == 7
+    jaw = next(fc for fc in fcs if fc.data_path == 'key_blocks["jawOpen"].value')
+    assert max(k.co[1] for k in jaw.keyframe_points) > 0.05  # the speech moves the jaw
+    # the artist's Action is still the active one, key for key
+    assert keys.animation_data.action.name == "UserBlink"
+    after = _full_state()
+    assert after[0]["UserBlink"] == user_before and len(after[0]) == 3 and after[2] == 1
+
+    # undo: one step back is the scene before Generate
+    with bpy.context.temp_override(window=window):
+        assert bpy.ops.ed.undo.poll()
+        assert bpy.ops.ed.undo() == {'FINISHED'}
+    assert _full_state() == before
+    with bpy.context.temp_override(window=window):
+        assert bpy.ops.ed.redo() == {'FINISHED'}
+    assert _full_state() == after
+
+    # Remove Bake puts the scene back exactly too (objects looked up again: undo reloads data)
+    assert bpy.ops.parley.take_remove('EXEC_DEFAULT', True) == {'FINISHED'}
+    assert _full_state() == before
