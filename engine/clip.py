@@ -198,6 +198,7 @@ def atomic_write(path, write, *, text: bool = False) -> Path:
     try:
         with (os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb")) as f:
             write(f)
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; give the file the mode a plain open() would
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -206,6 +207,16 @@ def atomic_write(path, write, *, text: bool = False) -> Path:
             pass
         raise
     return path
+
+
+def _file_mode(path: Path) -> int:
+    """The existing file's permissions, else 0666 less the process umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 _REQUIRED = ("meta", "expression", "expression_names", "joint_angles", "joint_names", "joint_parents",

@@ -134,3 +134,18 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         save_clip(_clip(T=40), p)
     assert p.read_bytes() == before
     assert [x.name for x in tmp_path.iterdir()] == ["a.npz"], "temp file must be removed"
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        p = save_clip(_clip(), tmp_path / "a.npz")
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644
+        os.chmod(p, 0o600)
+        save_clip(_clip(), p)
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, "an existing file keeps its mode"
+    finally:
+        os.umask(mask)
