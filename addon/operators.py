@@ -16,7 +16,7 @@ from pathlib import Path
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import _deps, adjust, mapping, prefs, runner, takes
+from . import _deps, adjust, job, mapping, prefs, runner, takes
 
 
 class UserError(Exception):
@@ -200,7 +200,7 @@ class PARLEY_OT_generate(bpy.types.Operator):
     bl_options = {'REGISTER', 'UNDO'}
 
     _timer = None
-    _run = None
+    _job = None
 
     @classmethod
     def poll(cls, context):
@@ -232,20 +232,21 @@ class PARLEY_OT_generate(bpy.types.Operator):
                                    fps=scene.render.fps / scene.render.fps_base, emotion=s.emotion_pairs(),
                                    transcript=s.transcript or None, body=bool(s.body))
         self._audio = audio
-        self._run = _choose_runner(context, spec)
+        self._job = job.GenerateJob(lambda: _choose_runner(context, spec))
+        self._job.start()
 
-    def _finish(self, context, state: runner.RunState):
-        run, self._run = self._run, None
+    def _finish(self, context, state: job.JobStatus):
+        gen, self._job = self._job, None
         try:
+            if state.cancelled:
+                self.report({'WARNING'}, "Parley: generation cancelled; scene unchanged")
+                return {'CANCELLED'}
             if state.error:
-                if state.cancelled or state.error == "cancelled":
-                    self.report({'WARNING'}, "Parley: generation cancelled; scene unchanged")
-                else:
-                    self.report({'ERROR'}, f"Parley: {state.error}")
+                self.report({'ERROR'}, f"Parley: {state.error}")
                 return {'CANCELLED'}
             s = _settings(context)
             clips = [load_clip_file(p) for p in state.paths]
-            keep = self._keep_dir(context, run)
+            keep = self._keep_dir(context, gen.run)
             before = len(s.take_list)
             try:
                 for k, (clip, path) in enumerate(zip(clips, state.paths)):
@@ -268,7 +269,7 @@ class PARLEY_OT_generate(bpy.types.Operator):
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}
         finally:
-            run.cleanup()
+            gen.cleanup()
 
     @staticmethod
     def _keep_dir(context, run) -> Path:
@@ -285,7 +286,7 @@ class PARLEY_OT_generate(bpy.types.Operator):
         except UserError as e:
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}
-        while not (state := self._run.poll()).done:
+        while not (state := self._job.poll()).done:
             time.sleep(0.05)
         return self._finish(context, state)
 
@@ -312,17 +313,17 @@ class PARLEY_OT_generate(bpy.types.Operator):
         if context.workspace is not None:
             context.workspace.status_text_set(None)
 
-    def modal(self, context, event):
+    def modal(self, context, event):  # a thin wrapper over job.GenerateJob (tested without a window)
         if event.type == 'ESC':
-            self._run.cancel()
+            state = self._job.cancel()
             self._stop_ui(context)
-            return self._finish(context, self._run.poll())
+            return self._finish(context, state)
         if event.type != 'TIMER':
             return {'PASS_THROUGH'}
-        state = self._run.poll()
-        context.window_manager.progress_update(int(100 * state.progress))
+        state = self._job.poll()
+        context.window_manager.progress_update(state.percent)
         if context.workspace is not None:
-            context.workspace.status_text_set(f"Parley: {state.stage} {100 * state.progress:.0f}%  (Esc to cancel)")
+            context.workspace.status_text_set(state.status_text())
         if state.done:
             self._stop_ui(context)
             return self._finish(context, state)

@@ -47,6 +47,7 @@ class RunState:
     error: str | None = None
     paths: list[str] = field(default_factory=list)
     cancelled: bool = False
+    history: list[tuple[str, float]] = field(default_factory=list)  # every (stage, progress) reported
 
 
 class RunError(Exception):
@@ -161,6 +162,7 @@ class SubprocessRun(Run):
             prog = parse_progress(line)
             if prog:
                 self.state.stage, self.state.progress = prog
+                self.state.history.append(prog)
             elif line.strip():
                 self._other.append(line.strip())
         rc = self.proc.poll()
@@ -186,17 +188,20 @@ class SubprocessRun(Run):
             return last.removeprefix("parley: ").removeprefix("error: ")
         return f"engine failed (exit {rc}){': ' + last if last else ''}"
 
-    def cancel(self) -> None:
+    def cancel(self, *, grace_s: float = 3.0) -> None:
+        """Interrupt the engine (SIGINT; SIGTERM on Windows), kill it if still running after ``grace_s``."""
         super().cancel()
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGINT if sys.platform != "win32" else signal.SIGTERM)
-                self.proc.wait(timeout=3)
+                self.proc.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=3)
             except OSError:
                 pass
+        for t in self._readers:  # the pipes close with the process
+            t.join(timeout=1)
         self.poll()
 
     def cleanup(self) -> None:
@@ -226,6 +231,7 @@ class InProcessRun(Run):
         if self.state.cancelled:
             raise _Cancelled()
         self.state.stage, self.state.progress = stage, min(1.0, max(0.0, float(frac)))
+        self.state.history.append((self.state.stage, self.state.progress))
 
     def _work(self) -> None:
         from engine.animate.base import AnimateRequest, parse_emotion

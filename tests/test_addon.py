@@ -24,11 +24,20 @@ ROOT = Path(__file__).resolve().parent.parent
 REPO_ID = "parley_test_repo"
 PKG = f"bl_ext.{REPO_ID}.parley"
 
-bpy = pytest.importorskip("bpy")
-pytestmark = pytest.mark.blender
+try:
+    import bpy
+except ImportError:  # the pure-Python parts (runner, job) are still tested
+    bpy = None
+blender = [pytest.mark.blender, pytest.mark.skipif(bpy is None, reason="needs bpy (Blender as a module)")]
+
+
+def _blender(fn):
+    for m in blender:
+        fn = m(fn)
+    return fn
 
 from addon import packaging  # noqa: E402  (pure Python)
-from addon import runner  # noqa: E402
+from addon import job, runner  # noqa: E402
 from engine.clip import make_meta, neutral_clip, save_clip  # noqa: E402
 from engine.errors import SchemaVersionError  # noqa: E402
 
@@ -40,6 +49,7 @@ def ext_zip(tmp_path_factory) -> Path:
     return packaging.build_extension_zip(ROOT, tmp_path_factory.mktemp("dist"))
 
 
+@_blender
 def test_zip_layout_and_validation(ext_zip):
     assert ext_zip.name == "parley-0.1.0.zip"
     with zipfile.ZipFile(ext_zip) as zf:
@@ -62,6 +72,7 @@ def test_zip_layout_and_validation(ext_zip):
     assert report.blender_validator == "passed"
 
 
+@_blender
 def test_validation_rejects_broken_zips(tmp_path, ext_zip):
     def rewrite(dst, edit):
         with zipfile.ZipFile(ext_zip) as src, zipfile.ZipFile(dst, "w") as out:
@@ -86,6 +97,7 @@ def test_validation_rejects_broken_zips(tmp_path, ext_zip):
         packaging.validate_extension_zip(noman)
 
 
+@_blender
 def test_vendored_modules_work_without_the_checkout(tmp_path, ext_zip):
     """The zip's add-on code reads clips and maps names with only its vendored copies on the path."""
     with zipfile.ZipFile(ext_zip) as zf:
@@ -161,6 +173,109 @@ def _wait(run, timeout_s=120.0):
         assert time.time() - t0 < timeout_s, "engine run timed out"
         time.sleep(0.05)
     return st
+
+
+# ----------------------------------------------------------------------------- Generate's state machine (no bpy)
+
+def _engine_job(audio, *, engine_root=ROOT, **spec_kw):
+    spec = runner.GenerateSpec(audio_path=str(audio), **spec_kw)
+    return job.GenerateJob(lambda: runner.SubprocessRun(sys.executable, spec, engine_root=str(engine_root)))
+
+
+def _poll_until(j, pred, timeout_s=120.0):
+    import time
+
+    t0, seen = time.monotonic(), []
+    while not pred(st := j.poll()):
+        assert time.monotonic() - t0 < timeout_s, f"timed out in state {st}"
+        seen.append(st.progress)
+        time.sleep(0.02)
+    return st, seen
+
+
+def test_job_progress_from_the_real_engine(data_dir):
+    j = _engine_job(data_dir / "speech" / "jfk.flac", mode="phonetic", samples=3, seed=2)
+    assert j.poll().state == "idle" and not j.history
+    assert j.start().state == "running"
+    st, seen = _poll_until(j, lambda st: st.done)
+    assert st.state == "finished" and st.error is None and st.percent == 100 and len(st.paths) == 3
+    # every JSON line of `python -m engine animate --progress-json`, in order
+    hist = j.history
+    assert [h[0] for h in hist] == ["load", "animate", "animate", "animate", "write", "done"]
+    assert np.allclose([p for _, p in hist], [0, 0, 1 / 3, 2 / 3, 5 / 6, 1], atol=1e-3)
+    assert seen == sorted(seen) and any(0 < p < 1 for p in seen)  # the bar moved while the engine ran
+    from engine.clip import load_clip
+
+    assert [load_clip(p).meta["seed"] for p in st.paths] == [2, 3, 4]
+    assert job.JobStatus(stage="animate", progress=1 / 3).status_text() == "Parley: animate 33%  (Esc to cancel)"
+    j.cleanup()
+    assert not j.run.workdir.exists()
+
+
+def test_job_cancel_stops_the_real_engine_within_a_second(data_dir):
+    import time
+
+    j = _engine_job(data_dir / "speech" / "jfk.flac", mode="phonetic", samples=30)
+    j.start()
+    _poll_until(j, lambda st: st.stage == "animate")
+    t0 = time.monotonic()
+    st = j.cancel()
+    assert time.monotonic() - t0 < 1.0 and j.run.proc.poll() is not None
+    assert st.state == "cancelled" and st.cancelled and st.done and st.error == "cancelled" and not st.paths
+    assert not list(j.run.workdir.glob("*.npz")) and j.poll() == st  # stays cancelled
+    j.cleanup()
+
+
+def test_job_cancel_drops_a_clip_already_written(tmp_path):
+    """An engine that wrote its clip and then hangs: cancel kills it and deletes the clip."""
+    import time
+
+    fake = tmp_path / "fake"
+    (fake / "engine").mkdir(parents=True)
+    (fake / "engine" / "__init__.py").write_text("")
+    (fake / "engine" / "__main__.py").write_text(
+        "import sys, time, json, signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "out = sys.argv[sys.argv.index('-o') + 1]\nopen(out, 'wb').write(b'clip')\n"
+        "sys.stderr.write(json.dumps({'stage': 'write', 'progress': 0.9}) + '\\n')\nsys.stderr.flush()\n"
+        "time.sleep(60)\n")
+    j = _engine_job("x.wav", engine_root=fake)
+    j.start()
+    st, _ = _poll_until(j, lambda st: st.stage == "write", timeout_s=30)
+    assert st.percent == 90 and j.run.out_path.is_file()
+    t0 = time.monotonic()
+    st = j.cancel()  # SIGINT is ignored: killed after the grace period
+    assert time.monotonic() - t0 < 1.0
+    assert st.cancelled and j.run.proc.poll() is not None and not j.run.out_path.exists()
+    j.cleanup()
+
+
+def test_job_errors_are_one_line(tmp_path, data_dir):
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio" * 50)
+    j = _engine_job(junk, mode="phonetic")
+    j.start()
+    st, _ = _poll_until(j, lambda st: st.done)
+    assert st.state == "failed" and st.error and "\n" not in st.error and not st.paths
+    assert not st.error.startswith(("parley:", "error:")) and "Traceback" not in st.error
+    j.cleanup()
+
+    from engine.errors import AudioError
+
+    def broken(audio, out, **kw):
+        raise AudioError("cannot decode\n   the file:\n\tbad header " + "x" * 500)
+
+    j = job.GenerateJob(lambda: runner.InProcessRun(runner.GenerateSpec(audio_path="a.wav"), animate_file=broken))
+    j.start()
+    st, _ = _poll_until(j, lambda st: st.done, timeout_s=10)
+    assert st.state == "failed" and st.error.startswith("cannot decode the file: bad header x")
+    assert "\n" not in st.error and len(st.error) == job.MAX_ERROR_CHARS
+    j.cleanup()
+    # an interpreter that cannot start: start() raises, nothing runs
+    j = _engine_job("a.wav")
+    j._make_run = lambda: runner.SubprocessRun(str(tmp_path / "nopython"), runner.GenerateSpec(audio_path="a"))
+    with pytest.raises(runner.RunError, match="not found"):
+        j.start()
+    assert j.run is None and j.poll().state == "idle"
 
 
 # ----------------------------------------------------------------------------- Blender: install and use
@@ -255,6 +370,7 @@ def _setup(face, arm, **kw):
     return s
 
 
+@_blender
 def test_generate_subprocess_bake_takes_and_remove(extension, data_dir):
     _fresh_scene()
     face, arm = _test_rig()
@@ -299,6 +415,7 @@ def test_generate_subprocess_bake_takes_and_remove(extension, data_dir):
     assert keys.animation_data.action.name == "UserBlink" and _user_fingerprint() == user_before
 
 
+@_blender
 def test_apply_clip_regions_latency_and_parts(extension, tmp_path):
     _fresh_scene()
     face, arm = _test_rig()
@@ -329,6 +446,7 @@ def test_apply_clip_regions_latency_and_parts(extension, tmp_path):
     assert len(_parley_tracks(face.data.shape_keys)) == 2 and len(_parley_tracks(arm)) == 1
 
 
+@_blender
 def test_remove_bake_restores_rotation_modes(extension, tmp_path):
     _fresh_scene()
     face, arm = _test_rig()
@@ -353,6 +471,7 @@ def test_remove_bake_restores_rotation_modes(extension, tmp_path):
     assert arm.pose.bones["spine1"].rotation_mode == "QUATERNION" and not len(s.take_list)
 
 
+@_blender
 def test_mapping_detect_edit_and_presets(extension, tmp_path):
     _fresh_scene()
     face, arm = _test_rig()
@@ -384,6 +503,7 @@ def _scene_state():
             if bpy.context.scene.sequence_editor else 0)
 
 
+@_blender
 def test_bad_inputs_report_cleanly_and_leave_the_scene(extension, tmp_path, data_dir):
     _fresh_scene()
     face, arm = _test_rig()
@@ -453,6 +573,7 @@ def _clip_arrays(clip):
             "lip_vertex_ids": np.asarray(clip.lip_vertex_ids, np.int32)}
 
 
+@_blender
 def test_disable_and_reenable(extension):
     import addon_utils
 
@@ -462,6 +583,7 @@ def test_disable_and_reenable(extension):
     assert hasattr(bpy.types.Scene, "parley") and bpy.ops.parley.generate is not None
 
 
+@_blender
 def test_generate_phonetic_in_subprocess_moves_the_jaw(extension, data_dir):
     _fresh_scene()
     face, arm = _test_rig()
@@ -504,6 +626,7 @@ def test_in_process_runner(tmp_path, data_dir):
     run.cleanup()
 
 
+@_blender
 def test_operators_are_undoable(extension):
     """Every scene-changing operator registers an undo step (the undo itself: the demo-rig test)."""
     for name in ("generate", "apply_clip", "take_remove", "take_activate", "mapping_detect", "mapping_load",
@@ -512,6 +635,7 @@ def test_operators_are_undoable(extension):
         assert {'REGISTER', 'UNDO'} <= set(op.bl_options), name
 
 
+@_blender
 def test_livelink_csv_import(extension, tmp_path):
     from engine import export
 
@@ -529,6 +653,7 @@ def test_livelink_csv_import(extension, tmp_path):
     assert v[0] < 0.05 and v.max() > 0.9 and np.all(np.diff(v) >= -1e-6)  # the ramp survives the round trip
 
 
+@_blender
 def test_render_take_to_mp4(extension, tmp_path, data_dir):
     _fresh_scene()
     face, arm = _test_rig()
@@ -611,6 +736,7 @@ def _full_state():
     return acts, nla, len(bpy.context.scene.parley.take_list), modes
 
 
+@_blender
 def test_generate_onto_demo_rig_undo_redo_and_remove(extension, data_dir):
     """Generate (phonetic, real engine subprocess) onto the demo head and armature, then undo, redo, remove.
 
