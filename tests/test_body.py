@@ -264,3 +264,44 @@ def test_bad_input_is_a_config_error():
                      eye_angles_rad=None, accent_times_s=(), emotion={}, seed=0)
     with pytest.raises(ConfigError):
         BodyConfig(breaths_per_min=(20.0, 10.0))
+
+
+def _distance_from_spine_axis(pos, joint):
+    """(T,) horizontal distance of ``joint`` from the spine polyline (pelvis..neck) at the joint's height."""
+    ids = [SK.index(n) for n in ("pelvis", "spine1", "spine2", "spine3", "neck")]
+    ax = pos[:, ids]
+    p = pos[:, joint]
+    out = np.empty(len(p))
+    for t in range(len(p)):
+        x = np.interp(p[t, 1], ax[t, :, 1], ax[t, :, 0])
+        z = np.interp(p[t, 1], ax[t, :, 1], ax[t, :, 2])
+        out[t] = np.hypot(p[t, 0] - x, p[t, 2] - z)
+    return out
+
+
+def test_hands_stay_in_gesture_space_outside_the_torso():
+    """Over a long lively clip the wrists never enter the torso (the mannequin is ~0.35 m wide, so a
+    0.175 m radius around the spine), stay below the shoulders in calm speech and below the head
+    always, the elbows stay below the shoulders, and the moving hands work between waist and chest."""
+    T = int(40 * FPS)
+    rng = np.random.default_rng(1)
+    acc = np.cumsum(rng.uniform(0.35, 1.3, 150))
+    acc = acc[acc < 39.0]
+    loud = np.clip(0.45 + 0.3 * np.sin(np.arange(T) / 17.0) + 0.15 * rng.standard_normal(T), 0, 1)
+    head_y = SK.rest_positions_m()[SK.index("head")][1]
+    for emo in ({}, {"joy": 0.4}, {"anger": 1.0}, {"surprise": 1.0}, {"fear": 1.0}):
+        aa, root = run(T, loudness=loud, accents=acc, emotion=emo, seed=3)
+        _, pos = SK.forward_kinematics(aa, root)
+        for sd in ("left", "right"):
+            w, e = pos[:, SK.index(f"{sd}_wrist")], pos[:, SK.index(f"{sd}_elbow")]
+            sh_y = pos[:, SK.index(f"{sd}_shoulder"), 1]
+            d = _distance_from_spine_axis(pos, SK.index(f"{sd}_wrist"))
+            assert d.min() > 0.175, (emo, sd, d.min())
+            assert (w[:, 1] < head_y).all(), (emo, sd, w[:, 1].max())
+            above = np.mean(w[:, 1] > sh_y)
+            assert above <= (0.0 if emo.get("anger", 0) + emo.get("surprise", 0) == 0 else 0.03), (emo, sd)
+            assert np.mean(e[:, 1] > sh_y - 0.1) < 0.01, (emo, sd)   # elbows stay low
+            # while the hand is raised into gesture space it is in front of the body, waist to chest
+            up = w[:, 1] > 0.98
+            assert up.mean() > 0.15, (emo, sd, up.mean())          # the hands do gesture
+            assert np.median(w[up, 1]) < 1.2 and np.median(w[up, 2] - pos[up, SK.index("spine3"), 2]) > 0.15

@@ -58,7 +58,7 @@ class BodyConfig:
     """Tuning of the procedural body. Angles in degrees, times in seconds, lengths in metres."""
 
     # idle pose
-    arm_down_deg: float = 74.0          # shoulder rotation from the T-pose down to the sides
+    arm_down_deg: float = 78.0          # shoulder rotation from the T-pose down to the sides
     arm_forward_deg: float = 5.0        # slight forward flexion of the hanging arms
     elbow_bend_deg: float = 14.0
     knee_soft_m: float = 0.006          # pelvis drop that softens the knees
@@ -93,8 +93,10 @@ class BodyConfig:
     unit_pause_s: float = 0.4           # ... unless the speech pauses this long between them
     repeat_prob: float = 0.6            # chance a stroke in a unit repeats the previous shape
     prep_to_stroke: float = 2.5         # preparation at least this many times longer than the stroke
+    prep_speed_ratio: float = 0.6      # preparation peak speed at most this share of the stroke's
     partial_retract: float = 0.85       # fraction of the stroke pose kept between strokes of a unit
-    max_gesture_amp: float = 1.6        # cap of emotion x loudness x random amplitude scaling
+    max_gesture_amp: float = 1.5        # cap of emotion x loudness x random amplitude scaling
+    space_gain: float = 0.35            # share of the amplitude applied to the pose (the rest: stroke only)
     max_speed_deg_s: float = 480.0      # peak joint speed of any gesture phase (sets minimum durations)
     # head and listening
     neck_share: float = 0.4             # share of the face's head rotation put on the neck
@@ -143,7 +145,7 @@ GESTURE_SHAPES = ("beat", "beat_both", "open_palms", "point", "sweep", "shrug")
 
 _STYLES = MappingProxyType({
     "neutral": _Style(),
-    "joy": _Style(amp=1.3, speed=1.2, rate=1.2, sway=1.15, spine_flex_deg=-2.0, neck_flex_deg=-2.0,
+    "joy": _Style(amp=1.15, speed=1.2, rate=1.2, sway=1.15, spine_flex_deg=-2.0, neck_flex_deg=-2.0,
                   arm_close_deg=-3.0, breath_rate=1.1, weights=(0.2, 0.15, 0.35, 0.05, 0.15, 0.1)),
     "sadness": _Style(amp=0.5, speed=0.7, rate=0.5, sway=0.6, spine_flex_deg=9.0, neck_flex_deg=9.0,
                       collar_raise_deg=-2.0, collar_forward_deg=6.0, arm_close_deg=2.0, elbow_extra_deg=4.0,
@@ -151,7 +153,7 @@ _STYLES = MappingProxyType({
     "anger": _Style(amp=1.5, speed=1.45, rate=1.3, sway=0.9, spine_flex_deg=3.0, neck_flex_deg=2.0,
                     collar_raise_deg=3.0, elbow_extra_deg=8.0, breath_rate=1.25,
                     weights=(0.35, 0.2, 0.0, 0.25, 0.2, 0.0)),
-    "surprise": _Style(amp=1.25, speed=1.3, rate=1.0, sway=1.0, spine_flex_deg=-3.0, neck_flex_deg=-3.0,
+    "surprise": _Style(amp=1.3, speed=1.3, rate=1.0, sway=1.0, spine_flex_deg=-3.0, neck_flex_deg=-3.0,
                        collar_raise_deg=4.0, breath_rate=1.2, weights=(0.15, 0.1, 0.35, 0.05, 0.1, 0.25)),
     "fear": _Style(amp=0.7, speed=1.25, rate=0.7, sway=0.7, spine_flex_deg=5.0, neck_flex_deg=4.0,
                    collar_raise_deg=6.0, collar_forward_deg=4.0, arm_close_deg=8.0, elbow_extra_deg=22.0,
@@ -288,29 +290,50 @@ def _arm(pose: np.ndarray, rig: _Rig, side: str, **parts) -> None:
 
 
 def _gesture_poses(shape: str, side: str, rig: _Rig) -> tuple[np.ndarray, np.ndarray]:
-    """Preparation-end pose P and stroke-apex pose S of a gesture, (J, 3) degrees relative to idle."""
+    """Preparation-end pose P and stroke-apex pose S of a gesture, (J, 3) degrees relative to idle.
+
+    The shapes were solved (offline, by least squares on :mod:`rigs.skeleton` forward kinematics) for
+    wrist and elbow targets in the conversational gesture space (McNeill 1992): hands in front of the
+    torso between the waist (~1.05 m) and the lower chest (~1.2 m), 0.2-0.4 m ahead of the spine,
+    elbows near the sides below the shoulders (1.38 m). The stroke is mostly elbow flexion (the
+    forearm moves, the upper arm stays); shoulder flexion is 10-20 degrees except in the point.
+    Shoulder Euler: X flexion (negative forward), Y humeral rotation (negative brings the forearm
+    across the body), Z abduction (negative lowers); elbow Y flexion (negative); wrist X pronation
+    (negative turns the palm up). Targets at amplitude 1, left arm (x = lateral, y = up, z = forward):
+
+    ========== ===================== ======================
+    shape      preparation wrist (m)  apex wrist (m)
+    ========== ===================== ======================
+    beat       (0.17, 1.13, 0.28)     (0.18, 1.01, 0.26): a ~12 cm down flick of the forearm
+    beat_both  (0.19, 1.10, 0.27)     (0.20, 1.00, 0.25)
+    open_palms (0.14, 1.08, 0.28)     (0.27, 1.10, 0.28), palms turned up and forward
+    point      (0.16, 1.15, 0.25)     (0.20, 1.20, 0.41), the arm extends forward (upper arm too)
+    sweep      (0.08, 1.12, 0.29)     (0.30, 1.10, 0.26), from the midline outwards
+    shrug      (0.21, 1.03, 0.22)     (0.27, 1.06, 0.22), shoulders up ~3 cm, forearms turned out
+    ========== ===================== ======================
+    """
     P = np.zeros((rig.J, 3))
     S = np.zeros((rig.J, 3))
     sides = ("left", "right") if side == "both" else (side,)
     for sd in sides:
-        if shape == "beat":        # lift the forearm, strike down on the accent
-            _arm(P, rig, sd, shoulder=(-24, -26, 8), elbow=(0, -64, 0), wrist=(-15, 0, 0))
-            _arm(S, rig, sd, shoulder=(-13, -20, 4), elbow=(0, -26, 0), wrist=(10, 0, 0))
+        if shape == "beat":        # forearm lifted a little, flicks down on the accent
+            _arm(P, rig, sd, shoulder=(-14, -13, -7), elbow=(0, -58, 0), wrist=(-10, 0, 4))
+            _arm(S, rig, sd, shoulder=(-16, -15, -8), elbow=(0, -28, 0), wrist=(-15, 0, -6))
         elif shape == "beat_both":
-            _arm(P, rig, sd, shoulder=(-20, -18, 8), elbow=(0, -56, 0), wrist=(-12, 0, 0))
-            _arm(S, rig, sd, shoulder=(-11, -14, 4), elbow=(0, -24, 0), wrist=(8, 0, 0))
-        elif shape == "open_palms":  # forearms forward, then open outwards, palms up
-            _arm(P, rig, sd, shoulder=(-18, 0, 8), elbow=(0, -62, 0), wrist=(25, 0, 0))
-            _arm(S, rig, sd, shoulder=(-26, 24, 16), elbow=(0, -50, 0), wrist=(55, 0, 0))
-        elif shape == "point":     # wind up, extend the arm forward
-            _arm(P, rig, sd, shoulder=(-28, -22, 4), elbow=(0, -72, 0))
-            _arm(S, rig, sd, shoulder=(-42, -10, 8), elbow=(0, -18, 0), wrist=(0, 0, -6))
-        elif shape == "sweep":     # hand across the body, sweep outwards
-            _arm(P, rig, sd, shoulder=(-34, -36, 6), elbow=(0, -50, 0), wrist=(0, 0, -10))
-            _arm(S, rig, sd, shoulder=(-36, 22, 20), elbow=(0, -26, 0), wrist=(0, 0, 12))
-        elif shape == "shrug":     # collars up (arm compensated), forearms out, palms up
-            _arm(P, rig, sd, collar=(0, 0, 6), shoulder=(-10, 14, -4), elbow=(0, -50, 0), wrist=(30, 0, 0))
-            _arm(S, rig, sd, collar=(0, 0, 14), shoulder=(-10, 30, -8), elbow=(0, -58, 0), wrist=(60, 0, 0))
+            _arm(P, rig, sd, shoulder=(-11, -13, -5), elbow=(0, -54, 0), wrist=(-10, 0, 4))
+            _arm(S, rig, sd, shoulder=(-14, -14, -6), elbow=(0, -26, 0), wrist=(-15, 0, -6))
+        elif shape == "open_palms":  # hands in front, then open outwards, palms up
+            _arm(P, rig, sd, shoulder=(-16, -21, -9), elbow=(0, -43, 0), wrist=(-25, 0, 0))
+            _arm(S, rig, sd, shoulder=(-15, 1, -1), elbow=(0, -47, 0), wrist=(-65, 0, 0))
+        elif shape == "point":     # forearm up, then the arm extends forward
+            _arm(P, rig, sd, shoulder=(-8, -15, -6), elbow=(0, -67, 0))
+            _arm(S, rig, sd, shoulder=(-48, -17, -6), elbow=(0, -20, 0), wrist=(0, 0, -6))
+        elif shape == "sweep":     # hand near the midline, sweeps outwards
+            _arm(P, rig, sd, shoulder=(-22, -30, -14), elbow=(0, -46, 0), wrist=(-10, 0, -6))
+            _arm(S, rig, sd, shoulder=(-13, 6, 2), elbow=(0, -49, 0), wrist=(-35, 0, 6))
+        elif shape == "shrug":     # collars up (the arm compensated so it keeps hanging), forearms out
+            _arm(P, rig, sd, collar=(0, 0, 4), shoulder=(-3, -10, -8), elbow=(0, -44, 0), wrist=(-20, 0, 0))
+            _arm(S, rig, sd, collar=(0, 0, 12), shoulder=(-5, 7, -15), elbow=(0, -50, 0), wrist=(-50, 0, 0))
         else:  # pragma: no cover - guarded by GESTURE_SHAPES
             raise ConfigError(f"unknown gesture shape {shape!r}")
     # torso accompaniment
@@ -464,11 +487,16 @@ def _gesture_track(t_s, fps, speech, loud, voiced, accents, style, cfg, rng, rig
         amp = min(cfg.max_gesture_amp,
                   style.amp * (0.7 + 0.6 * float(loud[fr])) * (0.85 + 0.3 * u[k, 6])) * cfg.gesture_amp
         P, S = _gesture_poses(shape, side, rig)
-        P, S = amp * P.ravel(), amp * S.ravel()
+        # amplitude scales the stroke fully but the hands' place in gesture space only partly, so
+        # bigger gestures are bigger strokes, not hands raised towards the head
+        g = 1.0 + cfg.space_gain * (amp - 1.0)
+        P, S = g * P.ravel(), g * P.ravel() + amp * (S - P).ravel()
         # a minimum-jerk move of D degrees over d seconds peaks at 1.875 D / d: keep under max speed
         stroke = max(cfg.min_stroke_s, cfg.stroke_s / speed, _min_duration(S - P, cfg))
         retract = max(retract, _min_duration(S, cfg))
-        prep = max(cfg.prep_s / speed, cfg.prep_to_stroke * stroke)
+        # the stroke is the fastest phase (McNeill 1992): the preparation's peak speed stays below it
+        ratio = _total_deg(P) / max(_total_deg(S - P), 1e-6)
+        prep = max(cfg.prep_s / speed, cfg.prep_to_stroke * stroke, ratio * stroke / cfg.prep_speed_ratio)
         stroke_start = apex - stroke
         if prev is None:
             unit, earliest, origin = False, 0.0, zero
@@ -511,10 +539,19 @@ def _gesture_track(t_s, fps, speech, loud, voiced, accents, style, cfg, rng, rig
     return _keyframe_track(t_s, kt, np.stack(key_v)).reshape(T, rig.J, 3)
 
 
+def _peak_deg(delta_deg: np.ndarray) -> float:
+    """Largest per-joint rotation (degrees, Euler-norm) in ``delta_deg`` (J*3,)."""
+    return float(np.linalg.norm(delta_deg.reshape(-1, 3), axis=1).max())
+
+
+def _total_deg(delta_deg: np.ndarray) -> float:
+    """Sum over joints of the per-joint rotation (degrees, Euler-norm) in ``delta_deg`` (J*3,)."""
+    return float(np.linalg.norm(delta_deg.reshape(-1, 3), axis=1).sum())
+
+
 def _min_duration(delta_deg: np.ndarray, cfg: BodyConfig) -> float:
     """Shortest minimum-jerk duration moving every joint by ``delta_deg`` (J*3,) under the speed cap."""
-    per_joint = np.linalg.norm(delta_deg.reshape(-1, 3), axis=1).max()
-    return 1.875 * float(per_joint) / max(cfg.max_speed_deg_s, 1e-6)
+    return 1.875 * _peak_deg(delta_deg) / max(cfg.max_speed_deg_s, 1e-6)
 
 
 def _nods(t_s, fps, speech, cfg, rng) -> np.ndarray:
