@@ -3,7 +3,7 @@
 A Blender extension (see ``blender_manifest.toml``); it needs only bpy and numpy. The engine runs
 in-process when importable, otherwise as a subprocess of the interpreter set in the preferences.
 bpy is imported in :func:`register` only, so the pure modules (``addon.packaging``, ``addon.runner``,
-``addon.mapping``) import without Blender.
+``addon.job``, ``addon.mapping``) import without Blender.
 """
 from __future__ import annotations
 
