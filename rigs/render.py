@@ -34,8 +34,13 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 ENGINES = {"workbench": "BLENDER_WORKBENCH", "eevee": "BLENDER_EEVEE", "cycles": "CYCLES"}
-# camera framing: (target height above the floor m, visible height m, spacing between characters m)
-CAMERAS = {"face": (1.57, 0.34, 0.34), "upper-body": (1.33, 0.85, 0.75), "full": (0.92, 2.0, 1.0)}
+# camera framing: (target height above the floor m, visible height m at the target, spacing between
+# characters m, downward tilt degrees). "face" is a head close-up for judging lips: the demo head
+# (chin ~1.48 m to crown ~1.70 m) fills ~60% of the frame height, aimed just below the eyes, seen from
+# slightly above as a presenter camera would. "upper-body" reaches down to the hips so beats at waist height
+# stay in frame.
+CAMERAS = {"face": (1.585, 0.37, 0.34, 6.0), "upper-body": (1.29, 0.92, 0.75, 0.0),
+           "full": (0.92, 2.0, 1.0, 0.0)}
 LENS_MM = 50.0
 SENSOR_MM = 36.0
 
@@ -51,8 +56,9 @@ class RenderResult:
 
 
 def camera_placement(camera: str, aspect: float, n_characters: int = 1) -> tuple[tuple, float]:
-    """((x, y, z) camera location, distance) in Blender axes for a framing; the camera looks along +Y."""
-    h_m, vis_h, spacing = CAMERAS[camera]
+    """((x, y, z) camera location, distance) in Blender axes for a framing; the camera looks along +Y,
+    tilted down by the framing's tilt onto its target point (0, 0, target height)."""
+    h_m, vis_h, spacing, tilt_deg = CAMERAS[camera]
     fov_w = 2 * math.atan(SENSOR_MM / (2 * LENS_MM))  # sensor fit: width for landscape
     fov_h = 2 * math.atan(math.tan(fov_w / 2) / aspect) if aspect >= 1 else fov_w
     fov_w = fov_w if aspect >= 1 else 2 * math.atan(math.tan(fov_w / 2) * aspect)
@@ -60,7 +66,8 @@ def camera_placement(camera: str, aspect: float, n_characters: int = 1) -> tuple
     if n_characters > 1:
         need_w = spacing * n_characters + 0.2 * vis_h
         d = max(d, need_w / (2 * math.tan(fov_w / 2)))
-    return (0.0, -d, h_m), d
+    t = math.radians(tilt_deg)
+    return (0.0, -d * math.cos(t), h_m + d * math.sin(t)), d
 
 
 def _setup_camera_and_light(bpy, scene, camera: str, engine: str, n: int):
@@ -72,7 +79,7 @@ def _setup_camera_and_light(bpy, scene, camera: str, engine: str, n: int):
     cam = bpy.data.objects.new("parley_camera", cam_data)
     scene.collection.objects.link(cam)
     cam.location = loc
-    cam.rotation_euler = (math.pi / 2, 0.0, 0.0)  # look along +Y, Z up
+    cam.rotation_euler = (math.pi / 2 - math.radians(CAMERAS[camera][3]), 0.0, 0.0)  # along +Y, tilted down
     scene.camera = cam
     if engine == "workbench":
         sh = scene.display.shading
@@ -235,7 +242,7 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
     n_frames = max(r.frame_end for r in results)
     scene.frame_start, scene.frame_end = 1, n_frames
     if len(rigs_) > 1 and labels:
-        h_m, vis_h, _ = CAMERAS[camera]
+        h_m, vis_h = CAMERAS[camera][:2]
         for k, text in enumerate(("A", "B")):
             _add_label(bpy, scene, text, (-0.5 + k) * spacing, h_m + 0.33 * vis_h, 0.07 * vis_h)
     _setup_camera_and_light(bpy, scene, camera, engine, len(rigs_))

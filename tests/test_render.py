@@ -126,3 +126,27 @@ def test_render_scene_renders_as_set_up_and_restores_settings(tmp_path, demo_ble
              scene.frame_end, scene.render.filepath, scene.render.image_settings.file_format)
     assert after == before
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
+def test_camera_framings_face_close_up_and_gestures_in_upper_body():
+    """Pure geometry: the face camera frames the demo head (chin ~1.48 m, crown ~1.70 m) at ~60% of the frame
+    height from slightly above; upper-body keeps waist-height gestures (>= 0.95 m) and the crown in view."""
+    import math
+
+    from rigs.render import CAMERAS, LENS_MM, SENSOR_MM, camera_placement
+
+    aspect = 16 / 9
+    half_h = math.atan(SENSOR_MM / 2 / LENS_MM / aspect)  # vertical half field of view
+
+    def visible_z(camera, y_plane=0.0):
+        (x, y, z), _ = camera_placement(camera, aspect)
+        pitch = math.radians(CAMERAS[camera][3])
+        dist = y_plane - y
+        return (z + dist * math.tan(-pitch - half_h), z + dist * math.tan(-pitch + half_h)), z
+
+    (lo, hi), z = visible_z("face")
+    assert z > CAMERAS["face"][0]                       # looks down at the face
+    assert 0.5 < (1.70 - 1.48) / (hi - lo) < 0.72, (lo, hi)
+    assert lo < 1.48 and hi > 1.70 and lo > 1.30       # whole head, no chest
+    (lo, hi), _ = visible_z("upper-body")
+    assert lo < 0.95 and hi > 1.70, (lo, hi)
