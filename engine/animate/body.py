@@ -3,8 +3,8 @@
 Turns prosody (per-frame loudness and voice activity), the face's head/eye rotations and its accent
 times into local joint rotations and a root translation, without any training data:
 
-* **Idle pose.** The rig rests in a T-pose; the idle pose lowers the arms ~74 degrees into a relaxed
-  down pose with softly bent elbows and knees, plus an emotion-dependent posture (sadness slumps,
+* **Idle pose.** The rig rests in a T-pose; the idle pose lowers the arms ~78 degrees into a relaxed
+  down pose by the sides with softly bent elbows and knees, plus an emotion-dependent posture (sadness slumps,
   fear closes the arms and raises the shoulders, joy/surprise open the chest).
 * **Breathing.** A quasi-periodic 12-18 breaths/min oscillator lifts the chest (spine2/spine3
   extension) and the shoulders (collars), with the neck compensating so the gaze stays level. Breaths
@@ -19,8 +19,11 @@ times into local joint rotations and a root translation, without any training da
   loudness peaks, with McNeill's preparation -> stroke -> hold -> retraction phases (McNeill 1992;
   Kendon 2004), the stroke's end (apex) on the accent. Consecutive gestures co-articulate (the
   retraction is skipped when the next preparation would start before it ends). Every phase is a
-  minimum-jerk segment (Flash & Hogan 1985). A small library of shapes (one-hand beat, two-hand
-  beat, open palms, point, sweep, shrug) is drawn per gesture from a seeded generator; emotion scales
+  minimum-jerk segment (Flash & Hogan 1985); the preparation is slower than the stroke. A small library of
+  shapes (one-hand beat, two-hand beat, open palms, point, sweep, shrug), placed in the gesture space in
+  front of the torso between waist and chest with the elbows low and the forearm doing the stroke, is
+  drawn per gesture from a seeded generator; amplitude (emotion x loudness) enlarges mostly the stroke,
+  only partly the pose, so hands reach chest height only on strong accents; emotion scales
   amplitude, speed and rate (anger/joy bigger and faster, sadness smaller and slower, fear closed);
   cf. the rule-based systems BEAT (Cassell et al. 2001) and the prosody/gesture timing in
   Levine et al. 2009.
