@@ -162,8 +162,9 @@ def _ffmpeg_blocks(p: Path, channels: int, block_frames: int) -> Iterator[np.nda
             proc.wait()
 
 
-def _source_blocks(p: Path, block_s: float) -> tuple[int, int, Iterator[np.ndarray]]:
-    """(original_sr, channels, iterator of (n, channels) float32 blocks at the native rate)."""
+def _source_blocks(p: Path, block_s: float) -> tuple[int, int, Iterator[np.ndarray], int | None]:
+    """(original_sr, channels, iterator of (n, channels) float32 blocks at the native rate, number of
+    source frames when the container states it, else None)."""
     f = _open_soundfile(p)
     if f is not None:
         sr, ch = int(f.samplerate), int(f.channels)
@@ -182,20 +183,20 @@ def _source_blocks(p: Path, block_s: float) -> tuple[int, int, Iterator[np.ndarr
                     raise
                 except Exception as e:
                     raise AudioError(f"{p.name}: unreadable audio data ({e})") from None
-        return sr, ch, gen()
+        return sr, ch, gen(), (int(f.frames) if f.frames > 0 else None)
     sr, ch = _ffprobe(p)
     _check_rate(sr, p)
     if ch < 1:
         raise AudioError(f"{p.name}: audio stream has no channels")
-    return sr, ch, _ffmpeg_blocks(p, ch, max(1, int(block_s * sr)))
+    return sr, ch, _ffmpeg_blocks(p, ch, max(1, int(block_s * sr))), None
 
 
 def _open(path, sr: int, block_s: float):
     if not (MIN_SR <= int(sr) <= MAX_SR):
         raise AudioError(f"requested sample rate {sr} Hz is outside {MIN_SR}..{MAX_SR} Hz")
     p = _check_path(path)
-    osr, ch, blocks = _source_blocks(p, block_s)
-    return p, osr, ch, blocks
+    osr, ch, blocks, frames = _source_blocks(p, block_s)
+    return p, osr, ch, blocks, frames
 
 
 def _mono_resampled(p: Path, osr: int, sr: int, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -224,9 +225,30 @@ def iter_audio_chunks(path: str | Path, *, sr: int = 16000, chunk_s: float = _BL
     resampler keeps its state across chunks). Raises :class:`AudioError` like :func:`load_audio`
     (possibly only once iteration reaches a bad block, e.g. NaN samples).
     """
-    p, osr, _, blocks = _open(path, sr, chunk_s)
+    p, osr, _, blocks, _ = _open(path, sr, chunk_s)
     for y in _mono_resampled(p, osr, int(sr), blocks):
         yield np.clip(y, -1.0, 1.0, out=y)
+
+
+def _collect(chunks: Iterator[np.ndarray], expected: int | None) -> np.ndarray:
+    """Concatenate clipped chunks; with a size estimate, straight into one preallocated array (no
+    second copy of the whole signal: an hour at 16 kHz peaks at ~230 MB instead of ~460 MB)."""
+    if expected is None:
+        parts = [np.clip(y, -1.0, 1.0, out=y) for y in chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    buf = np.empty(expected, np.float32)
+    n = 0
+    extra: list[np.ndarray] = []
+    for y in chunks:
+        y = np.clip(y, -1.0, 1.0, out=y)
+        if extra or n + y.size > buf.size:   # the estimate was short: finish by concatenation
+            extra.append(y)
+            continue
+        buf[n:n + y.size] = y
+        n += y.size
+    if extra:
+        return np.concatenate([buf[:n], *extra])
+    return buf[:n].copy() if n < buf.size // 2 else buf[:n]
 
 
 def load_audio(path: str | Path, *, sr: int = 16000) -> Audio:
@@ -236,9 +258,9 @@ def load_audio(path: str | Path, *, sr: int = 16000) -> Audio:
     Raises :class:`AudioError` (one clear line) for missing, empty, unreadable or non-audio files,
     zero-length audio, NaN/inf samples and sample rates outside 2 kHz..768 kHz.
     """
-    p, osr, ch, blocks = _open(path, sr, _BLOCK_S)
-    parts = [np.clip(y, -1.0, 1.0, out=y) for y in _mono_resampled(p, osr, int(sr), blocks)]
-    samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    p, osr, ch, blocks, frames = _open(path, sr, _BLOCK_S)
+    samples = _collect(_mono_resampled(p, osr, int(sr), blocks),
+                       None if frames is None else int(np.ceil(frames * int(sr) / osr)) + 64)
     if samples.size == 0:
         raise AudioError(f"{p.name}: audio has zero length (no samples)")
     audio = Audio(samples=samples, sr=int(sr), duration_s=samples.size / float(sr), source_name=p.name,

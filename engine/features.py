@@ -82,11 +82,13 @@ def frame_centers(*, n_frames: int, sr: int, fps: float) -> np.ndarray:
 
 def frame_signal(y: np.ndarray, *, centers: np.ndarray, frame_length: int) -> np.ndarray:
     """(T, frame_length) float32 windows of (N,) ``y`` centred on ``centers`` (zero padded at the edges)."""
-    half = frame_length // 2
-    pad = np.pad(np.asarray(y, dtype=np.float32), (half, frame_length))
-    idx = centers[:, None] + np.arange(frame_length)[None, :]
-    idx = np.clip(idx, 0, pad.size - 1)
-    return pad[idx]
+    y = np.asarray(y, dtype=np.float32)
+    idx = (np.asarray(centers, np.int64)[:, None] - frame_length // 2) + np.arange(frame_length)[None, :]
+    if y.size == 0:
+        return np.zeros(idx.shape, np.float32)
+    out = y[np.clip(idx, 0, y.size - 1)]      # gathers only the windows: no padded copy of the signal
+    out[(idx < 0) | (idx >= y.size)] = 0.0
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -95,9 +97,7 @@ def frame_signal(y: np.ndarray, *, centers: np.ndarray, frame_length: int) -> np
 
 def frame_rms(y: np.ndarray, *, sr: int, fps: float, n_frames: int, window_s: float = 0.032) -> np.ndarray:
     """(T,) RMS of a ``window_s`` window centred on each clip frame."""
-    n = max(8, int(round(window_s * sr)))
-    fr = frame_signal(y, centers=frame_centers(n_frames=n_frames, sr=sr, fps=fps), frame_length=n)
-    return np.sqrt(np.mean(fr.astype(np.float64) ** 2, axis=1)).astype(np.float32)
+    return _rms_at(y, centres=frame_centers(n_frames=n_frames, sr=sr, fps=fps), sr=sr, window_s=window_s)
 
 
 def robust_loudness(rms: np.ndarray, *, low_pct: float = 5.0, high_pct: float = 98.0,
@@ -130,7 +130,21 @@ def yin_pitch(y: np.ndarray, *, sr: int, fps: float, n_frames: int, fmin_hz: flo
                         window_s)
 
 
+# frames per block of the framed analyses: bounds their working memory (YIN: ~50 MB per block) so a
+# one-hour recording is analysed in the same memory as a one-minute one
+_BLOCK_FRAMES = 1024
+
+
 def _yin_centres(y, centres, sr, fmin_hz, fmax_hz, threshold, window_s):
+    f0 = np.empty(centres.size, np.float32)
+    ap = np.empty(centres.size, np.float32)
+    for a in range(0, centres.size, _BLOCK_FRAMES):
+        b = min(a + _BLOCK_FRAMES, centres.size)
+        f0[a:b], ap[a:b] = _yin_block(y, centres[a:b], sr, fmin_hz, fmax_hz, threshold, window_s)
+    return f0, ap
+
+
+def _yin_block(y, centres, sr, fmin_hz, fmax_hz, threshold, window_s):
     tau_min = max(2, int(np.floor(sr / fmax_hz)))
     tau_max = int(np.ceil(sr / fmin_hz))
     W = max(int(round(window_s * sr)), tau_max)
@@ -371,8 +385,11 @@ def _analyze_at(seg: np.ndarray, *, sr: int, fps: float, centres: np.ndarray, co
 
 def _rms_at(y, *, centres, sr, window_s):
     n = max(8, int(round(window_s * sr)))
-    fr = frame_signal(y, centers=centres, frame_length=n)
-    return np.sqrt(np.mean(fr.astype(np.float64) ** 2, axis=1)).astype(np.float32)
+    out = np.empty(centres.size, np.float32)
+    for a in range(0, centres.size, _BLOCK_FRAMES):
+        fr = frame_signal(y, centers=centres[a:a + _BLOCK_FRAMES], frame_length=n).astype(np.float64)
+        out[a:a + fr.shape[0]] = np.sqrt(np.einsum("ij,ij->i", fr, fr) / n)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ TEMPLATE_ID = "ict-facekit"
 MODEL_ID = "ict-facekit-linear"
 CM_TO_M = 0.01
 _CACHE_VERSION = 1
+_BLOCK_FRAMES = 4096    # frames per block of positions_m (bounds the matmul working set)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,15 @@ class LipModel:
         w = np.atleast_2d(w)
         if w.shape[1] != 52:
             raise ValueError(f"expression: expected (T, 52), got {w.shape}")
-        out = (w @ self._flat).reshape(w.shape[0], self.num_vertices, 3) + self.neutral_m
+        # filled block by block into one preallocated float32 array: no (T, L*3) temporaries, so an
+        # hour at 30 fps needs just the result (108000 x 299 x 3 float32 = 388 MB)
+        out = np.empty((w.shape[0], self.num_vertices * 3), np.float32)
+        flat_neutral = self.neutral_m.reshape(-1)
+        for a in range(0, w.shape[0], _BLOCK_FRAMES):
+            blk = out[a:a + _BLOCK_FRAMES]
+            np.matmul(w[a:a + _BLOCK_FRAMES], self._flat, out=blk)
+            blk += flat_neutral
+        out = out.reshape(w.shape[0], self.num_vertices, 3)
         return out[0] if single else out
 
     def inner_lip_gap_m(self, positions_m: np.ndarray) -> np.ndarray:

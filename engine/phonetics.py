@@ -350,12 +350,22 @@ def _pcm16k(audio: Audio) -> np.ndarray:
         import soxr
         y = soxr.resample(y, audio.sr, 16000)
     # +-1 LSB deterministic dither: digital silence (exact zeros) breaks PocketSphinx's log-energy
-    # features and makes alignment fail at utterance edges
-    q = np.round(np.clip(y, -1.0, 1.0) * 32767.0)
-    zero = q == 0
-    if zero.mean() > 0.01:  # only recordings with stretches of digital silence
-        q[zero] = np.random.default_rng(0).integers(-1, 2, size=int(zero.sum()))
-    return q.astype("<i2")
+    # features and makes alignment fail at utterance edges. Quantised block by block into one int16
+    # array so an hour of audio needs 115 MB here, not several float copies of the signal.
+    out = np.empty(y.size, "<i2")
+    block = 1 << 20
+    n_zero = 0
+    for a in range(0, y.size, block):
+        q = np.clip(y[a:a + block], -1.0, 1.0) * np.float32(32767.0)
+        out[a:a + q.size] = np.round(q, out=q)
+        n_zero += int(np.count_nonzero(out[a:a + q.size] == 0))
+    if y.size and n_zero > 0.01 * y.size:  # only recordings with stretches of digital silence
+        rng = np.random.default_rng(0)
+        for a in range(0, y.size, block):
+            seg = out[a:a + block]
+            zero = seg == 0
+            seg[zero] = rng.integers(-1, 2, size=int(zero.sum()))
+    return out
 
 
 def _limit(audio: Audio, config: PhoneticsConfig) -> float:

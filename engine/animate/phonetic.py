@@ -99,8 +99,9 @@ class PhoneticAnimator:
         )
         clip = Clip(
             fps=fps, duration_s=float(audio.duration_s), expression=face.expression,
-            joint_angles=joints.astype(np.float32), joint_names=names, joint_parents=parents,
-            root_translation=root.astype(np.float32), lip_vertices=lips.astype(np.float32),
+            joint_angles=joints.astype(np.float32, copy=False), joint_names=names, joint_parents=parents,
+            root_translation=root.astype(np.float32, copy=False),
+            lip_vertices=lips.astype(np.float32, copy=False),
             lip_vertex_ids=np.asarray(ids, np.int64),
             phonemes=tuple(Phoneme(float(p.start_s), float(p.end_s), str(p.label).upper()) for p in phones),
             meta=meta,
@@ -111,7 +112,7 @@ class PhoneticAnimator:
         from rigs.skeleton import canonical_skeleton
 
         sk = canonical_skeleton()
-        rest = (np.zeros((T, sk.num_joints, 3)), np.zeros((T, 3)))
+        rest = (np.zeros((T, sk.num_joints, 3), np.float32), np.zeros((T, 3), np.float32))
         if not request.body:
             return (*rest, sk.names, sk.parents)
         try:
