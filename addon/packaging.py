@@ -27,7 +27,7 @@ from pathlib import Path
 MANIFEST = "blender_manifest.toml"
 REQUIRED_KEYS = ("schema_version", "id", "version", "name", "tagline", "maintainer", "type",
                  "blender_version_min", "license")
-# add-on files that never go into the zip
+# add-on files that never go into the zip (also vendor/, tests/ and the README screenshots/)
 _ADDON_SKIP = {"packaging.py"}
 # (repo-relative source, required): numpy-only modules vendored under vendor/
 VENDORED = (
@@ -132,7 +132,7 @@ def _gather(repo_root: Path) -> tuple[dict[str, bytes], tuple[str, ...], tuple[s
     for p in sorted(addon_dir.rglob("*")):
         rel = p.relative_to(addon_dir).as_posix()
         if (not p.is_file() or "__pycache__" in p.parts or p.suffix == ".pyc" or rel in _ADDON_SKIP
-                or rel.startswith(("vendor/", "tests/"))):
+                or rel.startswith(("vendor/", "tests/", "screenshots/"))):
             continue
         files[rel] = p.read_bytes()
     if MANIFEST not in files:
