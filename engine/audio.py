@@ -54,7 +54,8 @@ class Audio:
     @property
     def peak_dbfs(self) -> float:
         """Peak level in dBFS (-inf for digital silence)."""
-        peak = float(np.max(np.abs(self.samples))) if self.samples.size else 0.0
+        # max and -min instead of max(abs): no temporary copy of an hour-long signal
+        peak = max(float(self.samples.max()), -float(self.samples.min())) if self.samples.size else 0.0
         return 20.0 * np.log10(peak) if peak > 0 else float("-inf")
 
     def is_silent(self, *, threshold_dbfs: float = SILENCE_DBFS) -> bool:
