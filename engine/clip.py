@@ -171,13 +171,13 @@ def save_clip(clip: Clip, path) -> Path:
     meta["fps"], meta["duration_s"] = float(clip.fps), float(clip.duration_s)
     arrays = {
         "meta": np.array(json.dumps(meta, sort_keys=True)),
-        "expression": clip.expression.astype(np.float32),
+        "expression": clip.expression.astype(np.float32, copy=False),
         "expression_names": np.array(clip.expression_names),
-        "joint_angles": clip.joint_angles.astype(np.float32),
+        "joint_angles": clip.joint_angles.astype(np.float32, copy=False),
         "joint_names": np.array(clip.joint_names, dtype=str),
         "joint_parents": np.asarray(clip.joint_parents, dtype=np.int32),
-        "root_translation": clip.root_translation.astype(np.float32),
-        "lip_vertices": clip.lip_vertices.astype(np.float32),
+        "root_translation": clip.root_translation.astype(np.float32, copy=False),
+        "lip_vertices": clip.lip_vertices.astype(np.float32, copy=False),
         "lip_vertex_ids": np.asarray(clip.lip_vertex_ids, dtype=np.int32),
     }
     if clip.phonemes is not None:
