@@ -69,7 +69,11 @@ class PhoneticsConfig:
     min_phone_s: float = 0.03
     segment_s: float = 30.0                  # recognition segment length (cut at quiet points)
     time_limit_s: float | None = None        # default: 20 s + 3 x the audio duration
-    max_align_s: float = 600.0               # longer recordings are recognised, not aligned
+    max_align_s: float = 4 * 3600.0          # longer recordings are recognised, not aligned
+    chunk_align_s: float = 45.0              # longer recordings are aligned in chunks of at most this
+    chunk_min_pause_s: float = 0.3           # chunks are cut in pauses at least this long
+    chunk_word_search: int = 3               # words a chunk boundary moves by hill climbing
+    chunk_word_spread: float = 0.2           # fraction of a chunk's words searched when its estimate fails
     min_align_score_per_frame: float = -60.0 # below: transcript judged not to match
     max_speech_in_silence: float = 0.5       # fraction of detected speech the alignment calls silence
     max_min_length_phones: float = 0.6       # fraction of phones at the 3-frame HMM minimum
@@ -103,7 +107,10 @@ def phone_timing(audio: Audio, *, transcript: str | None = None,
 
 
 def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = PhoneticsConfig()) -> list[Phone]:
-    """Forced alignment of ``transcript`` to ``audio``. Raises AlignmentMismatch / PhoneticsError."""
+    """Forced alignment of ``transcript`` to ``audio``. Raises AlignmentMismatch / PhoneticsError.
+
+    Recordings up to ``chunk_align_s`` are aligned in one pass; longer ones in chunks cut at pauses
+    (:func:`_align_chunked`), so memory stays bounded by the chunk length."""
     words = normalize_transcript(transcript)
     if not words:
         raise AlignmentMismatch("transcript has no words")
@@ -112,6 +119,7 @@ def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = PhoneticsC
     pcm = _pcm16k(audio)
     deadline = time.monotonic() + _limit(audio, config)
     prons = pronunciations(words)
+    speech = _speech_frames(audio)
     with tempfile.TemporaryDirectory(prefix="parley-ps-") as tmp:
         dic = Path(tmp) / "words.dict"
         lines = []
@@ -119,20 +127,41 @@ def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = PhoneticsC
             for k, (phs, _) in enumerate(prons[w]):
                 lines.append(f"{w if k == 0 else f'{w}({k + 1})'} {' '.join(phs)}")
         dic.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        aligner = _Aligner(str(dic), deadline, config)
+        if audio.duration_s <= config.chunk_align_s:
+            entries = aligner.align(pcm, words)
+            _check_alignment(entries, speech, config)
+            phones = _entry_phones(entries, prons, 0)
+        else:
+            phones = _align_chunked(pcm, words, prons, speech, aligner, deadline, config)
+    return _finalize(phones, audio.duration_s, config.min_phone_s)
+
+
+class _Aligner:
+    """PocketSphinx word + phone alignment of one utterance; decoders are built once per beam setting."""
+
+    def __init__(self, dic: str, deadline: float, config: PhoneticsConfig):
+        self.dic, self.deadline, self.config = dic, deadline, config
+        self.decoders: dict[int, object] = {}
+
+    def align(self, pcm: np.ndarray, words: list[str]) -> list:
+        """[(name, start_frame, n_frames, score, [(phone, start_frame, n_frames)])] of one utterance."""
         entries = []
         # bestpath=False: the lattice best path can end in a fake one-frame </s> that squeezes the last
         # word's phones below the 3-frame HMM minimum, and the second (phone-level) pass, which keeps
         # every phone inside its word's first-pass window, then fails with "Failed to stop utterance
         # processing" (cmusphinx/pocketsphinx#339). Retry once with wide beams before giving up.
-        for beams in ({}, {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}):
-            dec = _decoder(dict=str(dic), lm=None, bestpath=False, **beams)
+        for i, beams in enumerate(({}, {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80})):
+            if i not in self.decoders:
+                self.decoders[i] = _decoder(dict=self.dic, lm=None, bestpath=False, **beams)
+            dec = self.decoders[i]
             try:
                 dec.set_align_text(" ".join(words))
-                _decode(dec, pcm, deadline, config)
+                _decode(dec, pcm, self.deadline, self.config)
                 if dec.hyp() is None:
                     raise AlignmentMismatch("aligner found no path through the transcript")
                 dec.set_alignment()
-                _decode(dec, pcm, deadline, config)
+                _decode(dec, pcm, self.deadline, self.config)
                 al = dec.get_alignment()
                 entries = [(w.name, w.start, w.duration, w.score,
                             [(p.name, p.start, p.duration) for p in w]) for w in al] if al is not None else []
@@ -141,28 +170,167 @@ def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = PhoneticsC
                 if beams:
                     raise AlignmentMismatch(f"aligner failed: {e}") from None
                 log.info("alignment failed with default beams (%s); retrying with wide beams", e)
-    if not entries:
-        raise AlignmentMismatch("aligner returned no alignment")
-    _check_alignment(entries, audio, config)
+        if not entries:
+            raise AlignmentMismatch("aligner returned no alignment")
+        return entries
+
+
+def _entry_phones(entries, prons, offset_frames: int) -> list[Phone]:
+    """Phones of aligner entries, times shifted by ``offset_frames`` (10 ms frames)."""
     phones: list[Phone] = []
-    stress_by_word = {w: prons[w] for w in prons}
+    o = offset_frames
     for name, _, _, _, plist in entries:
         base = re.sub(r"\(\d+\)$", "", name)
         if base in ("<sil>", "<s>", "</s>") or base.startswith("+"):
-            phones.extend(Phone(s * FRAME_S, (s + d) * FRAME_S, SIL) for _, s, d in plist)
+            phones.extend(Phone((o + s) * FRAME_S, (o + s + d) * FRAME_S, SIL) for _, s, d in plist)
             continue
         labels = [normalize_label(p) for p, _, _ in plist]
-        stresses = _word_stress(labels, [d for _, _, d in plist], stress_by_word.get(base, []))
-        phones.extend(Phone(s * FRAME_S, (s + d) * FRAME_S, lab, st, base.upper())
+        stresses = _word_stress(labels, [d for _, _, d in plist], prons.get(base, []))
+        phones.extend(Phone((o + s) * FRAME_S, (o + s + d) * FRAME_S, lab, st, base.upper())
                       for (_, s, d), lab, st in zip(plist, labels, stresses))
-    return _finalize(phones, audio.duration_s, config.min_phone_s)
+    return phones
+
+
+def _speech_frames(audio: Audio) -> np.ndarray:
+    """(T,) bool energy voice activity at the 10 ms aligner frame rate."""
+    from engine.features import energy_vad, frame_rms
+    T = int(np.ceil(audio.duration_s / FRAME_S))
+    rms = frame_rms(audio.samples, sr=audio.sr, fps=1 / FRAME_S, n_frames=T)
+    return energy_vad(rms, fps=1 / FRAME_S)
+
+
+def _chunk_bounds(pcm: np.ndarray, *, chunk_s: float, min_pause_s: float) -> list[tuple[int, int]]:
+    """[(start, end)) 10 ms frame ranges of at most ``chunk_s``, cut in the middle of pauses.
+
+    A pause is a run of at least ``min_pause_s`` of frames below an adaptive energy threshold (energy
+    VAD with a short hangover); the last pause in the second half of the window is used, else the
+    quietest frame there."""
+    from engine.features import energy_vad
+    T = pcm.size // 160
+    if T == 0:
+        return [(0, 0)]
+    x = pcm[: T * 160].reshape(T, 160)
+    rms = np.empty(T, np.float32)
+    for a in range(0, T, 4096):        # block by block: no float copy of the whole signal
+        b = x[a:a + 4096].astype(np.float32) / 32768.0
+        rms[a:a + b.shape[0]] = np.sqrt(np.mean(b * b, axis=1))
+    speech = energy_vad(rms, fps=1 / FRAME_S, hangover_s=0.05)
+    d = np.diff(np.concatenate([[1], speech.astype(np.int8), [1]]))
+    starts, ends = np.flatnonzero(d == -1), np.flatnonzero(d == 1)
+    k = int(round(min_pause_s / FRAME_S))
+    mids = np.array([(s + e) // 2 for s, e in zip(starts, ends) if e - s >= k and s > 0 and e < T], np.int64)
+    n = max(1, int(chunk_s / FRAME_S))
+    out, a = [], 0
+    while T - a > n:
+        lo, hi = a + n // 2, a + n
+        c = mids[(mids > lo) & (mids <= hi)]
+        cut = int(c[-1]) if c.size else lo + int(np.argmin(rms[lo:hi]))
+        out.append((a, cut))
+        a = cut
+    out.append((a, T))
+    return out
+
+
+def _align_chunked(pcm, words, prons, speech, aligner: _Aligner, deadline: float,
+                   config: PhoneticsConfig) -> list[Phone]:
+    """Align a long recording chunk by chunk (chunks cut at pauses, see :func:`_chunk_bounds`).
+
+    Words are given to chunks in order: a chunk's word count starts from its share of the remaining
+    speech (measured in expected phones: pronunciation lengths), then is refined by hill climbing on
+    the total acoustic score of the chunk's alignment (all candidates cover the same frames, so the
+    scores compare directly), moving at most ``chunk_word_search`` words; candidates must pass the
+    mismatch checks; if the estimate does not align at all, the nearest count that does (within
+    ``chunk_word_spread`` of it) is the start. The last chunk takes all remaining words. A chunk that cannot be aligned is
+    recognised instead (warning), and its estimated words are skipped."""
+    bounds = _chunk_bounds(pcm, chunk_s=config.chunk_align_s, min_pause_s=config.chunk_min_pause_s)
+    n_ph = np.array([len(prons[w][0][0]) for w in words], np.float64)
+    cum = np.concatenate([[0.0], np.cumsum(n_ph)])
+    sp_cum = np.concatenate([[0], np.cumsum(speech.astype(np.int64))])
+    T = speech.size
+    phones: list[Phone] = []
+    p = 0
+    W = len(words)
+    log.info("aligning %d words in %d chunks", W, len(bounds))
+    for ci, (a, b) in enumerate(bounds):
+        chunk = pcm[a * 160: b * 160]
+        sp = speech[min(a, T): min(b, T)]
+        last = ci == len(bounds) - 1
+        if last:
+            cands = [W - p]
+        else:
+            rem_speech = max(1, sp_cum[min(T, bounds[-1][1])] - sp_cum[min(a, T)])
+            share = (sp_cum[min(b, T)] - sp_cum[min(a, T)]) / rem_speech
+            target = cum[p] + share * (cum[W] - cum[p])
+            k0 = int(np.searchsorted(cum, target)) - p
+            if k0 > 0 and abs(cum[p + k0 - 1] - target) < abs(cum[min(W, p + k0)] - target):
+                k0 -= 1
+            cands = [min(max(k0, 0), W - p)]
+        results: dict[int, tuple[float, list] | None] = {}
+
+        def score(k: int):
+            if k in results:
+                return results[k]
+            r = None
+            if 0 < k <= W - p:
+                try:
+                    ent = aligner.align(chunk, words[p:p + k])
+                    _check_alignment(ent, sp, config)
+                    r = (float(sum(e[3] for e in ent)), ent)
+                except AlignmentMismatch as e:
+                    log.debug("chunk %d with %d words: %s", ci, k, e)
+                    r = None
+            results[k] = r
+            return r
+
+        best_k = cands[0]
+        if not last:
+            # nearest candidate that aligns at all (too many words usually finds no path), then hill
+            # climbing on the score from there
+            far = max(config.chunk_word_search, int(round(config.chunk_word_spread * best_k)))
+            order = [best_k] + [best_k + s * d for d in range(1, far + 1) for s in (-1, 1)]
+            best_k = next((k for k in order if score(k) is not None), best_k)
+            for step in (-1, 1):
+                k = best_k
+                while abs(k + step - best_k) <= config.chunk_word_search:
+                    cur, nxt = score(k), score(k + step)
+                    if nxt is not None and (cur is None or nxt[0] > cur[0]):
+                        k += step
+                    else:
+                        break
+                if k != best_k:
+                    best_k = k
+                    break
+        else:
+            score(best_k)
+        r = results.get(best_k)
+        if r is None:
+            ok = [k for k, v in results.items() if v is not None]
+            if ok:
+                best_k = max(ok, key=lambda k: results[k][0])
+                r = results[best_k]
+        if r is None:
+            log.warning("chunk %.1f-%.1f s does not match its transcript words; using phone recognition "
+                        "there", a * FRAME_S, b * FRAME_S)
+            raw = _recognize_pcm(chunk, deadline, config)
+            phones.extend(_recognition_stress([Phone(q.start_s + a * FRAME_S, q.end_s + a * FRAME_S, q.label)
+                                               for q in raw]))
+        else:
+            phones.extend(_entry_phones(r[1], prons, a))
+        p += best_k
+    return phones
 
 
 def recognize(audio: Audio, *, config: PhoneticsConfig = PhoneticsConfig()) -> list[Phone]:
     """Phoneme recognition (PocketSphinx allphone search). Contiguous phones over [0, duration_s]."""
-    import pocketsphinx as ps
     pcm = _pcm16k(audio)
     deadline = time.monotonic() + _limit(audio, config)
+    phones = _finalize(_recognize_pcm(pcm, deadline, config), audio.duration_s, config.min_phone_s)
+    return _recognition_stress(phones)
+
+
+def _recognize_pcm(pcm: np.ndarray, deadline: float, config: PhoneticsConfig) -> list[Phone]:
+    """Raw recognised phones (not finalised) of 16 kHz int16 ``pcm``, times from its start."""
+    import pocketsphinx as ps
     with tempfile.TemporaryDirectory(prefix="parley-ps-") as tmp:
         dic = Path(tmp) / "none.dict"
         dic.write_text("a AH\n", encoding="utf-8")
@@ -178,8 +346,7 @@ def recognize(audio: Audio, *, config: PhoneticsConfig = PhoneticsConfig()) -> l
             t0 = a / 16000.0
             for w, s, e in segs:
                 phones.append(Phone(t0 + s * FRAME_S, t0 + (e + 1) * FRAME_S, normalize_label(w)))
-    phones = _finalize(phones, audio.duration_s, config.min_phone_s)
-    return _recognition_stress(phones)
+    return phones
 
 
 # ----------------------------------------------------------------------------------------------
@@ -401,9 +568,10 @@ def _segments(pcm: np.ndarray, segment_s: float) -> list[tuple[int, int]]:
     return out
 
 
-def _check_alignment(entries, audio: Audio, config: PhoneticsConfig) -> None:
-    """Raise AlignmentMismatch when the alignment looks like a transcript/audio mismatch."""
-    from engine.features import energy_vad, frame_rms
+def _check_alignment(entries, speech: np.ndarray, config: PhoneticsConfig) -> None:
+    """Raise AlignmentMismatch when the alignment looks like a transcript/audio mismatch.
+
+    ``speech``: (T,) bool energy voice activity of the aligned audio at 10 ms frames."""
     n_frames = sum(d for _, _, d, _, _ in entries)
     score = sum(sc for _, _, _, sc, _ in entries) / max(1, n_frames)
     if score < config.min_align_score_per_frame:
@@ -414,9 +582,7 @@ def _check_alignment(entries, audio: Audio, config: PhoneticsConfig) -> None:
         short = sum(1 for _, d in phones if d <= 3) / len(phones)
         if short > config.max_min_length_phones and len(phones) >= 4:
             raise AlignmentMismatch(f"{short:.0%} of phones squeezed to the minimum length")
-    T = int(np.ceil(audio.duration_s / FRAME_S))
-    rms = frame_rms(audio.samples, sr=audio.sr, fps=1 / FRAME_S, n_frames=T)
-    speech = energy_vad(rms, fps=1 / FRAME_S)
+    T = speech.size
     sil = np.ones(T, bool)
     for name, s, d, _, _ in entries:
         if not (name.startswith("<") or name.startswith("+")):

@@ -183,3 +183,36 @@ def test_festival_sentence_aligns(tmp_path, caplog):
     assert "does not match" not in caplog.text
     assert [x[0] for x in _words(ph)] == text.upper().split()
     assert [p.label for p in ph if p.word == "WELL"] == ["W", "EH", "L"]
+
+
+def test_long_recording_aligns_in_chunks(data_dir, caplog):
+    """jfk + 3 LibriVox sentences with pauses (~36 s) through the chunked aligner (20 s chunks):
+    every transcript word, in order, each inside its own sentence's stretch of audio."""
+    from engine.audio import audio_from_array
+    from engine.phonetics import _chunk_bounds, _pcm16k
+    sp = data_dir / "speech"
+    parts = [(load_audio(sp / "jfk.flac").samples, "And so my fellow Americans, ask not what your country "
+              "can do for you, ask what you can do for your country.")]
+    for wav in sorted((sp / "pocketsphinx" / "librivox").glob("*.wav"))[:3]:
+        parts.append((load_audio(wav).samples, wav.with_suffix(".txt").read_text(encoding="utf-8")))
+    rng = np.random.default_rng(1)
+    pieces, spans, t = [], [], 0.0
+    for y, text in parts:
+        pieces += [y, rng.normal(0, 3e-4, 9600).astype(np.float32)]
+        spans.append((t, t + y.size / 16000, [w.upper() for w in normalize_transcript(text)]))
+        t += (y.size + 9600) / 16000
+    audio = audio_from_array(np.concatenate(pieces), sr=16000)
+    cfg = PhoneticsConfig(chunk_align_s=20.0)
+    assert len(_chunk_bounds(_pcm16k(audio), chunk_s=20.0, min_pause_s=0.3)) >= 2
+    with caplog.at_level(logging.WARNING, logger="engine.phonetics"):
+        ph = phone_timing(audio, transcript=" ".join(text for _, text in parts), config=cfg)
+    assert "does not match" not in caplog.text, caplog.text
+    _contiguous(ph, audio.duration_s)
+    w = _words(ph)
+    assert [x[0] for x in w] == [x for _, _, ws in spans for x in ws]
+    i = 0
+    for a, b, ws in spans:                      # each sentence's words lie within its own audio
+        mine = w[i:i + len(ws)]
+        i += len(ws)
+        assert mine[0][1] >= a - 0.05 and mine[-1][2] <= b + 0.3, (a, b, mine[0], mine[-1])
+        assert mine[0][1] <= a + 1.0 and mine[-1][2] >= b - 1.0
