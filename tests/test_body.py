@@ -264,6 +264,11 @@ def test_bad_input_is_a_config_error():
                      eye_angles_rad=None, accent_times_s=(), emotion={}, seed=0)
     with pytest.raises(ConfigError):
         BodyConfig(breaths_per_min=(20.0, 10.0))
+    for bad in (0, 2.5, True):
+        with pytest.raises(ConfigError):
+            BodyConfig(block_frames=bad)
+    with pytest.raises(ConfigError):
+        run(30, head=np.full((30, 3), "x"))
 
 
 def _distance_from_spine_axis(pos, joint):
@@ -305,3 +310,55 @@ def test_hands_stay_in_gesture_space_outside_the_torso():
             up = w[:, 1] > 0.98
             assert up.mean() > 0.15, (emo, sd, up.mean())          # the hands do gesture
             assert np.median(w[up, 1]) < 1.2 and np.median(w[up, 2] - pos[up, SK.index("spine3"), 2]) > 0.15
+
+
+def _long_inputs(minutes, seed=0):
+    """Speech runs of 1-8 s with 0.3-3 s pauses, varying loudness, ~2.5 accents/s while speaking,
+    float32 head/eye rotations (as the face hands them over)."""
+    T = int(minutes * 60 * FPS)
+    rng = np.random.default_rng(seed)
+    speech = np.zeros(T, bool)
+    i = 0
+    while i < T:
+        n = int(rng.uniform(1, 8) * FPS)
+        speech[i:i + n] = True
+        i += n + int(rng.uniform(0.3, 3) * FPS)
+    t = np.arange(T) / FPS
+    loud = np.where(speech, 0.4 + 0.3 * np.abs(np.sin(2 * np.pi * 2.3 * t)) + 0.1 * rng.random(T), 0.02)
+    acc = np.sort(rng.uniform(0, T / FPS, size=int(T / FPS * 2.5)))
+    acc = acc[speech[np.minimum((acc * FPS).astype(int), T - 1)]]
+    head = (0.05 * np.sin(t[:, None] * np.array([0.7, 0.4, 0.3]))).astype(np.float32)
+    eyes = np.repeat((0.02 * np.sin(t[:, None] * np.array([1.1, 0.9, 0.0])))[:, None], 2, axis=1)
+    return dict(fps=FPS, n_frames=T, prosody=prosody(speech, loud), head_angles_rad=head,
+                eye_angles_rad=eyes.astype(np.float32), accent_times_s=acc, emotion={"joy": 0.5}, seed=5)
+
+
+def test_long_clip_deterministic_and_independent_of_the_block_size():
+    kw = _long_inputs(3)
+    T = kw["n_frames"]
+    aa, root = animate_body(**kw)
+    aa2, root2 = animate_body(**kw)
+    assert np.array_equal(aa, aa2) and np.array_equal(root, root2)
+    assert aa.shape == (T, 25, 3) and np.isfinite(aa).all()
+    # one block over the whole clip (the unblocked computation) and tiny blocks that do not divide T
+    for B in (T, 7, 1000):
+        aa_b, root_b = animate_body(**kw, config=BodyConfig(block_frames=B))
+        assert np.abs(aa_b - aa).max() < 1e-5, B
+        assert np.abs(root_b - root).max() < 1e-7, B
+    # and the clip is not trivially constant: gestures and sway move the arms and the root
+    assert np.ptp(aa[:, ARM_JOINTS], axis=0).max() > 0.3 and np.ptp(root[:, 0]) > 0.01
+
+
+def test_long_clip_memory_is_flat():
+    """A 30-minute clip: the peak of traced allocations stays near the size of the result (the old
+    whole-clip computation peaked at ~12x it), so an hour of animation fits the CLI's memory budget."""
+    import tracemalloc
+    kw = _long_inputs(30, seed=1)
+    out_mb = kw["n_frames"] * (25 * 3 + 3) * 4 / 1e6
+    tracemalloc.start()
+    try:
+        animate_body(**kw)
+        peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+    assert peak_mb < out_mb + 50.0, (peak_mb, out_mb)  # the whole-clip version: ~367 MB

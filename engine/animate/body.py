@@ -36,7 +36,14 @@ times into local joint rotations and a root translation, without any training da
 
 Every joint is composed as XYZ Euler (the rig's limit convention), clamped to
 :func:`rigs.skeleton.joint_limits_rad` and converted to axis-angle (the clip format). All work is
-vectorised numpy over frames; the only Python loops run over gestures and joints.
+vectorised numpy over frames; the only Python loops run over gestures, joints and blocks of frames.
+
+Memory stays flat for long clips (an hour at 30 fps is 108000 frames): only per-frame scalars (breath,
+sway, activity, nods) and the gesture keyframes are made for the whole clip, because the breath phase and
+the smoothing need it; every (frames, joints, ...) quantity (Euler pose, gesture interpolation, noise,
+leg IK, axis-angle conversion) is computed ``BodyConfig.block_frames`` frames at a time into the
+preallocated float32 result. Those parts are closed-form per frame given the global signals, so the
+result is identical whatever the block size.
 """
 from __future__ import annotations
 
@@ -108,6 +115,8 @@ class BodyConfig:
     nod_s: float = 0.7
     # liveliness noise
     noise_deg: float = 0.8
+    # memory: frames per block of the per-frame pose computation (the result does not depend on it)
+    block_frames: int = 2048
 
     def __post_init__(self):
         for f in fields(self):
@@ -121,6 +130,9 @@ class BodyConfig:
                 raise ConfigError(f"BodyConfig.{name} must be an increasing positive range, got {(lo, hi)}")
         if not 0.0 <= self.neck_share <= 1.0:
             raise ConfigError(f"BodyConfig.neck_share must be in [0, 1], got {self.neck_share}")
+        if isinstance(self.block_frames, bool) or not float(self.block_frames).is_integer() \
+                or self.block_frames < 1:
+            raise ConfigError(f"BodyConfig.block_frames must be an integer >= 1, got {self.block_frames!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,13 +228,21 @@ def _smooth(x: np.ndarray, fps: float, tau_s: float) -> np.ndarray:
     return np.convolve(pad, k, mode="valid")
 
 
-def _smooth_noise(rng: np.random.Generator, t_s: np.ndarray, channels: int,
-                  freq_hz: tuple[float, float] = (0.05, 0.35), parts: int = 3) -> np.ndarray:
-    """(T, channels) smooth zero-mean noise of about unit amplitude: sums of random sinusoids."""
+def _noise_params(rng: np.random.Generator, channels: int, freq_hz: tuple[float, float] = (0.05, 0.35),
+                  parts: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frequencies, phases and weights, each (channels, parts), of a :func:`_smooth_noise` signal."""
     f = rng.uniform(*freq_hz, size=(channels, parts))
     ph = rng.uniform(0, 2 * np.pi, size=(channels, parts))
     a = rng.uniform(0.5, 1.0, size=(channels, parts))
     a /= a.sum(axis=1, keepdims=True)
+    return f, ph, a
+
+
+def _smooth_noise(t_s: np.ndarray, params: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """(T, channels) smooth zero-mean noise of about unit amplitude: sums of random sinusoids.
+
+    A closed-form function of time, so any block of frames can be evaluated on its own."""
+    f, ph, a = params
     return np.einsum("tcp,cp->tc", np.sin(2 * np.pi * t_s[:, None, None] * f + ph), a)
 
 
@@ -256,15 +276,6 @@ def _track(prosody, name: str, T: int, dtype, default) -> np.ndarray:
         log.debug("prosody.%s has %d frames for %d; padding/trimming", name, x.shape[0], T)
         return np.pad(x, (0, max(0, T - x.shape[0])), mode="edge")[:T]
     raise ConfigError(f"prosody.{name} has {x.shape[0]} frames but the clip has {T}")
-
-
-def _angles(x, T: int, shape: tuple[int, ...], name: str) -> np.ndarray:
-    if x is None:
-        return np.zeros((T,) + shape)
-    a = np.asarray(x, dtype=np.float64)
-    if a.shape != (T,) + shape:
-        raise ConfigError(f"{name} must have shape {(T,) + shape}, got {a.shape}")
-    return np.nan_to_num(a)
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,7 +386,7 @@ def _idle_pose(rig: _Rig, style: _Style, cfg: BodyConfig) -> np.ndarray:
 def _breathing(t_s, fps, speech, style, cfg, rng) -> np.ndarray:
     """(T,) breath signal: 0 at full exhalation, ~depth at full inhalation."""
     rate_hz = rng.uniform(*cfg.breaths_per_min) / 60.0 * style.breath_rate
-    drift = 1.0 + 0.06 * _smooth_noise(rng, t_s, 1, (0.01, 0.04), 2)[:, 0]
+    drift = 1.0 + 0.06 * _smooth_noise(t_s, _noise_params(rng, 1, (0.01, 0.04), 2))[:, 0]
     phase = 2 * np.pi * rate_hz * np.cumsum(drift) / fps + rng.uniform(0, 2 * np.pi)
     wave = 0.5 - 0.5 * np.cos(phase + 0.3 * np.sin(phase))  # quicker inhale, longer exhale
     # depth: shallow while speaking, recovery breaths after long utterances
@@ -444,16 +455,19 @@ def _gesture_candidates(t_s, fps, speech, loud, voiced, accents, cfg):
     peaks = _peaks(env, height=cfg.peak_min_loudness, prominence=0.12,
                    min_gap=max(1, int(round(cfg.peak_min_gap_s * fps))))
     pk = t_s[peaks]
-    if len(acc) and len(pk):
-        pk = pk[np.min(np.abs(pk[:, None] - acc[None, :]), axis=1) > 0.3]
+    if len(acc) and len(pk):  # distance to the nearest accent (sorted): no (peaks, accents) matrix
+        k = np.searchsorted(acc, pk)
+        near = np.minimum(np.abs(pk - acc[np.maximum(k - 1, 0)]), np.abs(pk - acc[np.minimum(k, len(acc) - 1)]))
+        pk = pk[near > 0.3]
     times = np.concatenate([acc, pk])
     is_acc = np.concatenate([np.ones(len(acc), bool), np.zeros(len(pk), bool)])
     order = np.argsort(times, kind="stable")
     return times[order], is_acc[order]
 
 
-def _gesture_track(t_s, fps, speech, loud, voiced, accents, style, cfg, rng, rig) -> np.ndarray:
-    """(T, J, 3) degrees of gesture offsets (piecewise minimum-jerk keyframes).
+def _gesture_keys(t_s, fps, speech, loud, voiced, accents, style, cfg, rng, rig):
+    """Keyframes of the gesture offsets: times (K,) seconds and values (K, J*3) degrees relative to
+    idle, to be interpolated by :func:`_keyframe_track` (piecewise minimum jerk) block by block.
 
     Strokes close together form a gesture unit (Kendon 2004): between them the hands only partly
     retract and stay in gesture space; after the last stroke of a unit (a long gap or a pause in the
@@ -539,7 +553,7 @@ def _gesture_track(t_s, fps, speech, loud, voiced, accents, style, cfg, rng, rig
         key_t.append(prev[0] + prev[1])
         key_v.append(zero)
     kt = np.maximum.accumulate(np.asarray(key_t))  # guard against float rounding
-    return _keyframe_track(t_s, kt, np.stack(key_v)).reshape(T, rig.J, 3)
+    return kt, np.stack(key_v)
 
 
 def _peak_deg(delta_deg: np.ndarray) -> float:
@@ -674,17 +688,66 @@ def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_ang
     loud = np.clip(np.nan_to_num(_track(prosody, "loudness", T, np.float64, 0.0)), 0.0, 1.0)
     voiced = _track(prosody, "voiced", T, bool, False) if prosody is not None and \
         getattr(prosody, "voiced", None) is not None else speech.copy()
-    head = _angles(head_angles_rad, T, (3,), "head_angles_rad")
-    eyes = _angles(eye_angles_rad, T, (2, 3), "eye_angles_rad")
+    head = _angles_in(head_angles_rad, T, (3,), "head_angles_rad")
+    eyes = _angles_in(eye_angles_rad, T, (2, 3), "eye_angles_rad")
     accents = [] if accent_times_s is None else [float(a) for a in np.asarray(accent_times_s).reshape(-1)
                                                  if np.isfinite(a)]
     style = _blend_style(emotion)
     activity = np.clip(_smooth(speech.astype(np.float64), fps, 0.6), 0.0, 1.0)
 
-    # --- Euler degrees for every joint except the legs (solved by IK below)
-    E = np.broadcast_to(_idle_pose(rig, style, cfg), (T, J, 3)).copy()
-
+    # --- whole-clip signals: (T,) scalars and keyframes only (IIR-like parts such as the breath phase
+    # and smoothing need the whole clip); every (T, J, ...) quantity is made block by block below
     breath = _breathing(t_s, fps, speech, style, cfg, r_breath)
+    x_m, pelvis = _weight_shift(t_s, activity, style, cfg, r_sway)
+    key_t, key_v = _gesture_keys(t_s, fps, speech, loud, voiced, accents, style, cfg, r_gest, rig)
+    del loud, voiced
+    nods = _nods(t_s, fps, speech, cfg, r_nod) * (style.sway ** 0.5)
+    energy = style.sway * (cfg.listening_sway + (1 - cfg.listening_sway) * activity)
+    del speech, activity
+    noise_params = _noise_params(r_noise, 9)
+    idle = _idle_pose(rig, style, cfg)
+
+    aa = np.empty((T, J, 3), dtype=np.float32)
+    root = np.empty((T, 3), dtype=np.float32)
+    clamped: set[str] = set()
+    B = int(cfg.block_frames)
+    for a in range(0, T, B):
+        sl = slice(a, min(T, a + B))
+        aa[sl], root[sl] = _pose_block(rig, cfg, t_s[sl], breath[sl], x_m[sl], pelvis[sl], key_t, key_v,
+                                       nods[sl], energy[sl], noise_params, idle, head, eyes, sl, clamped)
+    for n in sorted(clamped):
+        log.debug("leg IK hit the %s limit; clamping (feet may slide)", n)
+    return aa, root
+
+
+def _angles_in(x, T: int, shape: tuple[int, ...], name: str):
+    """Validated (T, *shape) angle input without a copy (converted block by block), or None."""
+    if x is None:
+        return None
+    a = np.asarray(x)
+    if a.shape != (T,) + shape:
+        raise ConfigError(f"{name} must have shape {(T,) + shape}, got {a.shape}")
+    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise ConfigError(f"{name} must be real numbers, got dtype {a.dtype}")
+    return a
+
+
+def _block_angles(a, sl: slice, shape: tuple[int, ...]) -> np.ndarray:
+    n = sl.stop - sl.start
+    if a is None:
+        return np.zeros((n,) + shape)
+    return np.nan_to_num(np.asarray(a[sl], dtype=np.float64))
+
+
+def _pose_block(rig, cfg, t_s, breath, x_m, pelvis, key_t, key_v, nods, energy, noise_params, idle,
+                head, eyes, sl, clamped):
+    """Joint axis-angles (n, J, 3) float32 and root translation (n, 3) float32 of one block of frames.
+
+    Every input is either per-frame (already sliced to the block) or global (keys, noise parameters,
+    idle pose), so the result is the same whatever the block size."""
+    n, J = len(t_s), rig.J
+    # --- Euler degrees for every joint except the legs (solved by IK below)
+    E = np.broadcast_to(idle, (n, J, 3)).copy()
     chest = cfg.breath_chest_deg * breath
     sh = cfg.breath_shoulder_deg * breath
     E[:, rig.i["spine3"], 0] -= chest
@@ -694,35 +757,36 @@ def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_ang
         E[:, rig.i[f"{sd}_collar"], 2] += sg * sh
         E[:, rig.i[f"{sd}_shoulder"], 2] -= sg * 0.8 * sh
 
-    x_m, pelvis = _weight_shift(t_s, activity, style, cfg, r_sway)
     E[:, rig.i["pelvis"]] += pelvis
-    for n, share in (("spine1", 0.5), ("spine2", 0.3), ("spine3", 0.2)):  # keep the torso upright
-        E[:, rig.i[n], 2] -= share * pelvis[:, 2] * 1.15
-        E[:, rig.i[n], 1] -= share * pelvis[:, 1] * 0.8
+    for name, share in (("spine1", 0.5), ("spine2", 0.3), ("spine3", 0.2)):  # keep the torso upright
+        E[:, rig.i[name], 2] -= share * pelvis[:, 2] * 1.15
+        E[:, rig.i[name], 1] -= share * pelvis[:, 1] * 0.8
 
-    E += _gesture_track(t_s, fps, speech, loud, voiced, accents, style, cfg, r_gest, rig)
+    E += _keyframe_track(t_s, key_t, key_v).reshape(n, J, 3)
 
-    E[:, rig.i["neck"], 0] += _nods(t_s, fps, speech, cfg, r_nod) * (style.sway ** 0.5)
+    E[:, rig.i["neck"], 0] += nods
 
-    energy = style.sway * (cfg.listening_sway + (1 - cfg.listening_sway) * activity)
-    noise = _smooth_noise(r_noise, t_s, 9) * (cfg.noise_deg * energy)[:, None]
-    for c, (n, ax, g) in enumerate((("spine1", 0, 0.5), ("spine2", 1, 0.6), ("spine3", 2, 0.4),
-                                    ("left_shoulder", 0, 1.5), ("right_shoulder", 0, 1.5),
-                                    ("left_shoulder", 1, 1.5), ("right_shoulder", 1, 1.5),
-                                    ("left_elbow", 1, -2.0), ("right_elbow", 1, 2.0))):
-        E[:, rig.i[n], ax] += g * noise[:, c]
+    noise = _smooth_noise(t_s, noise_params) * (cfg.noise_deg * energy)[:, None]
+    for c, (name, ax, g) in enumerate((("spine1", 0, 0.5), ("spine2", 1, 0.6), ("spine3", 2, 0.4),
+                                       ("left_shoulder", 0, 1.5), ("right_shoulder", 0, 1.5),
+                                       ("left_shoulder", 1, 1.5), ("right_shoulder", 1, 1.5),
+                                       ("left_elbow", 1, -2.0), ("right_elbow", 1, 2.0))):
+        E[:, rig.i[name], ax] += g * noise[:, c]
+    del noise
 
-    E = np.deg2rad(E)
-    E[:, rig.i["neck"]] += cfg.neck_share * head
-    E[:, rig.i["head"]] += (1.0 - cfg.neck_share) * head
-    E[:, rig.i["left_eye"]] = eyes[:, 0]
-    E[:, rig.i["right_eye"]] = eyes[:, 1]
+    np.deg2rad(E, out=E)
+    hd = _block_angles(head, sl, (3,))
+    ey = _block_angles(eyes, sl, (2, 3))
+    E[:, rig.i["neck"]] += cfg.neck_share * hd
+    E[:, rig.i["head"]] += (1.0 - cfg.neck_share) * hd
+    E[:, rig.i["left_eye"]] = ey[:, 0]
+    E[:, rig.i["right_eye"]] = ey[:, 1]
     E[:, rig.i["jaw"]] = 0.0  # the face opens the jaw through jawOpen
-    E = np.clip(E, rig.lo, rig.hi)
+    np.clip(E, rig.lo, rig.hi, out=E)
 
     # --- root and legs: weight shift with planted feet
     R_pelvis = euler_to_matrix(E[:, rig.i["pelvis"]])
-    root = np.zeros((T, 3))
+    root = np.zeros((n, 3))
     root[:, 0] = x_m
     root[:, 1] = -cfg.knee_soft_m - 0.6 * x_m ** 2 / 0.78
     root[:, 2] = 0.15 * x_m * np.sin(2 * np.pi * 0.05 * t_s)
@@ -732,15 +796,16 @@ def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_ang
     pelvis_pos[:, 1] -= drop
     legs = _leg_ik(rig, R_pelvis, pelvis_pos)
     aa = _euler_xyz_to_axis_angle(E)
-    for n, Rl in legs.items():
-        j = rig.i[n]
+    del E
+    for name, Rl in legs.items():
+        j = rig.i[name]
         e = matrix_to_euler(Rl)
         if np.any(e < rig.lo[j]) or np.any(e > rig.hi[j]):
-            log.debug("leg IK hit the %s limit; clamping (feet may slide)", n)
+            clamped.add(name)
             aa[:, j] = _euler_xyz_to_axis_angle(np.clip(e, rig.lo[j], rig.hi[j]))
         else:
             aa[:, j] = matrix_to_axis_angle(Rl)
-    return aa.astype(np.float32), root.astype(np.float32)
+    return aa, root
 
 
 def _rig() -> _Rig:
