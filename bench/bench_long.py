@@ -9,9 +9,9 @@ at ``--sr``), runs ``python -m engine.cli animate`` on it in a subprocess, witho
 (user + system of the child and its own children), the real-time factor (audio s / CPU s) and the size
 of the clip written. Math libraries are pinned to one thread, as in ``bench_lipsync.py``.
 
-With a transcript, recordings longer than ``PhoneticsConfig.max_align_s`` (600 s) are not force-aligned:
-the engine logs a warning and recognises phones instead, so the "transcript" run at 60 minutes measures
-that fallback.
+With a transcript, recordings longer than ``PhoneticsConfig.chunk_align_s`` (45 s) are force-aligned
+chunk by chunk (cut at pauses), so the "transcript" run measures chunked alignment; any warnings the
+engine logs (e.g. a chunk falling back to recognition) are printed under the run.
 
 Run: ``.venv/bin/python bench/bench_long.py [--minutes 60] [--sr 16000] [--no-transcript] [--keep DIR]``.
 """

@@ -14,9 +14,13 @@ CMU Pronouncing Dictionary and the en-us phonetic language model that the PyPI p
   ``segment_s`` cut at quiet points; tiny phones (< ``min_phone_s``) are merged into neighbours. This
   also gives plausible phone-like segments for non-English speech (the phone set is English's).
 
-Work is bounded: one decoding pass is at most ``segment_s`` (recognition) or ``max_align_s`` (alignment)
-of audio (PocketSphinx is linear in frames), and a wall-clock deadline is checked between passes;
-exceeding it raises PhoneticsError (no hangs).
+- Long recordings (> ``chunk_align_s``) are aligned in chunks cut in pauses, since PocketSphinx's
+  state alignment needs memory of order frames x HMM states (~7 GB for 10 minutes in one pass). Words
+  go to chunks in order, each chunk's count estimated from its share of speech and refined by the
+  chunk's alignment score (see ``_align_chunked``); a chunk that does not align is recognised instead.
+Work is bounded: one decoding pass is at most ``segment_s`` (recognition) or ``chunk_align_s``
+(alignment) of audio (PocketSphinx is linear in frames), and a wall-clock deadline is checked between
+passes; exceeding it raises PhoneticsError (no hangs).
 Stress: vowels of dictionary words get 1 for the longest vowel of the word, 0 for the others (a
 duration proxy: lexical stress lengthens vowels; CMUdict-en-us carries no stress digits); espeak
 pronunciations keep espeak's stress marks; consonants and SIL have ``None``.
@@ -542,7 +546,7 @@ def _limit(audio: Audio, config: PhoneticsConfig) -> float:
 def _decode(dec, pcm: np.ndarray, deadline: float, config: PhoneticsConfig) -> None:
     """Decode one utterance in one full-utterance call (batch CMN, as PocketSphinx expects for
     alignment). Work is bounded by the caller: utterances are at most ``segment_s`` (recognition) or
-    ``max_align_s`` (alignment) long, and the deadline is checked before each one."""
+    ``chunk_align_s`` (alignment) long, and the deadline is checked before each one."""
     if time.monotonic() > deadline:
         raise PhoneticsError("phone timing exceeded its time limit")
     dec.start_utt()
