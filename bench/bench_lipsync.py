@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 # "one core": pin every math library to one thread before numpy loads (OpenBLAS's idle worker threads
@@ -39,6 +38,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.phonetics import Phone  # noqa: E402
 
 BILABIAL = {"P", "B", "M"}
 OPEN = {"AA", "AE", "AH", "AO", "AW", "AY"}
@@ -53,15 +54,6 @@ SENTENCES = [
 ]
 
 
-@dataclass(frozen=True)
-class Ph:
-    start_s: float
-    end_s: float
-    label: str
-    stress: int = 0
-    word: str = ""
-
-
 def reference_phones(wav: Path) -> list[Ph] | None:
     p = wav.with_name(wav.stem + ".phone.json")
     if not p.is_file():
@@ -70,7 +62,7 @@ def reference_phones(wav: Path) -> list[Ph] | None:
     out = []
     for w in d["w"]:
         for ph in w.get("w", []):
-            out.append(Ph(float(ph["b"]), float(ph["b"]) + float(ph["d"]), ph["t"].upper()))
+            out.append(Phone(float(ph["b"]), float(ph["b"]) + float(ph["d"]), ph["t"].upper()))
     return out
 
 
@@ -158,7 +150,7 @@ def main() -> int:
             cpu = time.process_time() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - c0
             cpu_total += cpu
             audio_total += audio.duration_s
-            phones = ref if ref is not None else [Ph(p.start_s, p.end_s, p.label.upper()) for p in clip.phonemes]
+            phones = ref if ref is not None else [Phone(p.start_s, p.end_s, p.label.upper()) for p in clip.phonemes]
             gap = lm.inner_lip_gap_m(clip.lip_vertices)
             ours = np.array(score(gap, phones, args.fps))
             from engine.features import analyze

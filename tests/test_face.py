@@ -5,18 +5,10 @@ import numpy as np
 import pytest
 
 from engine.animate.face import animate_face
+from engine.phonetics import Phone
 from rigs.arkit import ARKIT_INDEX as A
 
 FPS = 30.0
-
-
-@dataclass(frozen=True)
-class Ph:
-    start_s: float
-    end_s: float
-    label: str
-    stress: int = 0
-    word: str = ""
 
 
 @dataclass
@@ -31,7 +23,7 @@ class Pros:
 def utterance(seq, fps=FPS, loud=0.7, seed=0):
     phones, t = [], 0.0
     for lab, d in seq:
-        phones.append(Ph(t, t + d, lab))
+        phones.append(Phone(t, t + d, lab))
         t += d
     T = int(round(t * fps))
     tt = np.arange(T) / fps

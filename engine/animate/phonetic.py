@@ -23,6 +23,7 @@ from engine.animate.face import FaceConfig, animate_face
 from engine.clip import Clip, Phoneme, make_meta, num_frames
 from engine.errors import DataMissingError
 from engine.features import FeatureConfig
+from engine.phonetics import Phone
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class PhoneticAnimator:
         if speechless or not any(str(p.label).upper() != "SIL" for p in phones):
             log.warning("%s: no speech found; animating an idle (blinking, breathing) character",
                         getattr(audio, "source_name", "audio"))
-            phones = [_Sil(0.0, float(audio.duration_s))]
+            phones = [Phone(0.0, float(audio.duration_s), "SIL")]
         if self.config.speech_from_phones and not self.config.features.use_silero:
             prosody = replace(prosody, speech=speech_mask(phones, fps=fps, n_frames=T,
                                                           hangover_s=self.config.speech_hangover_s),
@@ -137,12 +138,3 @@ def speech_mask(phones, *, fps: float, n_frames: int, hangover_s: float = 0.1) -
     # frames covered by some interval: #starts <= t minus #ends <= t (intervals [s, e))
     n_in = np.searchsorted(np.sort(starts), t, side="right") - np.searchsorted(np.sort(ends), t, side="right")
     return n_in > 0
-
-
-@dataclass(frozen=True)
-class _Sil:
-    start_s: float
-    end_s: float
-    label: str = "SIL"
-    stress: int = 0
-    word: str = ""
