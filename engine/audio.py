@@ -28,6 +28,7 @@ from typing import Iterator
 
 import numpy as np
 
+from engine.data import sha256_file
 from engine.errors import AudioError
 
 log = logging.getLogger(__name__)
@@ -61,18 +62,6 @@ class Audio:
     def is_silent(self, *, threshold_dbfs: float = SILENCE_DBFS) -> bool:
         """True when no sample exceeds ``threshold_dbfs`` (default -60 dBFS): nothing to animate."""
         return self.peak_dbfs < threshold_dbfs
-
-
-def sha256_file(path: str | Path, *, block_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(block_bytes)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 def _check_path(path: str | Path) -> Path:

@@ -6,6 +6,7 @@ without it looks for ``../shared/data`` beside the repository. ``PARLEY_CACHE`` 
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -30,3 +31,15 @@ def cache_dir() -> Path:
     root = Path(env).expanduser() if env else Path.home() / ".cache" / "parley"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def sha256_file(path: str | Path, *, block_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(block_bytes)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()

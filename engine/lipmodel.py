@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import DataMissingError
 from rigs.arkit import ARKIT_INDEX, ARKIT_NAMES, canonical_name
+from rigs.ict import pack_path
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,6 @@ class LipModelConfig:
     radius_m: float = 0.0022
     # inner-lip landmark pairs (upper, lower) at the mouth centre, 0-based iBUG-68 indices
     gap_pairs: tuple[tuple[int, int], ...] = ((61, 67), (62, 66), (63, 65))
-
-
-def ict_path() -> Path:
-    from engine.data import data_root
-
-    p = data_root() / "ict_facekit" / "ict_facekit_light.npz"
-    if not p.is_file():
-        raise DataMissingError(f"ICT FaceKit head not found at {p}")
-    return p
 
 
 def _source_hash(path: Path) -> str:
@@ -151,7 +142,7 @@ def load_lip_model(config: LipModelConfig = LipModelConfig(), *, src: Path | Non
     """The lip model, from the cache (``$PARLEY_CACHE`` or ``~/.cache/parley``) or built and cached."""
     from engine.data import cache_dir
 
-    src = Path(src) if src is not None else ict_path()
+    src = Path(src) if src is not None else pack_path()
     key = hashlib.sha256(f"{_source_hash(src)}|{config}|{_CACHE_VERSION}".encode()).hexdigest()[:16]
     cached = cache_dir() / f"lipmodel_{key}.npz"
     if cached.is_file():

@@ -25,7 +25,6 @@ https://github.com/ICT-VGL/ICT-FaceKit (MIT licence).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.data import sha256_file
 from engine.errors import DataMissingError
 from rigs.arkit import ARKIT_NAMES, canonical_name
 
@@ -213,21 +213,13 @@ def tongue_out_delta(head: IctHead, *, reach_m: float = 0.018) -> np.ndarray:
 
 # ---------------------------------------------------------------- fetching from the public repository
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _verify_manifest(folder: Path) -> None:
     man = folder / "manifest.json"
     if not man.is_file():
         return
     want = json.loads(man.read_text())
     p = folder / PACK_NAME
-    if want.get(PACK_NAME) and _sha256(p) != want[PACK_NAME]:
+    if want.get(PACK_NAME) and sha256_file(p) != want[PACK_NAME]:
         raise DataMissingError(f"{p}: checksum does not match {man}; delete {folder} and fetch again")
 
 
@@ -238,7 +230,7 @@ def _download(url: str, dest: Path, sha256: str | None) -> str:
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as r:
             while chunk := r.read(1 << 20):
                 f.write(chunk)
-        got = _sha256(Path(tmp))
+        got = sha256_file(Path(tmp))
         if sha256 and got != sha256:
             raise DataMissingError(f"{url}: SHA-256 {got} does not match the expected {sha256}")
         os.replace(tmp, dest)
@@ -296,6 +288,6 @@ def fetch(folder=None) -> Path:
         np.savez_compressed(f, neutral=neutral, faces=faces, expr_names=np.array(names),
                             expr_deltas=deltas.astype(np.float32))
     os.replace(tmp, folder / PACK_NAME)
-    manifest[PACK_NAME] = _sha256(folder / PACK_NAME)
+    manifest[PACK_NAME] = sha256_file(folder / PACK_NAME)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return folder / PACK_NAME
