@@ -18,3 +18,28 @@ def data_dir() -> Path:
     if not p.is_dir():
         pytest.skip(f"PARLEY_DATA folder {p} not found")
     return p
+
+
+def armature_from_rest(rest, name="rig"):
+    """A Blender armature (in a fresh empty scene) whose bones have exactly ``rest``'s heads and frames,
+    rolls included (``rest``: a :class:`rigs.retarget.RestSkeleton`). Left active, in Object mode."""
+    import bpy
+    import numpy as np
+    from mathutils import Matrix
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    data = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, data)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    for j, n in enumerate(rest.names):
+        eb = data.edit_bones.new(n)
+        eb.head, eb.tail = (0, 0, 0), (0, 0.05, 0)
+        M = np.eye(4)
+        M[:3, :3], M[:3, 3] = rest.rotations[j], rest.positions[j]
+        eb.matrix = Matrix(M.tolist())
+        if rest.parents[j] >= 0:
+            eb.parent = data.edit_bones[rest.names[rest.parents[j]]]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return obj

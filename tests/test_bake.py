@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from conftest import armature_from_rest
 from engine.clip import neutral_clip
 from rigs.arkit import ARKIT_INDEX
 from rigs.skeleton import canonical_skeleton
@@ -150,25 +151,10 @@ def test_retarget_map_and_root_translation(demo_blend):
 # ------------------------------------------------------------------------ retargeting onto other rigs
 
 def _armature_from_rest(rest, name="rig"):
-    """A Blender armature whose bones have exactly ``rest``'s heads and frames (rolls included)."""
+    """:func:`conftest.armature_from_rest` with an artist's Euler bones and a 30 fps scene."""
     import bpy
-    from mathutils import Matrix
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    data = bpy.data.armatures.new(name)
-    obj = bpy.data.objects.new(name, data)
-    bpy.context.scene.collection.objects.link(obj)
-    bpy.context.view_layer.objects.active = obj
-    bpy.ops.object.mode_set(mode="EDIT")
-    for j, n in enumerate(rest.names):
-        eb = data.edit_bones.new(n)
-        eb.head, eb.tail = (0, 0, 0), (0, 0.05, 0)
-        M = np.eye(4)
-        M[:3, :3], M[:3, 3] = rest.rotations[j], rest.positions[j]
-        eb.matrix = Matrix(M.tolist())
-        if rest.parents[j] >= 0:
-            eb.parent = data.edit_bones[rest.names[rest.parents[j]]]
-    bpy.ops.object.mode_set(mode="OBJECT")
+    obj = armature_from_rest(rest, name)
     for pb in obj.pose.bones:
         pb.rotation_mode = "XYZ"  # an artist's Euler rig: the bake switches and records it
     bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 30, 1.0

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from conftest import armature_from_rest
 from engine.errors import RigError
 from rigs import retarget as rt
 from rigs.bvh import read_bvh
@@ -198,26 +199,13 @@ def test_errors():
 def test_pose_convention_matches_blender():
     """Local rotations/translations are Blender's pose-bone basis: a built armature reproduces them."""
     bpy = pytest.importorskip("bpy")
-    from mathutils import Matrix, Quaternion
+    from mathutils import Quaternion
     from rigs.rotations import matrix_to_quaternion
 
     tgt = rt.synthetic_rest("rigify", seed=9, a_pose_deg=45)
     L, tr = random_motion(T=6, seed=4)
     res = rt.retarget_clip(matrix_to_axis_angle(L), tr[:, 0], tgt, "rigify")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    arm_data = bpy.data.armatures.new("rig")
-    arm = bpy.data.objects.new("rig", arm_data)
-    bpy.context.scene.collection.objects.link(arm)
-    bpy.context.view_layer.objects.active = arm
-    bpy.ops.object.mode_set(mode="EDIT")
-    for j, n in enumerate(tgt.names):
-        eb = arm_data.edit_bones.new(n)
-        eb.head, eb.tail = (0, 0, 0), (0, 0.05, 0)
-        M = np.eye(4)
-        M[:3, :3], M[:3, 3] = tgt.rotations[j], tgt.positions[j]
-        eb.matrix = Matrix(M.tolist())
-        if tgt.parents[j] >= 0:
-            eb.parent = arm_data.edit_bones[tgt.names[tgt.parents[j]]]
+    arm = armature_from_rest(tgt)
     bpy.ops.object.mode_set(mode="POSE")
     q = matrix_to_quaternion(res.local_rotations)
     worst_p = worst_r = 0.0
