@@ -141,7 +141,7 @@ def cmd_rig(extra: list[str]) -> None:
     OUT.mkdir(exist_ok=True)
     out = OUT / "demo_rig.blend"
     step(f"building the demo character -> {out.relative_to(ROOT)}")
-    py("-c", "import sys; from rigs.demo_character import main; sys.exit(main(sys.argv[1:]))", out, *extra)
+    py("-m", "addon.blender.cli", "rig", out, *extra)
 
 
 def cmd_addon(extra: list[str]) -> None:

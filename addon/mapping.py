@@ -1,14 +1,12 @@
 """Channel -> shape-key and joint -> bone mappings for the add-on (pure Python, no bpy).
 
-Shape keys are matched to the 52 ARKit channels by name with :func:`rigs.arkit.match_names` (case,
+Shape keys are matched to the 52 ARKit channels by name with :func:`rigs.core.arkit.match_names` (case,
 ``_L/_R``, PascalCase, vendor prefixes such as Character Creator's ``CC_Base_`` or Faceit's). Bones are
-matched with :func:`rigs.retarget.detect_rig` when that module is available. A mapping is saved and
+matched with :func:`rigs.retarget.maps.detect_rig`. A mapping is saved and
 loaded as a JSON preset::
 
     {"parley_mapping": 1, "name": "...", "shape_keys": {"jawOpen": ["Jaw_Open"], ...},
      "bones": {"jaw": "DEF-jaw", ...}}
-
-The presets shipped with the add-on live in ``addon/presets/*.json``.
 """
 from __future__ import annotations
 
@@ -16,13 +14,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _deps
+from .vocab import arkit, errors, retarget, skeleton
 
 PRESET_FORMAT = 1
-PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 
-class MappingError(Exception):
+class MappingError(errors.ParleyError):
     """A preset that cannot be read, or a mapping that names unknown channels."""
 
 
@@ -47,7 +44,6 @@ class BoneMatch:
 
 def match_shape_keys(key_names, *, basis: str | None = None) -> ShapeKeyMatch:
     """Auto-detect ARKit channels among ``key_names`` (the basis key is ignored)."""
-    arkit = _deps.arkit()
     names = [n for n in key_names if n != basis]
     mapping, unmatched = arkit.match_names(names)
     unmapped = [c for c in arkit.ARKIT_NAMES if c not in mapping]
@@ -55,19 +51,16 @@ def match_shape_keys(key_names, *, basis: str | None = None) -> ShapeKeyMatch:
 
 
 def match_bones(bone_names) -> BoneMatch:
-    """Detect the armature layout with ``rigs.retarget.detect_rig`` (H-rigs) when available."""
+    """Detect the armature layout with :func:`rigs.retarget.maps.detect_rig` (humanoid rigs)."""
     bone_names = list(bone_names)
-    skel = _deps.module("rigs.skeleton").canonical_skeleton()
+    skel = skeleton.canonical_skeleton()
     present = {n.lower(): n for n in bone_names}
     canonical = {j: present[j] for j in skel.names if j in present}
-    retarget = _deps.optional("rigs.retarget")
-    layout, bones, note = None, {}, ""
-    if retarget is not None and hasattr(retarget, "detect_rig"):
-        layout, bones = _unpack_detect(retarget.detect_rig(bone_names))
-        if layout and not bones and hasattr(retarget, "resolve_bones"):
-            bones = retarget.resolve_bones(retarget.load_map(layout), bone_names)
-    else:
-        note = "rigs.retarget not available: canonical joint names only"
+    bones: dict[str, str] = {}
+    note = ""
+    layout = retarget.detect_rig(bone_names)
+    if layout:
+        bones = retarget.resolve_bones(retarget.load_map(layout), bone_names)
     if layout is None and canonical:
         # bones named by the canonical (SMPL-X) joints, e.g. a partial face/neck rig
         layout, bones = "canonical", canonical
@@ -75,23 +68,8 @@ def match_bones(bone_names) -> BoneMatch:
                      note=note)
 
 
-def _unpack_detect(result) -> tuple[str | None, dict[str, str]]:
-    """Accept the shapes ``detect_rig`` may return: None, a name, (name, map), or an object."""
-    if result is None:
-        return None, {}
-    if isinstance(result, str):
-        return result, {}
-    if isinstance(result, tuple) and len(result) == 2:
-        name, bones = result
-        return (str(name) if name else None), dict(bones or {})
-    name = getattr(result, "name", None) or getattr(result, "layout", None)
-    bones = getattr(result, "bones", None) or getattr(result, "joint_to_bone", None) or {}
-    return (str(name) if name else None), dict(bones)
-
-
 def validate_mapping(shape_keys: dict) -> dict[str, list[str]]:
     """Normalise ``{channel: name or [names]}``; raise :class:`MappingError` on unknown channels."""
-    arkit = _deps.arkit()
     out: dict[str, list[str]] = {}
     for ch, keys in shape_keys.items():
         if ch not in arkit.ARKIT_INDEX:
@@ -131,11 +109,6 @@ def load_preset(path) -> dict:
         raise MappingError(f"{path}: 'bones' must be an object")
     return {"name": str(data.get("name") or path.stem), "shape_keys": validate_mapping(data["shape_keys"]),
             "bones": {str(k): str(v) for k, v in bones.items()}}
-
-
-def shipped_presets() -> list[Path]:
-    """The presets bundled with the add-on."""
-    return sorted(PRESET_DIR.glob("*.json")) if PRESET_DIR.is_dir() else []
 
 
 def summary(match: ShapeKeyMatch, bones: BoneMatch | None = None) -> str:

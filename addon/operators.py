@@ -1,14 +1,14 @@
 """Parley operators: generate from audio, apply a clip, mapping, takes, sound and render.
 
 Every user error is ``self.report({'ERROR'}, ...)`` + ``{'CANCELLED'}`` with the scene unchanged;
-poll functions say why a button is disabled (``poll_message_set``). Bakes go through ``addon.bake``
-(the one apply-clip-to-rig code, shared with the renderer) and are recorded as takes (see
-:mod:`addon.takes`) so each can be flipped, muted or removed exactly.
+poll functions say why a button is disabled (``poll_message_set``). The work itself is in
+:mod:`addon.services`; bakes go through :mod:`addon.blender.bake` (the one apply-clip-to-rig code, shared
+with the renderer) and are recorded as takes (:mod:`addon.blender.takes`) so each can be flipped, muted or
+removed exactly.
 """
 from __future__ import annotations
 
-import inspect
-import os
+import functools
 import shutil
 import time
 from pathlib import Path
@@ -16,181 +16,29 @@ from pathlib import Path
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import _deps, adjust, job, mapping, prefs, runner, takes
-
-
-class UserError(Exception):
-    """A problem the user can fix; shown as one line in the status bar."""
+from . import job, mapping, prefs, runner, services
+from .blender import encode, takes
+from .vocab import arkit
 
 
 def _settings(context):
     return context.scene.parley
 
 
-def _engine_error_types():
-    return (_deps.errors().EngineError,)
-
-
-# --------------------------------------------------------------------------- inputs
-
-def resolve_audio(context) -> str:
-    s = _settings(context)
-    if s.audio_source == 'STRIP':
-        se = context.scene.sequence_editor
-        strip = se.strips_all.get(s.sound_strip) if se and s.sound_strip else None
-        if strip is None or strip.type != 'SOUND' or strip.sound is None:
-            raise UserError("no sound strip selected")
-        path = bpy.path.abspath(strip.sound.filepath)
-    else:
-        if not s.audio_path:
-            raise UserError("no audio file selected")
-        path = bpy.path.abspath(s.audio_path)
-    if not os.path.isfile(path):
-        raise UserError(f"audio file not found: {path}")
-    return path
-
-
-def _face_mapping(context, mesh_obj, *, store: bool = True) -> dict[str, list[str]]:
-    s = _settings(context)
-    keys = mesh_obj.data.shape_keys if mesh_obj is not None and mesh_obj.type == 'MESH' else None
-    if keys is None or len(keys.key_blocks) < 2:
-        raise UserError(f"mesh {mesh_obj.name!r} has no shape keys to animate")
-    names = [k.name for k in keys.key_blocks]
-    m = s.mapping_dict()
-    if m:
-        missing = sorted({k for ks in m.values() for k in ks} - set(names))
-        if missing:
-            raise UserError(f"mapping names shape keys not on {mesh_obj.name!r}: {', '.join(missing[:4])}")
-        return m
-    found = mapping.match_shape_keys(names, basis=keys.reference_key.name)
-    if not found.mapping:
-        raise UserError(f"no ARKit shape keys recognised on {mesh_obj.name!r}; map them in the Mapping panel")
-    if store:
-        s.set_mapping(found.mapping)
-        s.mapping_report = mapping.summary(found)
-    return found.mapping
-
-
-def _bone_mapping(arm_obj) -> mapping.BoneMatch:
-    found = mapping.match_bones([b.name for b in arm_obj.data.bones])
-    if found.layout is None:
-        raise UserError(f"armature {arm_obj.name!r}: unknown bone layout (supported: Rigify, Mixamo, UE5 "
-                        "Manny, SMPL-X, canonical names)")
-    return found
-
-
-def load_clip_file(path: str):
-    """A Clip from a ``.npz`` clip or a Live Link Face ``.csv``; raises UserError/EngineError."""
-    path = bpy.path.abspath(path)
-    if not path:
-        raise UserError("no clip file selected")
-    if not os.path.isfile(path):
-        raise UserError(f"clip file not found: {path}")
-    if path.lower().endswith(".csv"):
-        export = _deps.optional("engine.export")
-        reader = getattr(export, "read_livelink_csv", None)
-        if reader is None:
-            raise UserError("Live Link CSV import needs engine.export.read_livelink_csv (not available)")
-        return reader(path)
-    return _deps.clip().load_clip(path)
-
-
-# --------------------------------------------------------------------------- bake
-
-def _bake_module():
-    try:
-        from . import bake
-    except ImportError as e:
-        raise UserError(f"the bake module is not available ({e})") from None
-    return bake
-
-
-def _call_bake(clip, **kw):
-    """Call ``bake.bake_clip`` with the keywords its signature accepts."""
-    fn = _bake_module().bake_clip
-    params = inspect.signature(fn).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return fn(clip, **kw)
-    return fn(clip, **{k: v for k, v in kw.items() if k in params})
-
-
-def bake_take(context, clip, *, name: str, seed: int = 0, clip_path: str = "", face=True, body=True):
-    """Bake ``clip`` onto the targets as a new take; returns the take. Rolls back on any failure."""
-    s = _settings(context)
-    mesh_obj = s.target_mesh if face else None
-    arm_obj = s.target_armature if body else None
-    if mesh_obj is None and arm_obj is None:
-        raise UserError("pick a face mesh or an armature to apply the clip to")
-    face_map = _face_mapping(context, mesh_obj) if mesh_obj is not None else None
-    bones = _bone_mapping(arm_obj) if arm_obj is not None else None
-    scene = context.scene
-    before = takes.snapshot()
-    try:
-        result = _call_bake(adjust.scale_joints(clip, s.intensities()), mesh_obj=mesh_obj, armature_obj=arm_obj,
-                            start_frame=int(s.start_frame), scene_fps=scene.render.fps / scene.render.fps_base,
-                            name=name, intensity=adjust.face_intensity(s.intensities()),
-                            smoothing_s=float(s.smoothing), latency_ms=float(s.latency_ms), mapping=face_map,
-                            retarget=(bones.bones or None) if bones else None, bones=arm_obj is not None)
-    except BaseException:
-        takes.remove(takes.diff(before))
-        raise
-    created = takes.diff(before)
-    take = s.take_list.add()
-    take.name, take.seed, take.clip_path = name, int(seed), clip_path
-    takes.record(take, created, rotation_modes=getattr(result, "rotation_modes", ()))
-    take.frame_start = int(s.start_frame)
-    take.frame_end = int(getattr(result, "frame_end", s.start_frame + round(clip.duration_s * scene.render.fps)))
-    s.take_index = len(s.take_list) - 1
-    takes.activate(s.take_list, s.take_index)
-    scene.frame_end = max(scene.frame_end, take.frame_end)
-    return take
-
-
-def _next_take_name(context, stem: str) -> str:
-    existing = {t.name for t in _settings(context).take_list}
-    k = 1
-    while f"{stem}{k:02d}" in existing:
-        k += 1
-    return f"{stem}{k:02d}"
-
-
-def _add_sound_strip(context, path: str, frame: int):
-    scene = context.scene
-    se = scene.sequence_editor or scene.sequence_editor_create()
-    for st in se.strips_all:
-        if st.type == 'SOUND' and st.sound and bpy.path.abspath(st.sound.filepath) == path \
-                and st.frame_start == frame:
-            return st
-    used = {st.channel for st in se.strips_all}
-    channel = next(c for c in range(1, 129) if c not in used)
-    return se.strips.new_sound(name=Path(path).stem, filepath=path, channel=channel, frame_start=frame)
+def reports_errors(method):
+    """Wrap an operator method: a :class:`ParleyError` (the user's to fix) becomes one reported line and
+    ``{'CANCELLED'}``; anything else is a bug and keeps its traceback."""
+    @functools.wraps(method)
+    def wrapper(self, context, *args):
+        try:
+            return method(self, context, *args)
+        except services.ParleyError as e:
+            self.report({'ERROR'}, f"Parley: {e}")
+            return {'CANCELLED'}
+    return wrapper
 
 
 # --------------------------------------------------------------------------- generate
-
-def _neural_available() -> bool:
-    if not _deps.engine_in_process():
-        return False
-    try:
-        return "neural" in getattr(_deps.module("engine.pipeline"), "MODES", ())
-    except ImportError:
-        return False
-
-
-def _choose_runner(context, spec: runner.GenerateSpec) -> runner.Run:
-    p = prefs.get(context)
-    mode = p.engine_mode if p else 'AUTO'
-    if mode == 'IN_PROCESS' or (mode == 'AUTO' and _deps.engine_in_process()):
-        if not _deps.engine_in_process():
-            raise UserError("the engine is not importable inside Blender; use the subprocess mode")
-        return runner.InProcessRun(spec)
-    python = p.python() if p else prefs.detected_python()
-    try:
-        return runner.SubprocessRun(python, spec, engine_root=(p.root() if p else prefs.detected_engine_root())
-                                    or None)
-    except runner.RunError as e:
-        raise UserError(str(e)) from None
-
 
 class PARLEY_OT_generate(bpy.types.Operator):
     """Animate the face (and body) from the audio with the Parley engine, then bake the take(s)"""
@@ -205,9 +53,6 @@ class PARLEY_OT_generate(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         s = _settings(context)
-        if s.mode == "neural" and not _neural_available():
-            cls.poll_message_set("no neural model installed")
-            return False
         if s.target_mesh is None and s.target_armature is None:
             cls.poll_message_set("pick a face mesh or an armature")
             return False
@@ -221,18 +66,18 @@ class PARLEY_OT_generate(bpy.types.Operator):
 
     def _start(self, context):
         s = _settings(context)
-        audio = resolve_audio(context)
+        audio = services.resolve_audio(context)
         # check the targets before spending time in the engine
         if s.target_mesh is not None:
-            _face_mapping(context, s.target_mesh, store=False)
+            services.face_mapping(context, s.target_mesh, store=False)
         if s.target_armature is not None and s.body:
-            _bone_mapping(s.target_armature)
+            services.bone_mapping(s.target_armature)
         scene = context.scene
         spec = runner.GenerateSpec(audio_path=audio, mode=s.mode, seed=int(s.seed), samples=int(s.takes),
                                    fps=scene.render.fps / scene.render.fps_base, emotion=s.emotion_pairs(),
                                    transcript=s.transcript or None, body=bool(s.body))
         self._audio = audio
-        self._job = job.GenerateJob(lambda: _choose_runner(context, spec))
+        self._job = job.GenerateJob(lambda: services.choose_runner(context, spec))
         self._job.start()
 
     def _finish(self, context, state: job.JobStatus):
@@ -245,13 +90,14 @@ class PARLEY_OT_generate(bpy.types.Operator):
                 self.report({'ERROR'}, f"Parley: {state.error}")
                 return {'CANCELLED'}
             s = _settings(context)
-            clips = [load_clip_file(p) for p in state.paths]
-            keep = self._keep_dir(context, gen.run)
+            clips = [services.load_clip_file(p) for p in state.paths]
+            keep = services.keep_dir(gen.run)
             before = len(s.take_list)
             try:
                 for k, (clip, path) in enumerate(zip(clips, state.paths)):
                     kept = shutil.copy2(path, keep / f"{Path(self._audio).stem}_{s.mode}_seed{s.seed + k}.npz")
-                    bake_take(context, clip, name=_next_take_name(context, "Parley take "), seed=s.seed + k,
+                    services.bake_take(context, clip, name=services.next_take_name(context, "Parley take "),
+                                      seed=s.seed + k,
                               clip_path=str(kept), face=s.target_mesh is not None, body=bool(s.body))
             except BaseException:
                 while len(s.take_list) > before:  # leave the scene as it was
@@ -259,31 +105,19 @@ class PARLEY_OT_generate(bpy.types.Operator):
                     s.take_list.remove(len(s.take_list) - 1)
                 raise
             if s.audio_source == 'FILE' and s.add_sound:
-                _add_sound_strip(context, self._audio, int(s.start_frame))
+                services.add_sound_strip(context, self._audio, int(s.start_frame))
             self.report({'INFO'}, f"Parley: baked {len(clips)} take(s); {s.mapping_report}")
             return {'FINISHED'}
-        except UserError as e:
-            self.report({'ERROR'}, f"Parley: {e}")
-            return {'CANCELLED'}
-        except _engine_error_types() as e:
+        except services.ParleyError as e:
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}
         finally:
             gen.cleanup()
 
-    @staticmethod
-    def _keep_dir(context, run) -> Path:
-        if bpy.data.filepath:
-            d = Path(bpy.path.abspath("//parley_clips"))
-        else:
-            d = Path(bpy.app.tempdir or run.workdir.parent) / "parley_clips"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
     def execute(self, context):  # blocking: scripts and background mode
         try:
             self._start(context)
-        except UserError as e:
+        except services.ParleyError as e:
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}
         while not (state := self._job.poll()).done:
@@ -295,7 +129,7 @@ class PARLEY_OT_generate(bpy.types.Operator):
             return self.execute(context)
         try:
             self._start(context)
-        except UserError as e:
+        except services.ParleyError as e:
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}
         wm = context.window_manager
@@ -349,20 +183,14 @@ class PARLEY_OT_apply_clip(bpy.types.Operator):
             return False
         return True
 
+    @reports_errors
     def execute(self, context):
         s = _settings(context)
         path = self.filepath or s.clip_path
-        try:
-            clip = load_clip_file(path)
-            take = bake_take(context, clip, name=_next_take_name(context, "Parley clip "),
-                             seed=int(clip.meta.get("seed") or 0), clip_path=bpy.path.abspath(path),
-                             face=s.apply_face, body=s.apply_body)
-        except UserError as e:
-            self.report({'ERROR'}, f"Parley: {e}")
-            return {'CANCELLED'}
-        except _engine_error_types() as e:
-            self.report({'ERROR'}, f"Parley: {e}")
-            return {'CANCELLED'}
+        clip = services.load_clip_file(path)
+        take = services.bake_take(context, clip, name=services.next_take_name(context, "Parley clip "),
+                                  seed=int(clip.meta.get("seed") or 0), clip_path=bpy.path.abspath(path),
+                                  face=s.apply_face, body=s.apply_body)
         self.report({'INFO'}, f"Parley: baked {take.name}")
         return {'FINISHED'}
 
@@ -471,7 +299,7 @@ class PARLEY_OT_mapping_add(bpy.types.Operator):
 
     def execute(self, context):
         s = _settings(context)
-        if self.channel and self.channel not in _deps.arkit().ARKIT_INDEX:
+        if self.channel and self.channel not in arkit.ARKIT_INDEX:
             self.report({'ERROR'}, f"Parley: {self.channel!r} is not an ARKit channel")
             return {'CANCELLED'}
         row = s.mapping.add()
@@ -590,23 +418,13 @@ class PARLEY_OT_add_sound(bpy.types.Operator):
     def execute(self, context):
         s = _settings(context)
         try:
-            path = resolve_audio(context)
-            _add_sound_strip(context, path, int(s.start_frame))
-        except (UserError, RuntimeError) as e:
+            path = services.resolve_audio(context)
+            services.add_sound_strip(context, path, int(s.start_frame))
+        except (services.ParleyError, RuntimeError) as e:
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}
         context.scene.sync_mode = 'AUDIO_SYNC'
         return {'FINISHED'}
-
-
-def _render_function():
-    """``rigs.render.render_scene``: the one render path, shared with ``parley render`` (the checkout's
-    or the vendored copy). Raises UserError when it is not available."""
-    render = _deps.optional("rigs.render")
-    fn = getattr(render, "render_scene", None) if render else None
-    if not callable(fn):
-        raise UserError("rendering needs rigs.render (not available in this installation)")
-    return fn
 
 
 class PARLEY_OT_render_take(bpy.types.Operator):
@@ -634,16 +452,13 @@ class PARLEY_OT_render_take(bpy.types.Operator):
             n = take.frame_end - take.frame_start + 1
             wm.progress_begin(0, n)
             try:
-                result = _render_function()(context.scene, out, engine=s.render_engine,
+                result = encode.render_scene(context.scene, out, engine=s.render_engine,
                                             frame_start=take.frame_start, frame_end=take.frame_end,
                                             progress=lambda i, _n: wm.progress_update(i))
             finally:
                 wm.progress_end()
             result = getattr(result, "path", result)
-        except UserError as e:
-            self.report({'ERROR'}, f"Parley: {e}")
-            return {'CANCELLED'}
-        except _engine_error_types() as e:
+        except services.ParleyError as e:
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}
         self.report({'INFO'}, f"Parley: rendered {result}")

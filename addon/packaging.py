@@ -1,22 +1,28 @@
 """Build and validate the Parley Blender extension zip (pure Python: no bpy, no numpy).
 
-The zip holds ``blender_manifest.toml`` at its root, the add-on modules of ``addon/`` and, under
-``vendor/``, the numpy-only engine and rig modules the add-on reads clips and maps with (package
-structure kept: ``vendor/engine/clip.py``, ``vendor/rigs/arkit.py``, ``vendor/rigs/data/...``).
-``vendor/engine/__init__.py`` is a stub that imports nothing (the real one is the torch engine's).
+The zip holds ``blender_manifest.toml`` at its root (``version`` filled in from
+:mod:`rigs.core.version`, the one version source), the add-on modules of ``addon/`` (with ``blender/``)
+and the whole numpy-only ``rigs`` package as the sub-package ``rigs/`` (its imports are all relative).
+The add-on reaches it through :mod:`addon.vocab` by a relative import, as the Blender manual's "bundle
+as a sub-module" option describes: nothing is put on Blender's ``sys.path`` and no top-level module
+name is added to Blender's Python.
 
 Validation (:func:`validate_extension_zip`): the manifest parses with ``tomllib`` and has the required
-keys, every ``.py`` compiles, nothing imports torch, every vendored module's imports resolve inside
-the zip or to the standard library/numpy/bpy, and, when bpy is installed, Blender's own extension
-validator (``blender_ext.py validate``, the code behind ``blender --command extension validate``)
-accepts the archive.
+keys, every ``.py`` compiles, nothing imports torch or another engine-only package, every import of
+the bundled ``rigs`` is relative, the add-on's absolute imports are the standard library, numpy, bpy
+or the two optional ones (the checkout's ``rigs`` in :mod:`addon.vocab`'s fallback and the engine for
+the in-process runner), and, when bpy is installed, Blender's own extension validator
+(``blender_ext.py validate``, the code behind ``blender --command extension validate``) accepts the
+archive.
 
-References: Blender manual, "Extensions: How to Create Extensions" (manifest schema 1.0.0).
+References: Blender manual, "Extensions: How to Create Extensions" (manifest schema 1.0.0) and "Add-ons:
+Bundle Dependencies".
 """
 from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 import subprocess
 import sys
 import tomllib
@@ -24,42 +30,23 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rigs.core.errors import ParleyError
+from rigs.core.version import __version__
+
 MANIFEST = "blender_manifest.toml"
 REQUIRED_KEYS = ("schema_version", "id", "version", "name", "tagline", "maintainer", "type",
                  "blender_version_min", "license")
-# add-on files that never go into the zip (also vendor/, tests/ and the README screenshots/)
+# add-on files that never go into the zip (also tests/ and screenshots/)
 _ADDON_SKIP = {"packaging.py"}
-# (repo-relative source, required): numpy-only modules vendored under vendor/
-VENDORED = (
-    ("engine/errors.py", True),
-    ("engine/clip.py", True),
-    ("engine/export.py", False),
-    ("engine/data.py", False),
-    ("rigs/__init__.py", True),
-    ("rigs/arkit.py", True),
-    ("rigs/rotations.py", True),
-    ("rigs/skeleton.py", True),
-    ("rigs/retarget.py", False),
-    ("rigs/bvh.py", False),
-    ("rigs/render.py", False),
-    ("rigs/demo_character.py", False),
-    ("rigs/ict.py", False),
-)
-VENDOR_DATA = ("rigs/data",)
+BUNDLED_PACKAGE = "rigs"
 ALLOWED_THIRD_PARTY = {"numpy", "bpy", "mathutils", "bmesh", "bpy_extras", "addon_utils", "gpu", "aud",
                        "bl_ui", "bpy_types", "idprop"}
+# absolute imports of the project the add-on may make: module -> the only add-on file allowed to
+OPTIONAL_PROJECT_IMPORTS = {"rigs": "vocab.py", "engine": "runner.py"}
 FORBIDDEN = {"torch", "torchaudio", "librosa", "soundfile", "pocketsphinx", "silero_vad", "scipy", "trimesh"}
-ENGINE_STUB = '''"""Vendored stub of the Parley engine package for the Blender add-on.
-
-Only the numpy modules the add-on needs (clip, errors, export) are shipped; the engine itself (audio,
-animators, torch) runs from the interpreter set in the add-on preferences.
-"""
-__version__ = "{version}"
-PARLEY_VENDORED = True
-'''
 
 
-class PackagingError(Exception):
+class PackagingError(ParleyError):
     """The extension could not be built, or the built zip failed validation."""
 
 
@@ -67,19 +54,8 @@ class PackagingError(Exception):
 class ValidationReport:
     files: int
     python_files: int
-    vendored: tuple[str, ...]
-    skipped: tuple[str, ...]          # optional vendor modules left out (with the reason)
+    bundled: tuple[str, ...]          # modules of the bundled rigs package
     blender_validator: str            # "passed", or why it did not run
-
-
-def read_manifest(path) -> dict:
-    """Parse a manifest and check the keys Blender requires. Raises :class:`PackagingError`."""
-    try:
-        with open(path, "rb") as f:
-            manifest = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise PackagingError(f"{path}: cannot read manifest ({e})") from None
-    return _check_manifest(manifest, str(path))
 
 
 def _check_manifest(manifest: dict, where: str) -> dict:
@@ -105,66 +81,54 @@ def _imports(source: str, filename: str) -> list[tuple[str, int]]:
     return out
 
 
-def _vendor_problem(rel: str, source: str, available: set[str]) -> str | None:
-    """Why a vendored module cannot work inside Blender, or None."""
+def _import_problem(rel: str, source: str) -> str | None:
+    """Why a module of the zip cannot work inside Blender, or None."""
     stdlib = set(sys.stdlib_module_names)
+    bundled = rel.startswith(BUNDLED_PACKAGE + "/")
     for name, level in _imports(source, rel):
+        top = name.split(".")[0]
         if level:
             continue
-        top = name.split(".")[0]
         if top in FORBIDDEN:
-            return f"imports {name}"
-        if top in stdlib or top in ALLOWED_THIRD_PARTY or top == "__future__":
+            return f"imports {name}; the add-on must need only bpy+numpy"
+        if top in stdlib or top == "__future__" or (top in ALLOWED_THIRD_PARTY and (not bundled or top == "numpy")):
             continue
-        if top in ("engine", "rigs"):
-            mod = name.replace(".", "/")
-            if mod + ".py" in available or mod + "/__init__.py" in available or name in ("engine", "rigs"):
-                continue
-            return f"imports {name}, which is not vendored"
-        return f"imports third-party module {name}"
+        if not bundled and OPTIONAL_PROJECT_IMPORTS.get(top) == rel:
+            continue
+        if bundled and top == BUNDLED_PACKAGE:
+            return f"imports {name} absolutely; the bundled package must use relative imports"
+        return f"imports {name}"
     return None
 
 
-def _gather(repo_root: Path) -> tuple[dict[str, bytes], tuple[str, ...], tuple[str, ...]]:
-    """arcname -> bytes for everything in the zip; plus vendored and skipped module lists."""
+def _manifest_with_version(text: str) -> str:
+    """The manifest with ``version`` set to the project's one version (added when absent)."""
+    line = f'version = "{__version__}"'
+    if re.search(r"(?m)^version\s*=", text):
+        return re.sub(r"(?m)^version\s*=.*$", line, text, count=1)
+    return re.sub(r"(?m)^(id\s*=.*)$", lambda m: m.group(1) + "\n" + line, text, count=1)
+
+
+def _gather(repo_root: Path) -> dict[str, bytes]:
+    """arcname -> bytes for everything in the zip."""
     addon_dir = repo_root / "addon"
     files: dict[str, bytes] = {}
     for p in sorted(addon_dir.rglob("*")):
         rel = p.relative_to(addon_dir).as_posix()
         if (not p.is_file() or "__pycache__" in p.parts or p.suffix == ".pyc" or rel in _ADDON_SKIP
-                or rel.startswith(("vendor/", "tests/", "screenshots/"))):
+                or rel.startswith(("tests/", "screenshots/"))):
             continue
         files[rel] = p.read_bytes()
     if MANIFEST not in files:
         raise PackagingError(f"{addon_dir / MANIFEST} not found")
-    version = tomllib.loads(files[MANIFEST].decode("utf-8"))["version"]
-    files["vendor/engine/__init__.py"] = ENGINE_STUB.format(version=version).encode()
-    for d in VENDOR_DATA:
-        for p in sorted((repo_root / d).rglob("*")):
-            if p.is_file() and p.suffix in (".json", ".txt") and "__pycache__" not in p.parts:
-                files["vendor/" + p.relative_to(repo_root).as_posix()] = p.read_bytes()
-    candidates = {}
-    for rel, required in VENDORED:
-        p = repo_root / rel
-        if p.is_file():
-            candidates[rel] = (p.read_text(encoding="utf-8"), required)
-        elif required:
-            raise PackagingError(f"{p} not found (required by the add-on)")
-    # drop optional modules whose imports do not resolve, until the set is stable
-    skipped: list[str] = []
-    while True:
-        available = set(candidates) | {"engine/__init__.py"}
-        bad = {rel: why for rel, (src, _) in candidates.items() if (why := _vendor_problem(rel, src, available))}
-        if not bad:
-            break
-        for rel, why in bad.items():
-            if candidates[rel][1]:
-                raise PackagingError(f"vendored module {rel} {why}")
-            skipped.append(f"{rel} ({why})")
-            del candidates[rel]
-    for rel, (src, _) in candidates.items():
-        files["vendor/" + rel] = src.encode("utf-8")
-    return files, tuple(sorted(candidates)), tuple(skipped)
+    files[MANIFEST] = _manifest_with_version(files[MANIFEST].decode("utf-8")).encode("utf-8")
+    pkg = repo_root / BUNDLED_PACKAGE
+    for p in sorted(pkg.rglob("*")):
+        if p.is_file() and p.suffix in (".py", ".json") and "__pycache__" not in p.parts:
+            files[p.relative_to(repo_root).as_posix()] = p.read_bytes()
+    if f"{BUNDLED_PACKAGE}/__init__.py" not in files:
+        raise PackagingError(f"{pkg} not found (the add-on bundles it)")
+    return files
 
 
 def find_blender_validator() -> Path | None:
@@ -194,20 +158,19 @@ def validate_extension_zip(zip_path, *, use_blender: bool = True) -> ValidationR
         _check_manifest(manifest, f"{zip_path}:{MANIFEST}")
         if "__init__.py" not in names:
             raise PackagingError(f"{zip_path}: no __init__.py at the zip root")
-        if "vendor/engine/__init__.py" not in names:
-            raise PackagingError(f"{zip_path}: vendor/engine/__init__.py missing")
+        if f"{BUNDLED_PACKAGE}/core/clip.py" not in names:
+            raise PackagingError(f"{zip_path}: the bundled {BUNDLED_PACKAGE} package is missing")
         py = [n for n in names if n.endswith(".py")]
         for n in py:
             src = zf.read(n).decode("utf-8")
             try:
                 compile(src, n, "exec")
-                imports = _imports(src, n)
             except SyntaxError as e:
                 raise PackagingError(f"{zip_path}:{n}: does not compile ({e.msg}, line {e.lineno})") from None
-            for mod, level in imports:
-                if not level and mod.split(".")[0] in FORBIDDEN:
-                    raise PackagingError(f"{zip_path}:{n}: imports {mod}; the add-on must need only bpy+numpy")
-        vendored = tuple(n[len("vendor/"):] for n in py if n.startswith("vendor/"))
+            why = _import_problem(n, src)
+            if why:
+                raise PackagingError(f"{zip_path}:{n}: {why}")
+        bundled = tuple(n for n in py if n.startswith(BUNDLED_PACKAGE + "/"))
     verdict = "not run (bpy not installed)"
     tool = find_blender_validator() if use_blender else None
     if use_blender and tool is not None:
@@ -218,8 +181,7 @@ def validate_extension_zip(zip_path, *, use_blender: bool = True) -> ValidationR
             raise PackagingError(f"{zip_path}: Blender's extension validator failed: "
                                  f"{msg[-1] if msg else 'exit ' + str(r.returncode)}")
         verdict = "passed"
-    return ValidationReport(files=len(names), python_files=len(py), vendored=vendored, skipped=(),
-                            blender_validator=verdict)
+    return ValidationReport(files=len(names), python_files=len(py), bundled=bundled, blender_validator=verdict)
 
 
 def build_extension_zip(repo_root, out_dir) -> Path:
@@ -228,10 +190,9 @@ def build_extension_zip(repo_root, out_dir) -> Path:
     Deterministic (fixed timestamps, sorted entries). Raises :class:`PackagingError`.
     """
     repo_root, out_dir = Path(repo_root).resolve(), Path(out_dir)
-    manifest = read_manifest(repo_root / "addon" / MANIFEST)
-    files, _, skipped = _gather(repo_root)
+    files = _gather(repo_root)
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"parley-{manifest['version']}.zip"
+    out = out_dir / f"parley-{__version__}.zip"
     tmp = out.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for arc in sorted(files):
@@ -245,8 +206,6 @@ def build_extension_zip(repo_root, out_dir) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(out)
-    for s in skipped:
-        sys.stderr.write(f"parley add-on: optional module left out: {s}\n")
     return out
 
 

@@ -8,17 +8,17 @@ from pathlib import Path
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from . import _deps
+from . import runner
 
 
 def detected_engine_root() -> str:
-    root = _deps.engine_root()
+    root = runner.engine_root()
     return str(root) if root else ""
 
 
 def detected_python() -> str:
     """The project's ``.venv`` interpreter beside the engine checkout, if there is one."""
-    root = _deps.engine_root()
+    root = runner.engine_root()
     if root is None:
         return ""
     for rel in (".venv/bin/python", ".venv/Scripts/python.exe"):

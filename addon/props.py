@@ -8,7 +8,9 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-EMOTIONS = ("neutral", "joy", "sadness", "anger", "surprise", "fear", "disgust")
+from .vocab import emotions
+
+EMOTIONS = emotions.EMOTIONS
 REGIONS = ("jaw", "lips", "brows", "eyes", "head", "body")
 
 
@@ -73,7 +75,6 @@ class ParleySettings(bpy.types.PropertyGroup):
     takes: IntProperty(name="Takes", default=1, min=1, max=16, description="seeded takes (seed, seed+1, ...)")
     mode: EnumProperty(name="Mode", items=[
         ("phonetic", "Phonetic", "phoneme timing + coarticulation rules; works on any voice"),
-        ("neural", "Neural", "a learned model (needs an installed neural model)"),
         ("neutral", "Rest (timing only)", "a clip of the right length with the face at rest")])
     body: BoolProperty(name="Body", default=True, description="animate head and body too")
     add_sound: BoolProperty(name="Add sound strip", default=True,

@@ -3,7 +3,7 @@
 Both runs are polled from a Blender modal operator's timer and can be cancelled. The subprocess runs
 ``PYTHON -m engine animate AUDIO -o CLIP --progress-json ...`` (see ``engine/cli.py``): JSON lines
 ``{"stage": ..., "progress": 0..1}`` on stderr, one path per written take on stdout, exit 2 with one
-error line for a user error. The in-process run calls ``engine.pipeline.animate_file`` with a progress
+error line for a user error. The in-process run calls ``engine.runtime.animate_file`` with a progress
 callback. Output goes into a temporary folder owned by the run and deleted by :meth:`Run.cleanup`.
 """
 from __future__ import annotations
@@ -19,6 +19,9 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import vocab
+from .vocab import errors
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,26 @@ class RunState:
     history: list[tuple[str, float]] = field(default_factory=list)  # every (stage, progress) reported
 
 
-class RunError(Exception):
+class RunError(errors.ParleyError):
     """The engine could not be started (interpreter missing or not executable)."""
+
+
+def engine_root() -> Path | None:
+    """The Parley checkout this add-on runs from (its ``engine`` folder beside ``rigs``), or None for the
+    built extension, whose ``rigs`` is bundled and which has no engine."""
+    if vocab.BUNDLED:
+        return None
+    root = Path(vocab.clip.__file__).resolve().parents[2]  # rigs/core/clip.py -> the checkout
+    return root if (root / "engine").is_dir() else None
+
+
+def engine_in_process() -> bool:
+    """Whether the real engine can run inside this Python (it is importable here)."""
+    try:
+        from engine import runtime  # noqa: F401  (the engine is optional inside Blender)
+    except ImportError:
+        return False
+    return True
 
 
 def check_interpreter(python: str) -> str | None:
@@ -220,9 +241,10 @@ class InProcessRun(Run):
 
     def __init__(self, spec: GenerateSpec, *, animate_file=None):
         super().__init__()
-        if animate_file is None:
-            from engine.pipeline import animate_file  # the real engine: only when importable
-        self._animate_file = animate_file
+        from engine import runtime  # the real engine: only when importable here
+
+        self._runtime = runtime
+        self._animate_file = animate_file or runtime.animate_file
         self._spec = spec
         self._thread = threading.Thread(target=self._work, daemon=True)
         self._thread.start()
@@ -234,19 +256,17 @@ class InProcessRun(Run):
         self.state.history.append((self.state.stage, self.state.progress))
 
     def _work(self) -> None:
-        from engine.animate.base import AnimateRequest, parse_emotion
-        from engine.errors import EngineError
-
+        rt = self._runtime
         s = self._spec
         try:
-            req = AnimateRequest(fps=float(s.fps), seed=int(s.seed), emotion=parse_emotion(s.emotion_spec()),
-                                 transcript=s.transcript or None, body=s.body)
+            req = rt.AnimateRequest(fps=float(s.fps), seed=int(s.seed), emotion=rt.parse_emotion(s.emotion_spec()),
+                                    transcript=s.transcript or None, body=s.body)
             paths = self._animate_file(s.audio_path, self.out_path, mode=s.mode, request=req,
                                        samples=int(s.samples), progress=self._progress)
             self.state.paths = [str(p) for p in paths]
         except _Cancelled:
             self.state.error = "cancelled"
-        except EngineError as e:
+        except rt.ParleyError as e:  # the engine's own error family
             self.state.error = str(e)
         except Exception as e:  # a bug in the engine: keep the add-on alive, say what happened
             self.state.error = f"engine crashed: {e.__class__.__name__}: {e}"

@@ -20,9 +20,9 @@ import numpy as np  # noqa: E402
 def main() -> None:
     import bpy
 
-    from addon.bake import bake_clip
-    from engine.clip import neutral_clip
-    from rigs.demo_character import build
+    from addon.blender.bake import bake_clip
+    from rigs.core.clip import neutral_clip
+    from addon.blender.demo_character import build
 
     tmp = Path(tempfile.mkdtemp()) / "demo.blend"
     t0 = time.perf_counter()

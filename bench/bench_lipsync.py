@@ -1,8 +1,8 @@
 """Lip-sync benchmark of the phonetic animator against an RMS->jawOpen baseline, plus speed.
 
-Every clip is animated by the full pipeline (:class:`engine.animate.phonetic.PhoneticAnimator`) and the
+Every clip is animated by the full pipeline (:class:`engine.animators.phonetic.animator.PhoneticAnimator`) and the
 expression is pushed through the ICT FaceKit lip model; the metric is the inner-lip gap at the mouth
-centre (:meth:`engine.lipmodel.LipModel.inner_lip_gap_m`):
+centre (:meth:`engine.animators.lips.LipModel.inner_lip_gap_m`):
 
 - closure rate: share of P/B/M phones where the gap falls below 1 mm on some frame inside the phone
   (the frame nearest its centre when the phone holds no frame);
@@ -116,12 +116,12 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from engine.animate.base import AnimateRequest
-    from engine.animate.phonetic import PhoneticAnimator
-    from engine.audio import load_audio
-    from engine.data import data_root
-    from engine.lipmodel import load_lip_model
-    from rigs.arkit import ARKIT_INDEX
+    from engine.animators.base import AnimateRequest
+    from engine.animators.phonetic.animator import PhoneticAnimator
+    from engine.audio.load import load_audio
+    from rigs.core.files import data_root
+    from engine.animators.lips import load_lip_model
+    from rigs.core.arkit import ARKIT_INDEX
 
     try:
         import engine.phonetics  # noqa: F401
@@ -153,7 +153,7 @@ def main() -> int:
             phones = ref if ref is not None else [Phone(p.start_s, p.end_s, p.label.upper()) for p in clip.phonemes]
             gap = lm.inner_lip_gap_m(clip.lip_vertices)
             ours = np.array(score(gap, phones, args.fps))
-            from engine.features import analyze
+            from engine.audio.prosody import analyze
 
             rms = np.asarray(analyze(audio, fps=args.fps).rms, np.float64)
             base = np.zeros((len(rms), 52), np.float32)

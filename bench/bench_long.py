@@ -36,7 +36,7 @@ JFK_TEXT = ("And so my fellow Americans, ask not what your country can do for yo
 
 def source_clips(data: Path, sr: int) -> list[tuple[np.ndarray, str]]:
     """[(samples (n,) float32 mono at sr, text)] of jfk.flac and the LibriVox clips with a .txt."""
-    from engine.audio import load_audio
+    from engine.audio.load import load_audio
 
     sp = data / "speech"
     out = [(load_audio(sp / "jfk.flac", sr=sr).samples, JFK_TEXT)]
@@ -53,7 +53,7 @@ def build_long_wav(path: Path, *, minutes: float, sr: int, pause_s: float = 0.6)
 
     Returns (duration_s, transcript)."""
     import soundfile as sf
-    from engine.data import data_root
+    from rigs.core.files import data_root
 
     clips = source_clips(data_root(), sr)
     target = int(round(minutes * 60.0 * sr))

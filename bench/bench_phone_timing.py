@@ -13,7 +13,7 @@ each matched phone the absolute difference of start times is taken (phone onset 
 is the share of reference phones paired. Reported: mean / median abs error (ms), % within 20 / 50 ms,
 for aligned (with transcript) and recognised (no transcript) modes. Speed: CPU seconds per second of
 audio for load_audio + analyze + phone_timing on jfk.flac (cold = first call in the process); analyze
-runs as the phonetic animator runs it (energy VAD; Silero off, see engine.animate.phonetic).
+runs as the phonetic animator runs it (energy VAD; Silero off, see engine.animators.phonetic.animator).
 
 Run: ``.venv/bin/python bench/bench_phone_timing.py``
 """
@@ -33,10 +33,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.arpabet import SIL, normalize_label  # noqa: E402
-from engine.audio import load_audio  # noqa: E402
-from engine.data import data_root  # noqa: E402
-from engine.features import FeatureConfig, analyze  # noqa: E402
+from rigs.core.phones import SIL, normalize_label  # noqa: E402
+from engine.audio.load import load_audio  # noqa: E402
+from rigs.core.files import data_root  # noqa: E402
+from engine.audio.prosody import FeatureConfig, analyze  # noqa: E402
 from engine.phonetics import Phone, align, phone_timing, recognize  # noqa: E402
 
 SENTENCES = [

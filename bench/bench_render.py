@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 
 
 def _clip(duration_s: float):
-    from engine.clip import neutral_clip
-    from rigs.arkit import ARKIT_INDEX
+    from rigs.core.clip import neutral_clip
+    from rigs.core.arkit import ARKIT_INDEX
 
     c = neutral_clip(duration_s, fps=30)
     t = c.times_s()
@@ -31,7 +31,7 @@ def _clip(duration_s: float):
 
 
 def run(engine: str, seconds: float, samples, rig: Path, out_dir: Path) -> dict:
-    from rigs.render import render_clip
+    from addon.blender.scene import render_clip
 
     stamps = []
     t0 = time.perf_counter()
@@ -55,7 +55,7 @@ def main(argv=None) -> None:
     ap.add_argument("--eevee-seconds", type=float, default=1.0)
     ap.add_argument("--skip-eevee", action="store_true")
     a = ap.parse_args(argv)
-    from rigs.demo_character import build
+    from addon.blender.demo_character import build
 
     tmp = Path(tempfile.mkdtemp())
     rig = build(tmp / "demo.blend")

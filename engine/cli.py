@@ -1,6 +1,6 @@
 """The ``parley`` command line: animate audio to a clip, inspect, export and render clips.
 
-Every user error is one line on stderr and exit code 2 (``EngineError``); Ctrl-C exits 130 and leaves no
+Every user error is one line on stderr and exit code 2 (``ParleyError``); Ctrl-C exits 130 and leaves no
 partial file. ``--progress-json`` makes ``animate`` print JSON-lines progress on stderr for the add-on.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from engine.errors import ConfigError, EngineError
+from rigs.core.errors import ConfigError, ParleyError
 
 log = logging.getLogger("parley")
 
@@ -24,7 +24,7 @@ rest (timing only)."""
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from engine import __version__
+    from rigs.core.version import __version__
 
     p = argparse.ArgumentParser(prog="parley", description="Speech-driven character animation.")
     p.add_argument("--version", action="version", version=f"parley {__version__}")
@@ -77,8 +77,8 @@ def _progress_printer(enabled: bool):
 
 
 def _cmd_animate(ns) -> int:
-    from engine.animate.base import AnimateRequest, parse_emotion
-    from engine.pipeline import animate_file
+    from engine.animators.base import AnimateRequest, parse_emotion
+    from engine.runtime import animate_file
 
     transcript = ns.transcript
     if ns.transcript_file:
@@ -128,7 +128,7 @@ def describe(clip) -> dict:
 
 
 def _cmd_info(ns) -> int:
-    from engine.clip import load_clip
+    from rigs.core.clip import load_clip
 
     info = describe(load_clip(ns.clip))
     if ns.json:
@@ -143,26 +143,28 @@ def _cmd_info(ns) -> int:
 
 
 def _cmd_export(ns) -> int:
-    from engine import export
-    from engine.clip import load_clip
+    from rigs.formats import bvh, livelink, motion_json
+    from rigs.core.clip import load_clip
 
     clip = load_clip(ns.clip)
     if ns.livelink:
-        out = export.export_livelink_csv(clip, ns.livelink)
+        out = livelink.export_livelink_csv(clip, ns.livelink)
     elif ns.bvh:
-        out = export.export_bvh(clip, ns.bvh)
+        out = bvh.export_bvh(clip, ns.bvh)
     else:
-        out = export.export_json(clip, ns.json)
+        out = motion_json.export_json(clip, ns.json)
     print(out)
     return 0
 
 
 def _cmd_render(ns) -> int:
-    try:
-        from rigs import render
-    except ImportError as exc:
-        raise EngineError(f"rendering needs Blender as a Python module (pip install bpy==5.0.1): {exc}") from None
-    return int(render.main(ns.args) or 0)
+    """Hand ``render`` to the Blender layer's own command line in a child process (engine never imports bpy)."""
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("bpy") is None:
+        raise ParleyError("rendering needs Blender as a Python module (pip install bpy==5.0.1)")
+    return subprocess.call([sys.executable, "-m", "addon.blender.cli", "render", *ns.args])
 
 
 def main(argv=None) -> int:
@@ -177,7 +179,7 @@ def main(argv=None) -> int:
     handlers = {"animate": _cmd_animate, "info": _cmd_info, "export": _cmd_export, "render": _cmd_render}
     try:
         return handlers[ns.command](ns)
-    except EngineError as exc:
+    except ParleyError as exc:
         sys.stderr.write(f"parley: error: {exc}\n")
         return exc.exit_code
     except KeyboardInterrupt:

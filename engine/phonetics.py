@@ -6,7 +6,7 @@ CMU Pronouncing Dictionary and the en-us phonetic language model that the PyPI p
 
 - With a transcript: words are normalised (lower case, digits spelled out), looked up in CMUdict;
   words it lacks get a pronunciation from espeak-ng's letter-to-sound rules (IPA mapped to ARPAbet,
-  ``engine.arpabet``). A word-level alignment pass is followed by PocketSphinx's phone-level second
+  ``rigs.core.phones``). A word-level alignment pass is followed by PocketSphinx's phone-level second
   pass (``Decoder.set_alignment``). If alignment fails, or its result is implausible (acoustic score per
   frame far below normal, most detected speech left in silence, phones squeezed to the minimum
   HMM length), a warning is logged and recognition is used instead.
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -40,30 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.arpabet import SIL, VOWELS, ipa_to_arpabet_stress, normalize_label
-from engine.audio import Audio
-from engine.errors import PhoneticsError
+from rigs.core.phones import SIL, VOWELS, Phone, ipa_to_arpabet_stress, normalize_label
+from engine.audio.load import Audio
+from rigs.core.errors import PhoneticsError
 
 log = logging.getLogger(__name__)
 
 FRAME_S = 0.01  # PocketSphinx frame period (100 frames per second)
-
-
-@dataclass(frozen=True)
-class Phone:
-    """One phone: [start_s, end_s), ARPAbet ``label`` (no stress digit) or "SIL", vowel ``stress``
-    (0/1/2, None for consonants, silence or unknown) and the upper-case ``word`` it belongs to (None
-    for silence and recognised phones)."""
-
-    start_s: float
-    end_s: float
-    label: str
-    stress: int | None = None
-    word: str | None = None
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
 
 
 @dataclass(frozen=True)
@@ -197,7 +179,7 @@ def _entry_phones(entries, prons, offset_frames: int) -> list[Phone]:
 
 def _speech_frames(audio: Audio) -> np.ndarray:
     """(T,) bool energy voice activity at the 10 ms aligner frame rate."""
-    from engine.features import energy_vad, frame_rms
+    from engine.audio.prosody import energy_vad, frame_rms
     T = int(np.ceil(audio.duration_s / FRAME_S))
     rms = frame_rms(audio.samples, sr=audio.sr, fps=1 / FRAME_S, n_frames=T)
     return energy_vad(rms, fps=1 / FRAME_S)
@@ -209,7 +191,7 @@ def _chunk_bounds(pcm: np.ndarray, *, chunk_s: float, min_pause_s: float) -> lis
     A pause is a run of at least ``min_pause_s`` of frames below an adaptive energy threshold (energy
     VAD with a short hangover); the last pause in the second half of the window is used, else the
     quietest frame there."""
-    from engine.features import energy_vad
+    from engine.audio.prosody import energy_vad
     T = pcm.size // 160
     if T == 0:
         return [(0, 0)]

@@ -4,7 +4,7 @@ The ICT FaceKit "FaceXModel" is a 26,719-vertex head (face, back of head, gums a
 eyeballs, lacrimal fluid, eye occlusion, eyelashes) in centimetres, Y up, +Z forward, +X the
 character's left, with 53 expression shapes named like ARKit (``_L``/``_R`` sides). This module turns it
 into what the demo character needs: neutral positions in metres, polygons, and one delta per canonical
-ARKit channel (:data:`rigs.arkit.ARKIT_NAMES`):
+ARKit channel (:data:`rigs.core.arkit.ARKIT_NAMES`):
 
 * ICT splits ``browInnerUp`` and ``cheekPuff`` into ``_L``/``_R``; here each becomes ONE delta, the sum of
   both halves, so a single ARKit channel drives the whole shape.
@@ -12,13 +12,13 @@ ARKit channel (:data:`rigs.arkit.ARKIT_NAMES`):
   geometrically inside the lower dental arch) forward and slightly down.
 
 Where the head comes from, in order: ``$PARLEY_DATA/ict_facekit/ict_facekit_light.npz`` (see
-:func:`engine.data.data_root`), then ``<cache>/ict_facekit/ict_facekit_light.npz`` (``$PARLEY_CACHE`` or
+:func:`rigs.core.files.data_root`), then ``<cache>/ict_facekit/ict_facekit_light.npz`` (``$PARLEY_CACHE`` or
 ``~/.cache/parley``), built by :func:`fetch` from the public ICT-FaceKit repository's ``FaceXModel``
 OBJ files. Files whose SHA-256 we know are checked against it; the rest are recorded in a manifest on
 first download and checked on later use. No network and no copy -> :class:`DataMissingError` saying what
 to download and where to put it.
 
-Pure numpy (no bpy); Blender code converts with :func:`yup_to_zup`: (x, y, z) -> (x, -z, y).
+Pure numpy (no bpy); Blender code converts with :func:`rigs.core.rotations.yup_to_zup`: (x, y, z) -> (x, -z, y).
 
 References: Li et al. 2020, "Learning Formation of Physically-Based Face Attributes" (ICT FaceKit);
 https://github.com/ICT-VGL/ICT-FaceKit (MIT licence).
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import sha256_file
-from engine.errors import DataMissingError
-from rigs.arkit import ARKIT_NAMES, canonical_name
+from .core.arkit import ARKIT_NAMES, canonical_name
+from .core.errors import DataMissingError
+from .core.files import cache_dir, data_root, sha256_file
 
 SOURCE_REPO = "https://github.com/ICT-VGL/ICT-FaceKit"
 SOURCE_RAW = "https://raw.githubusercontent.com/ICT-VGL/ICT-FaceKit/master/FaceXModel/"
@@ -104,19 +104,11 @@ class IctHead:
         return 0.5 * (v.min(0) + v.max(0))
 
 
-def yup_to_zup(points) -> np.ndarray:
-    """(..., 3) ICT/skeleton axes (Y up, +Z forward) -> Blender axes (Z up, -Y forward): (x, -z, y)."""
-    p = np.asarray(points)
-    return np.stack([p[..., 0], -p[..., 2], p[..., 1]], axis=-1)
-
-
 def pack_path(*, allow_download: bool = False) -> Path:
     """Path of the ICT pack (data folder, else cache; downloads into the cache if allowed).
 
     Raises DataMissingError naming what to download and where when it is nowhere to be found.
     """
-    from engine.data import cache_dir, data_root
-
     tried = []
     try:
         p = data_root() / "ict_facekit" / PACK_NAME
@@ -267,8 +259,6 @@ def fetch(folder=None) -> Path:
     Known files are checked against :data:`KNOWN_SHA256`; the others' hashes go to ``manifest.json``
     (trust on first use) together with the pack's. Returns the pack's path.
     """
-    from engine.data import cache_dir
-
     folder = Path(folder) if folder is not None else cache_dir() / "ict_facekit"
     raw = folder / "FaceXModel"
     manifest: dict[str, str] = {}

@@ -38,8 +38,9 @@ def _blender(fn):
 
 from addon import packaging  # noqa: E402  (pure Python)
 from addon import job, runner  # noqa: E402
-from engine.clip import make_meta, neutral_clip, save_clip  # noqa: E402
-from engine.errors import SchemaVersionError  # noqa: E402
+from rigs.core.clip import make_meta, neutral_clip, save_clip  # noqa: E402
+from rigs.core.errors import SchemaVersionError  # noqa: E402
+from rigs.core.version import __version__  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- packaging (no bpy state)
@@ -51,23 +52,21 @@ def ext_zip(tmp_path_factory) -> Path:
 
 @_blender
 def test_zip_layout_and_validation(ext_zip):
-    assert ext_zip.name == "parley-0.1.0.zip"
+    assert ext_zip.name == f"parley-{__version__}.zip"
     with zipfile.ZipFile(ext_zip) as zf:
         names = set(zf.namelist())
         manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
-        stub = zf.read("vendor/engine/__init__.py").decode()
         for n in names:
             if n.endswith(".py"):
                 src = zf.read(n).decode()
                 assert "import torch" not in src and "from torch" not in src, n
-    assert manifest["id"] == "parley" and manifest["type"] == "add-on"
+    assert manifest["id"] == "parley" and manifest["type"] == "add-on" and manifest["version"] == __version__
     assert manifest["blender_version_min"] == "4.2.0" and manifest["license"] == ["SPDX:MIT"]
     assert "files" in manifest["permissions"]
-    assert {"__init__.py", "operators.py", "vendor/engine/clip.py", "vendor/engine/errors.py",
-            "vendor/rigs/arkit.py", "vendor/rigs/data/arkit.json", "vendor/rigs/skeleton.py",
-            "vendor/rigs/render.py", "vendor/rigs/retarget.py"} <= names  # one render path, shared
-    assert "packaging.py" not in names and not any("__pycache__" in n for n in names)
-    assert "PARLEY_VENDORED" in stub and "import" not in stub.replace('"""', "").split("PARLEY")[0].split("\n", 3)[-1]
+    assert {"__init__.py", "operators.py", "vocab.py", "blender/bake.py", "blender/encode.py", "rigs/core/clip.py",
+            "rigs/core/errors.py", "rigs/core/arkit.py", "rigs/core/data/arkit.json", "rigs/core/skeleton.py",
+            "rigs/retarget/plan.py", "rigs/retarget/maps/mixamo.json", "rigs/formats/livelink.py"} <= names
+    assert "packaging.py" not in names and not any("__pycache__" in n or n.startswith("engine/") for n in names)
     report = packaging.validate_extension_zip(ext_zip)
     assert report.blender_validator == "passed"
 
@@ -85,7 +84,7 @@ def test_validation_rejects_broken_zips(tmp_path, ext_zip):
     torch = rewrite(tmp_path / "t.zip", lambda n, d: d + b"\nimport torch\n" if n == "mapping.py" else d)
     with pytest.raises(packaging.PackagingError, match="torch"):
         packaging.validate_extension_zip(torch)
-    syntax = rewrite(tmp_path / "s.zip", lambda n, d: d + b"\ndef (:\n" if n == "takes.py" else d)
+    syntax = rewrite(tmp_path / "s.zip", lambda n, d: d + b"\ndef (:\n" if n == "blender/takes.py" else d)
     with pytest.raises(packaging.PackagingError, match="compile"):
         packaging.validate_extension_zip(syntax)
     nokey = rewrite(tmp_path / "m.zip", lambda n, d: d.replace(b'tagline =', b'#tagline =')
@@ -95,11 +94,19 @@ def test_validation_rejects_broken_zips(tmp_path, ext_zip):
     noman = rewrite(tmp_path / "n.zip", lambda n, d: None if n == "blender_manifest.toml" else d)
     with pytest.raises(packaging.PackagingError, match="manifest"):
         packaging.validate_extension_zip(noman)
+    absolute = rewrite(tmp_path / "a.zip", lambda n, d: d.replace(b"from .errors import", b"from rigs.core.errors import")
+                       if n == "rigs/core/clip.py" else d)
+    with pytest.raises(packaging.PackagingError, match="relative"):
+        packaging.validate_extension_zip(absolute)
+    engine = rewrite(tmp_path / "e.zip", lambda n, d: d + b"\nfrom engine import runtime\n" if n == "mapping.py" else d)
+    with pytest.raises(packaging.PackagingError, match="engine"):
+        packaging.validate_extension_zip(engine)
 
 
 @_blender
-def test_vendored_modules_work_without_the_checkout(tmp_path, ext_zip):
-    """The zip's add-on code reads clips and maps names with only its vendored copies on the path."""
+def test_bundled_rigs_work_without_the_checkout(tmp_path, ext_zip):
+    """The zip's add-on code reads clips, Live Link takes and maps names with only its bundled ``rigs``, reached
+    relatively: no ``sys.path`` or ``sys.modules`` edits and no top-level ``rigs``/``engine`` module appears."""
     with zipfile.ZipFile(ext_zip) as zf:
         zf.extractall(tmp_path / "parley")
     clip_path = tmp_path / "c.npz"
@@ -110,17 +117,22 @@ def test_vendored_modules_work_without_the_checkout(tmp_path, ext_zip):
         "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
         "assert importlib.util.find_spec('engine') is None, 'checkout visible'\n"
-        "from parley import _deps, mapping\n"
-        f"c = _deps.clip().load_clip({str(clip_path)!r})\n"
+        "path_before = list(sys.path)\n"
+        "from parley import mapping, runner, vocab\n"
+        f"c = vocab.clip.load_clip({str(clip_path)!r})\n"
         "m = mapping.match_shape_keys(['Basis', 'JawOpen', 'mouthSmile_L', 'CC_Base_eyeBlinkRight', 'foo'], basis='Basis')\n"
-        "print(c.num_frames, sorted(m.mapping), m.unmatched_keys, _deps.is_vendored(), _deps.engine_in_process())\n"
-        "print(hasattr(_deps.optional('engine.export'), 'read_livelink_csv'), mapping.match_bones(['mixamorig:Hips']).note)\n"
+        "print(c.num_frames, sorted(m.mapping), m.unmatched_keys)\n"
+        "print(vocab.BUNDLED, runner.engine_in_process(), runner.engine_root(), 'mixamo' in vocab.retarget.list_maps())\n"
+        "print(sys.path == path_before, sorted(k for k in sys.modules if k.split('.')[0] in ('rigs', 'engine')))\n"
+        "print(vocab.clip.__name__, callable(vocab.livelink.read_livelink_csv))\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.split("\n")
-    assert lines[0] == "15 ['eyeBlinkRight', 'jawOpen', 'mouthSmileLeft'] ['foo'] True False"
-    assert lines[1] == "True "  # Live Link reader and retarget maps are vendored too
+    assert lines[0] == "15 ['eyeBlinkRight', 'jawOpen', 'mouthSmileLeft'] ['foo']"
+    assert lines[1] == "True False None True"   # bundled; no engine inside; the retarget maps ship
+    assert lines[2] == "True []"                  # no path edits, no top-level rigs/engine modules
+    assert lines[3] == "parley.rigs.core.clip True"
 
 
 # ----------------------------------------------------------------------------- runner (no bpy state)
@@ -204,7 +216,7 @@ def test_job_progress_from_the_real_engine(data_dir):
     assert [h[0] for h in hist] == ["load", "animate", "animate", "animate", "write", "done"]
     assert np.allclose([p for _, p in hist], [0, 0, 1 / 3, 2 / 3, 5 / 6, 1], atol=1e-3)
     assert seen == sorted(seen) and any(0 < p < 1 for p in seen)  # the bar moved while the engine ran
-    from engine.clip import load_clip
+    from rigs.core.clip import load_clip
 
     assert [load_clip(p).meta["seed"] for p in st.paths] == [2, 3, 4]
     assert job.JobStatus(stage="animate", progress=1 / 3).status_text() == "Parley: animate 33%  (Esc to cancel)"
@@ -259,7 +271,7 @@ def test_job_errors_are_one_line(tmp_path, data_dir):
     assert not st.error.startswith(("parley:", "error:")) and "Traceback" not in st.error
     j.cleanup()
 
-    from engine.errors import AudioError
+    from rigs.core.errors import AudioError
 
     def broken(audio, out, **kw):
         raise AudioError("cannot decode\n   the file:\n\tbad header " + "x" * 500)
@@ -294,7 +306,7 @@ def extension(ext_zip, tmp_path_factory):
         assert bpy.ops.extensions.package_install_files(filepath=str(ext_zip), repo=REPO_ID,
                                                         enable_on_install=True) == {'FINISHED'}
         assert PKG in prefs.addons, [a.module for a in prefs.addons]
-        assert (repo_dir / "parley" / "vendor" / "engine" / "clip.py").is_file()
+        assert (repo_dir / "parley" / "rigs" / "core" / "clip.py").is_file()
         ap = prefs.addons[PKG].preferences
         ap.engine_mode, ap.engine_python, ap.engine_root = 'SUBPROCESS', sys.executable, str(ROOT)
         yield sys.modules[PKG]
@@ -537,8 +549,6 @@ def test_bad_inputs_report_cleanly_and_leave_the_scene(extension, tmp_path, data
     ap.engine_python = str(bare)
     fails(bpy.ops.parley.generate, "engine is not installed")
     ap.engine_python = sys.executable
-    s.mode = "neural"
-    assert not bpy.ops.parley.generate.poll()
     s.mode = "neutral"
     # a mesh without shape keys, an armature of unknown layout
     plain = bpy.data.objects.new("Plain", bpy.data.meshes.new("plain"))
@@ -557,7 +567,7 @@ def test_bad_inputs_report_cleanly_and_leave_the_scene(extension, tmp_path, data
     np.savez(newer, **_clip_arrays(clip))
     s.target_armature = None
     with pytest.raises(SchemaVersionError):
-        from engine.clip import load_clip
+        from rigs.core.clip import load_clip
         load_clip(newer)
     fails(bpy.ops.parley.apply_clip, "newer|schema", filepath=str(newer))
     (tmp_path / "bad.npz").write_bytes(b"xx")
@@ -601,14 +611,14 @@ def test_generate_phonetic_in_subprocess_moves_the_jaw(extension, data_dir):
 
 
 def test_in_process_runner(tmp_path, data_dir):
-    """The in-process path: engine.pipeline.animate_file in a thread, with progress and cancel."""
-    from engine.pipeline import animate_file
+    """The in-process path: engine.runtime.animate_file in a thread, with progress and cancel."""
+    from engine.runtime import animate_file
 
     run = runner.InProcessRun(runner.GenerateSpec(audio_path=str(data_dir / "speech" / "sr_english.wav"),
                                                   mode="neutral", samples=2, seed=4), animate_file=animate_file)
     st = _wait(run)
     assert st.error is None and len(st.paths) == 2 and st.progress == 1.0
-    from engine.clip import load_clip
+    from rigs.core.clip import load_clip
 
     assert [load_clip(p).meta["seed"] for p in st.paths] == [4, 5]
     run.cleanup()
@@ -637,13 +647,13 @@ def test_operators_are_undoable(extension):
 
 @_blender
 def test_livelink_csv_import(extension, tmp_path):
-    from engine import export
+    from rigs.formats import livelink
 
     _fresh_scene()
     face, arm = _test_rig()
     clip = neutral_clip(1.0, fps=30.0)
     clip.expression[:, clip.expression_names.index("jawOpen")] = np.linspace(0, 1, clip.num_frames)
-    csv = export.export_livelink_csv(clip, tmp_path / "take.csv")
+    csv = livelink.export_livelink_csv(clip, tmp_path / "take.csv")
     bpy.context.scene.render.fps = 30
     _setup(face, None, clip_path=str(csv))
     assert bpy.ops.parley.apply_clip() == {'FINISHED'}
@@ -691,11 +701,11 @@ def _append_demo_rig():
 
     The cached .blend is built (if missing) in a child process: building reads factory settings, which
     would drop this session's test extension repository."""
-    code = "from rigs.demo_character import cached_demo_rig; print(cached_demo_rig())"
+    code = "from addon.blender.demo_character import cached_demo_rig; print(cached_demo_rig())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     path = r.stdout.strip().splitlines()[-1]
-    from rigs.demo_character import ARMATURE_NAME, HEAD_NAME
+    from addon.blender.demo_character import ARMATURE_NAME, HEAD_NAME
 
     with bpy.data.libraries.load(path, link=False) as (src, dst):
         dst.objects = list(src.objects)
@@ -744,8 +754,8 @@ def test_generate_onto_demo_rig_undo_redo_and_remove(extension, data_dir):
     ``context.temp_override(window=...)`` with the window manager's one window it runs, and operators
     called with ``undo=True`` (``bpy.ops.x('EXEC_DEFAULT', True)``) push memfile undo steps like a click.
     """
-    from rigs.arkit import ARKIT_NAMES
-    from rigs.skeleton import canonical_skeleton
+    from rigs.core.arkit import ARKIT_NAMES
+    from rigs.core.skeleton import canonical_skeleton
     import soundfile
 
     _fresh_scene()

@@ -1,7 +1,7 @@
 """ARKit channel registry and alias matching."""
 import pytest
 
-from rigs.arkit import ARKIT_NAMES, LIVELINK_COLUMNS, REGIONS, canonical_name, match_names
+from rigs.core.arkit import ARKIT_NAMES, LIVELINK_COLUMNS, REGIONS, canonical_name, match_names
 
 
 @pytest.mark.parametrize("name,expected", [

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine.audio import Audio, iter_audio_chunks, load_audio, normalize_loudness, gated_rms_dbfs
-from engine.clip import num_frames
-from engine.errors import AudioError
-from engine.features import FeatureConfig, analyze, analyze_chunks, log_mel, lpc_autocorrelation, mfcc
+from engine.audio.load import Audio, iter_audio_chunks, load_audio, normalize_loudness, gated_rms_dbfs
+from rigs.core.clip import num_frames
+from rigs.core.errors import AudioError
+from engine.audio.prosody import FeatureConfig, analyze, analyze_chunks, log_mel, lpc_autocorrelation, mfcc
 
 
 def _tone(sr, dur_s=1.0, f=220.0, ch=1, amp=0.5):

@@ -1,11 +1,11 @@
-"""addon.bake: new slotted Actions as NLA strips, bulk keys, resampling, missing channels, artist Actions kept."""
+"""addon.blender.bake: new slotted Actions as NLA strips, bulk keys, resampling, missing channels, artist Actions kept."""
 import numpy as np
 import pytest
 
 from conftest import armature_from_rest
-from engine.clip import neutral_clip
-from rigs.arkit import ARKIT_INDEX
-from rigs.skeleton import canonical_skeleton
+from rigs.core.clip import neutral_clip
+from rigs.core.arkit import ARKIT_INDEX
+from rigs.core.skeleton import canonical_skeleton
 
 pytestmark = pytest.mark.blender
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.blender
 @pytest.fixture(scope="module")
 def demo_blend(tmp_path_factory, data_dir):
     pytest.importorskip("bpy")
-    from rigs.demo_character import build
+    from addon.blender.demo_character import build
 
     return build(tmp_path_factory.mktemp("rig") / "demo.blend")
 
@@ -44,7 +44,7 @@ def _fcurves(action):
 def test_bake_writes_new_actions_with_expected_keys(demo_blend):
     import bpy
 
-    from addon.bake import bake_clip
+    from addon.blender.bake import bake_clip
 
     head, arm = _open(demo_blend)
     before = set(bpy.data.actions.keys())
@@ -70,9 +70,8 @@ def test_bake_writes_new_actions_with_expected_keys(demo_blend):
 
 
 def test_existing_action_untouched_and_takes_layer(demo_blend):
-    import bpy
 
-    from addon.bake import bake_clip
+    from addon.blender.bake import bake_clip
 
     head, arm = _open(demo_blend)
     keys = head.data.shape_keys
@@ -93,7 +92,7 @@ def test_existing_action_untouched_and_takes_layer(demo_blend):
 def test_resamples_to_scene_fps(demo_blend, fps, fps_base, n):
     import bpy
 
-    from addon.bake import bake_clip
+    from addon.blender.bake import bake_clip
 
     head, arm = _open(demo_blend, fps, fps_base)
     c = _clip(2.0, 30.0)
@@ -111,8 +110,8 @@ def test_resamples_to_scene_fps(demo_blend, fps, fps_base, n):
 def test_missing_channels_reported_and_rig_errors(demo_blend):
     import bpy
 
-    from addon.bake import bake_clip
-    from engine.errors import RigError
+    from addon.blender.bake import bake_clip
+    from rigs.core.errors import RigError
 
     _open(demo_blend)
     me = bpy.data.meshes.new("small")
@@ -136,7 +135,7 @@ def test_missing_channels_reported_and_rig_errors(demo_blend):
 def test_retarget_map_and_root_translation(demo_blend):
     import bpy
 
-    from addon.bake import bake_clip
+    from addon.blender.bake import bake_clip
 
     head, arm = _open(demo_blend)
     c = _clip()
@@ -176,9 +175,9 @@ def _direction_errors_deg(clip, arm, bones, frames):
     segment of the canonical FK of the clip (Y up -> Blender Z up)."""
     import bpy
 
-    from addon.bake import C_YUP_TO_ZUP
+    from rigs.core.rotations import YUP_TO_ZUP as C_YUP_TO_ZUP
     from rigs.retarget import DIRECTION_CHILDREN
-    from rigs.skeleton import canonical_skeleton
+    from rigs.core.skeleton import canonical_skeleton
 
     sk = canonical_skeleton()
     _, pos = sk.forward_kinematics(clip.joint_angles, clip.root_translation)
@@ -199,7 +198,7 @@ def _direction_errors_deg(clip, arm, bones, frames):
 
 @pytest.mark.parametrize("layout,n_pairs", [("mixamo", 17), ("rigify", 17)])
 def test_retargets_onto_apose_rolled_rig(layout, n_pairs):
-    from addon.bake import bake_clip
+    from addon.blender.bake import bake_clip
     from rigs.retarget import synthetic_rest
 
     rest = synthetic_rest(layout, a_pose_deg=40, seed=4)
@@ -219,7 +218,7 @@ def test_retargets_onto_apose_rolled_rig(layout, n_pairs):
 
 
 def test_copy_on_canonical_rig_is_not_retarget(demo_blend):
-    from addon.bake import bake_clip
+    from addon.blender.bake import bake_clip
 
     head, arm = _open(demo_blend)
     clip = _body_clip(T=12)
@@ -232,8 +231,8 @@ def test_copy_on_canonical_rig_is_not_retarget(demo_blend):
 def test_unknown_armature_layout_is_a_rig_error():
     import bpy
 
-    from addon.bake import bake_clip
-    from engine.errors import RigError
+    from addon.blender.bake import bake_clip
+    from rigs.core.errors import RigError
     from rigs.retarget import RestSkeleton
 
     rest = RestSkeleton(("Bone", "Bone.001"), (-1, 0), np.array([[0, 0, 0], [0, 0, 1.0]]),

@@ -1,4 +1,4 @@
-"""Tests of the procedural body (engine/animate/body.py) on the canonical SMPL-X skeleton."""
+"""Tests of the procedural body (engine/animators/body) on the canonical SMPL-X skeleton."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -6,10 +6,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.animate.body import BodyConfig, animate_body
-from engine.errors import ConfigError
-from rigs.rotations import axis_angle_to_matrix, matrix_to_euler
-from rigs.skeleton import canonical_skeleton, joint_limits_rad
+from engine.animators.body.animator import BodyConfig, animate_body
+from rigs.core.errors import ConfigError
+from rigs.core.rotations import axis_angle_to_matrix, matrix_to_euler
+from rigs.core.skeleton import canonical_skeleton, joint_limits_rad
 
 FPS = 30.0
 SK = canonical_skeleton()

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from engine.errors import RigError
-from rigs.bvh import format_bvh, parse_bvh, read_bvh
-from rigs.rotations import axis_angle_to_matrix, euler_to_matrix
+from rigs.core.errors import RigError
+from rigs.formats.bvh import format_bvh, parse_bvh, read_bvh
+from rigs.core.rotations import axis_angle_to_matrix, euler_to_matrix
 
 CMU = ("cmu_131_01.bvh", "cmu_131_02.bvh", "cmu_131_03.bvh")
 

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from engine.cli import main
-from engine.clip import load_clip
+from rigs.core.clip import load_clip
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 

@@ -5,10 +5,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from engine.clip import (SCHEMA_VERSION, Clip, Phoneme, load_clip, make_meta, neutral_clip, num_frames,
-                         save_clip)
-from engine.errors import ClipError, SchemaVersionError
-from rigs.arkit import ARKIT_NAMES
+from rigs.core.clip import SCHEMA_VERSION, load_clip, make_meta, neutral_clip, save_clip
+from rigs.core.phones import Phone
+from rigs.core.timebase import num_frames
+from rigs.core.errors import ClipError, SchemaVersionError
+from rigs.core.arkit import ARKIT_NAMES
 
 
 def _clip(T=31, fps=30.0, L=4):
@@ -19,7 +20,7 @@ def _clip(T=31, fps=30.0, L=4):
     c.joint_angles[:] = rng.normal(0, 0.2, c.joint_angles.shape)
     c.root_translation[:] = rng.normal(0, 0.01, c.root_translation.shape)
     c.lip_vertices[:] += rng.normal(0, 0.001, c.lip_vertices.shape).astype(np.float32)
-    c.phonemes = (Phoneme(0.0, 0.2, "SIL"), Phoneme(0.2, 0.3, "M"), Phoneme(0.3, 1.0, "AA"))
+    c.phonemes = (Phone(0.0, 0.2, "SIL"), Phone(0.2, 0.3, "M"), Phone(0.3, 1.0, "AA"))
     c.meta = make_meta(fps=fps, duration_s=T / fps, mode="test", seed=3, emotion={"joy": 0.5})
     return c
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from rigs.arkit import ARKIT_NAMES
-from rigs.skeleton import canonical_skeleton
+from rigs.core.arkit import ARKIT_NAMES
+from rigs.core.skeleton import canonical_skeleton
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +38,13 @@ def test_tongue_out_moves_only_tongue_forward(ict):
 
 
 def test_yup_to_zup():
-    from rigs.ict import yup_to_zup
+    from rigs.core.rotations import yup_to_zup
 
     np.testing.assert_array_equal(yup_to_zup(np.array([[1.0, 2.0, 3.0]])), [[1.0, -3.0, 2.0]])
 
 
 def test_missing_head_names_what_to_download(tmp_path, monkeypatch):
-    from engine.errors import DataMissingError
+    from rigs.core.errors import DataMissingError
     from rigs.ict import load_ict
 
     monkeypatch.setenv("PARLEY_DATA", str(tmp_path / "nodata"))
@@ -56,7 +56,7 @@ def test_missing_head_names_what_to_download(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def demo_blend(tmp_path_factory, data_dir):
     pytest.importorskip("bpy")
-    from rigs.demo_character import build
+    from addon.blender.demo_character import build
 
     return build(tmp_path_factory.mktemp("rig") / "demo.blend")
 
@@ -65,7 +65,7 @@ def demo_blend(tmp_path_factory, data_dir):
 def test_demo_character_shape_keys_bones_and_groups(demo_blend):
     import bpy
 
-    from rigs.demo_character import ARMATURE_NAME, BODY_NAME, HEAD_NAME
+    from addon.blender.demo_character import ARMATURE_NAME, BODY_NAME, HEAD_NAME
 
     bpy.ops.wm.open_mainfile(filepath=str(demo_blend))
     head, arm, body = (bpy.data.objects[n] for n in (HEAD_NAME, ARMATURE_NAME, BODY_NAME))
@@ -114,7 +114,7 @@ def test_eye_bone_rotates_eyeball_only(demo_blend):
 
 
 def test_cut_at_height_gives_a_level_edge_and_keeps_vertex_order():
-    from rigs.demo_character import cut_at_height
+    from addon.blender.geometry import cut_at_height
 
     # a 3x3-vertex grid on a slanted (x, y) plane, quads, cut at y = 0.25
     xs, ys = np.meshgrid([0.0, 1.0, 2.0], [0.0, 0.5, 1.0])
@@ -130,7 +130,7 @@ def test_cut_at_height_gives_a_level_edge_and_keeps_vertex_order():
 
 
 def test_cache_key_follows_the_builder_source():
-    from rigs.demo_character import builder_digest
+    from addon.blender.demo_character import builder_digest
 
     d = builder_digest()
     assert len(d) == 12 and d == builder_digest()

@@ -1,4 +1,4 @@
-"""Exports (engine/export.py): Live Link Face CSV (+ reader), BVH (our reader and Blender's), JSON."""
+"""Exchange formats (rigs/formats): Live Link Face CSV (+ reader), BVH (our reader and Blender's), JSON."""
 import csv
 import json
 import re
@@ -6,13 +6,15 @@ import re
 import numpy as np
 import pytest
 
-from engine import export as ex
-from engine.clip import Phoneme, neutral_clip
-from engine.errors import ClipError
-from rigs.arkit import ARKIT_NAMES, LIVELINK_COLUMNS
-from rigs.bvh import read_bvh
-from rigs.rotations import axis_angle_to_matrix, euler_to_matrix
-from rigs.skeleton import canonical_skeleton
+from rigs.formats import bvh as bvh_format
+from rigs.formats import livelink, motion_json
+from rigs.core.clip import neutral_clip
+from rigs.core.phones import Phone
+from rigs.core.errors import ClipError
+from rigs.core.arkit import ARKIT_NAMES, LIVELINK_COLUMNS
+from rigs.formats.bvh import read_bvh
+from rigs.core.rotations import axis_angle_to_matrix, euler_to_matrix
+from rigs.core.skeleton import canonical_skeleton
 
 TC = re.compile(r"^\d\d:\d\d:\d\d:\d\d\.\d\d\d$")
 
@@ -36,7 +38,7 @@ def rows(path):
 
 def test_livelink_layout(tmp_path):
     c = make_clip(fps=30.0)
-    p = ex.export_livelink_csv(c, tmp_path / "take.csv")
+    p = livelink.export_livelink_csv(c, tmp_path / "take.csv")
     r = rows(p)
     assert r[0] == ["Timecode", "BlendShapeCount"] + list(LIVELINK_COLUMNS)
     assert len(r[0]) == 63 and r[0][2] == "EyeBlinkLeft" and r[0][54:57] == ["HeadYaw", "HeadPitch", "HeadRoll"]
@@ -56,25 +58,25 @@ def test_livelink_head_units_are_quarter_turns(tmp_path):
     sk = canonical_skeleton()
     c.joint_angles[:, sk.index("head")] = [0, np.pi / 4, 0]  # 45 deg about +Y: yaw to the left
     c.joint_angles[:, sk.index("left_eye")] = [np.pi / 8, 0, 0]  # 22.5 deg about +X: look down
-    r = rows(ex.export_livelink_csv(c, tmp_path / "h.csv"))
+    r = rows(livelink.export_livelink_csv(c, tmp_path / "h.csv"))
     col = {n: i for i, n in enumerate(r[0])}
     assert float(r[5][col["HeadYaw"]]) == pytest.approx(0.5, abs=1e-6)
     assert float(r[5][col["HeadPitch"]]) == pytest.approx(0.0, abs=1e-6)
     assert float(r[5][col["LeftEyePitch"]]) == pytest.approx(0.25, abs=1e-6)
-    r2 = rows(ex.export_livelink_csv(c, tmp_path / "r.csv", angle_units="rad"))
+    r2 = rows(livelink.export_livelink_csv(c, tmp_path / "r.csv", angle_units="rad"))
     assert float(r2[5][col["HeadYaw"]]) == pytest.approx(np.pi / 4, abs=1e-6)
 
 
 def test_livelink_round_trip(tmp_path):
     c = make_clip(fps=60.0, duration_s=1.5, seed=4)
-    p = ex.export_livelink_csv(c, tmp_path / "a.csv")
-    back = ex.read_livelink_csv(p)
+    p = livelink.export_livelink_csv(c, tmp_path / "a.csv")
+    back = livelink.read_livelink_csv(p)
     assert back.fps == 60.0 and back.num_frames == c.num_frames
     assert np.abs(back.expression - c.expression).max() < 1e-4
-    for a, b in zip(ex.head_eye_angles(c), ex.head_eye_angles(back)):
+    for a, b in zip(livelink.head_eye_angles(c), livelink.head_eye_angles(back)):
         np.testing.assert_allclose(b, a, atol=1e-4)
     # and the re-exported file carries the same numbers
-    r1, r2 = rows(p), rows(ex.export_livelink_csv(back, tmp_path / "b.csv"))
+    r1, r2 = rows(p), rows(livelink.export_livelink_csv(back, tmp_path / "b.csv"))
     np.testing.assert_allclose(np.array([x[2:] for x in r2[1:]], float), np.array([x[2:] for x in r1[1:]], float),
                                atol=1e-4)
     # the head rotation lands on the head joint (neck combined into it)
@@ -104,33 +106,33 @@ def test_read_app_style_file(tmp_path):
         lines.append(",".join([tc, "61"] + [f"{vals[i, k]:.8f}" for k in order] + ["7"]))
     p = tmp_path / "app.csv"
     p.write_text("\n".join(lines) + "\n")
-    c = ex.read_livelink_csv(p)
+    c = livelink.read_livelink_csv(p)
     assert c.fps == 60.0 and c.num_frames == n
     for k, name in enumerate(cols[:52]):
         canon = name[0].lower() + name[1:]
         np.testing.assert_allclose(c.channel(canon), vals[:, k], atol=1e-6)
-    yaw_pitch_roll = ex.head_eye_angles(c)[0]
+    yaw_pitch_roll = livelink.head_eye_angles(c)[0]
     np.testing.assert_allclose(yaw_pitch_roll, vals[:, 52:55] * np.pi / 2, atol=1e-6)
     # an explicit fps resamples
-    c30 = ex.read_livelink_csv(p, fps=30)
+    c30 = livelink.read_livelink_csv(p, fps=30)
     assert c30.fps == 30 and c30.num_frames == 45
 
 
 def test_read_livelink_errors(tmp_path):
     with pytest.raises(ClipError):
-        ex.read_livelink_csv(tmp_path / "missing.csv")
+        livelink.read_livelink_csv(tmp_path / "missing.csv")
     p = tmp_path / "bad.csv"
     p.write_text("a,b\n1,2\n")
     with pytest.raises(ClipError, match="Timecode"):
-        ex.read_livelink_csv(p)
+        livelink.read_livelink_csv(p)
     p.write_text("Timecode,BlendShapeCount,JawOpen\n00:00:00:00.000,61,abc\n")
     with pytest.raises(ClipError, match="not a number"):
-        ex.read_livelink_csv(p)
+        livelink.read_livelink_csv(p)
 
 
 def test_bvh_export_round_trip(tmp_path):
     c = make_clip(fps=24.0, seed=2)
-    p = ex.export_bvh(c, tmp_path / "c.bvh")
+    p = bvh_format.export_bvh(c, tmp_path / "c.bvh")
     b = read_bvh(p)
     sk = canonical_skeleton()
     assert set(b.names) == set(sk.names) and b.names[0] == "pelvis"
@@ -143,7 +145,7 @@ def test_bvh_export_round_trip(tmp_path):
     idx = [b.index(n) for n in sk.names]
     np.testing.assert_allclose(P[:, idx] / 100.0, P2, atol=1e-6)
     np.testing.assert_allclose(R[:, idx], R2, atol=1e-6)
-    pm = read_bvh(ex.export_bvh(c, tmp_path / "m.bvh", units="m", order="XYZ"))
+    pm = read_bvh(bvh_format.export_bvh(c, tmp_path / "m.bvh", units="m", order="XYZ"))
     np.testing.assert_allclose(pm.forward_kinematics()[1][:, idx], P2, atol=1e-6)
 
 
@@ -153,7 +155,7 @@ def test_bvh_export_imports_into_blender(tmp_path):
     from bpy_extras.io_utils import axis_conversion
 
     c = make_clip(fps=30.0, seed=6, duration_s=1.0)
-    p = ex.export_bvh(c, tmp_path / "b.bvh")
+    p = bvh_format.export_bvh(c, tmp_path / "b.bvh")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     res = bpy.ops.import_anim.bvh(filepath=str(p), global_scale=0.01, axis_forward="-Z", axis_up="Y",
                                   frame_start=1, use_fps_scale=False, rotate_mode="NATIVE")
@@ -181,25 +183,25 @@ def test_bvh_export_imports_into_blender(tmp_path):
 
 def test_json_export(tmp_path):
     c = make_clip(seed=3, lips=4)
-    c.phonemes = (Phoneme(0.0, 0.5, "SIL"), Phoneme(0.5, 2.0, "AA"))
-    p = ex.export_json(c, tmp_path / "c.json")
+    c.phonemes = (Phone(0.0, 0.5, "SIL"), Phone(0.5, 2.0, "AA"))
+    p = motion_json.export_json(c, tmp_path / "c.json")
     d = json.loads(p.read_text())
     assert d["format"] == "parley-motion" and d["version"] == 1
     assert d["num_frames"] == c.num_frames == len(d["frames"])
     assert d["expression_names"] == list(ARKIT_NAMES) and len(d["frames"][3]["expression"]) == 52
     assert len(d["frames"][3]["joint_rotations"]) == 25 and d["frames"][3]["time_s"] == pytest.approx(3 / c.fps)
     assert d["phonemes"][1]["label"] == "AA"
-    back = ex.read_json(p)
+    back = motion_json.read_json(p)
     np.testing.assert_allclose(back.joint_angles, c.joint_angles, atol=1e-5)
     np.testing.assert_allclose(back.expression, c.expression, atol=1e-5)
     np.testing.assert_allclose(back.lip_vertices, c.lip_vertices, atol=1e-5)
     np.testing.assert_allclose(back.root_translation, c.root_translation, atol=1e-5)
-    q = ex.read_json(ex.export_json(c, tmp_path / "q.json", rotations="quaternion", include_lips=False))
+    q = motion_json.read_json(motion_json.export_json(c, tmp_path / "q.json", rotations="quaternion", include_lips=False))
     np.testing.assert_allclose(axis_angle_to_matrix(q.joint_angles), axis_angle_to_matrix(c.joint_angles), atol=1e-5)
     assert q.lip_vertices.shape == (c.num_frames, 0, 3)
     (tmp_path / "x.json").write_text("{}")
     with pytest.raises(ClipError):
-        ex.read_json(tmp_path / "x.json")
+        motion_json.read_json(tmp_path / "x.json")
 
 
 def test_euler_yxz_matches_docstring_signs():

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from engine.animate.face import animate_face
+from engine.animators.phonetic.face import animate_face
 from engine.phonetics import Phone
-from rigs.arkit import ARKIT_INDEX as A
+from rigs.core.arkit import ARKIT_INDEX as A
 
 FPS = 30.0
 
@@ -189,7 +189,7 @@ def test_no_phones_is_idle():
 @pytest.mark.parametrize("fps", [24.0, 30.0, 60.0])
 @pytest.mark.parametrize("emotion", [{}, {"joy": 1.0}, {"disgust": 1.0, "surprise": 1.0}, {"fear": 1.0}])
 def test_lip_model_gap_closed_at_bilabials_open_at_vowels(data_dir, fps, emotion):
-    from engine.lipmodel import load_lip_model
+    from engine.animators.lips import load_lip_model
     lm = load_lip_model()
     phones, pros, T = utterance(SEQ, fps=fps)
     x = animate_face(phones, pros, fps=fps, n_frames=T, emotion=emotion, seed=0).expression

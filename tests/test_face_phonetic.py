@@ -4,13 +4,12 @@ import logging
 import numpy as np
 import soundfile as sf
 
-from engine.animate.base import AnimateRequest
-from engine.animate.phonetic import PhoneticAnimator
-from rigs.arkit import ARKIT_INDEX as A
+from engine.animators.base import AnimateRequest
+from engine.animators.phonetic.animator import PhoneticAnimator
 
 
 def test_silence_gives_idle_clip(tmp_path, caplog, data_dir):
-    from engine.audio import load_audio
+    from engine.audio.load import load_audio
     p = tmp_path / "quiet.wav"
     sf.write(p, np.zeros(16000 * 3, np.float32), 16000)
     with caplog.at_level(logging.WARNING):
@@ -26,7 +25,7 @@ def test_silence_gives_idle_clip(tmp_path, caplog, data_dir):
 
 
 def test_speech_clip_moves_mouth_and_body(data_dir):
-    from engine.audio import load_audio
+    from engine.audio.load import load_audio
     audio = load_audio(data_dir / "speech" / "sr_english.wav")
     clip = PhoneticAnimator().animate(audio, AnimateRequest(fps=30, seed=0, transcript="one two three"))
     assert clip.channel("jawOpen").max() > 0.15
@@ -38,7 +37,7 @@ def test_speech_clip_moves_mouth_and_body(data_dir):
 
 
 def test_speech_mask_from_phones():
-    from engine.animate.phonetic import speech_mask
+    from engine.animators.phonetic.animator import speech_mask
     from engine.phonetics import Phone
     ph = [Phone(0.0, 1.0, "SIL"), Phone(1.0, 1.2, "AA"), Phone(1.2, 2.0, "SIL"), Phone(2.0, 2.1, "M"),
           Phone(2.1, 3.0, "SIL")]
@@ -49,15 +48,15 @@ def test_speech_mask_from_phones():
 
 def test_speech_mask_drives_animation_without_silero(data_dir, monkeypatch):
     """The default animator takes its speech mask from the phones and never loads Silero."""
-    import engine.features as F
-    from engine.audio import load_audio
+    import engine.audio.prosody as F
+    from engine.audio.load import load_audio
 
     def boom(*a, **k):
         raise AssertionError("silero called")
     monkeypatch.setattr(F, "silero_vad_frames", boom)
     audio = load_audio(data_dir / "speech" / "sr_english.wav")
     seen = {}
-    import engine.animate.phonetic as P
+    import engine.animators.phonetic.animator as P
     real = P.animate_face
 
     def spy(phones, prosody, **kw):

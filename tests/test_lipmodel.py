@@ -2,14 +2,14 @@
 import numpy as np
 import pytest
 
-from rigs.arkit import ARKIT_INDEX as A
+from rigs.core.arkit import ARKIT_INDEX as A
 
 
 @pytest.fixture(scope="module")
 def lm(data_dir, tmp_path_factory):
     import os
     os.environ["PARLEY_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    from engine.lipmodel import load_lip_model
+    from engine.animators.lips import load_lip_model
     return load_lip_model()
 
 
@@ -48,7 +48,7 @@ def test_gap_open_and_close(lm):
 
 
 def test_cache_roundtrip(lm):
-    from engine.lipmodel import load_lip_model
+    from engine.animators.lips import load_lip_model
     again = load_lip_model()
     np.testing.assert_array_equal(again.vertex_ids, lm.vertex_ids)
     np.testing.assert_allclose(again.deltas_m, lm.deltas_m)

@@ -4,9 +4,9 @@ import logging
 import numpy as np
 import pytest
 
-from engine.arpabet import ARPABET, LABELS, PHONE_CLASS, ARPABET_TO_IPA, ARPABET_TO_SAMPA, ipa_to_arpabet, is_class
-from engine.audio import Audio, load_audio
-from engine.errors import PhoneticsError
+from rigs.core.phones import ARPABET, LABELS, PHONE_CLASS, ARPABET_TO_IPA, ARPABET_TO_SAMPA, ipa_to_arpabet, is_class
+from engine.audio.load import Audio, load_audio
+from rigs.core.errors import PhoneticsError
 from engine.phonetics import Phone, PhoneticsConfig, _finalize, normalize_transcript, phone_timing, pronunciations
 
 
@@ -188,7 +188,7 @@ def test_festival_sentence_aligns(tmp_path, caplog):
 def test_long_recording_aligns_in_chunks(data_dir, caplog):
     """jfk + 3 LibriVox sentences with pauses (~36 s) through the chunked aligner (20 s chunks):
     every transcript word, in order, each inside its own sentence's stretch of audio."""
-    from engine.audio import audio_from_array
+    from engine.audio.load import audio_from_array
     from engine.phonetics import _chunk_bounds, _pcm16k
     sp = data_dir / "speech"
     parts = [(load_audio(sp / "jfk.flac").samples, "And so my fellow Americans, ask not what your country "

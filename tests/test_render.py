@@ -1,4 +1,4 @@
-"""rigs.render: a tiny Workbench render to H.264 + AAC MP4, checked with ffprobe; silent fallback; no partial files."""
+"""addon.blender (scene, encode): a tiny Workbench render to H.264 + AAC MP4, checked with ffprobe; silent fallback; no partial files."""
 import json
 import shutil
 import subprocess
@@ -6,8 +6,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from engine.clip import neutral_clip, save_clip
-from rigs.arkit import ARKIT_INDEX
+from rigs.core.clip import neutral_clip, save_clip
+from rigs.core.arkit import ARKIT_INDEX
 
 pytestmark = pytest.mark.blender
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.blender
 @pytest.fixture(scope="module")
 def demo_blend(tmp_path_factory, data_dir):
     pytest.importorskip("bpy")
-    from rigs.demo_character import build
+    from addon.blender.demo_character import build
 
     return build(tmp_path_factory.mktemp("rig") / "demo.blend")
 
@@ -36,7 +36,7 @@ def _probe(path):
 
 
 def test_workbench_mp4_has_h264_and_aac_of_clip_length(tmp_path, clip_path, demo_blend):
-    from rigs.render import render_clip
+    from addon.blender.scene import render_clip
 
     wav = tmp_path / "a.wav"
     import wave
@@ -57,7 +57,7 @@ def test_workbench_mp4_has_h264_and_aac_of_clip_length(tmp_path, clip_path, demo
 
 
 def test_missing_audio_gives_silent_video_with_warning(tmp_path, clip_path, demo_blend):
-    from rigs.render import render_clip
+    from addon.blender.scene import render_clip
 
     out = tmp_path / "silent.mp4"
     r = render_clip(clip_path, audio=tmp_path / "nope.wav", out=out, rig=demo_blend, resolution=(64, 36))
@@ -67,8 +67,8 @@ def test_missing_audio_gives_silent_video_with_warning(tmp_path, clip_path, demo
 
 
 def test_bad_options_are_render_errors(tmp_path, clip_path, demo_blend):
-    from engine.errors import RenderError
-    from rigs.render import render_clip
+    from rigs.core.errors import RenderError
+    from addon.blender.scene import render_clip
 
     with pytest.raises(RenderError, match="even"):
         render_clip(clip_path, out=tmp_path / "x.mp4", rig=demo_blend, resolution=(65, 36))
@@ -80,7 +80,7 @@ def test_bad_options_are_render_errors(tmp_path, clip_path, demo_blend):
 def test_side_by_side_renders_two_characters(tmp_path, clip_path, demo_blend):
     import bpy
 
-    from rigs.render import render_clip
+    from addon.blender.scene import render_clip
 
     out = tmp_path / "ab.mp4"
     r = render_clip(clip_path, out=out, rig=demo_blend, resolution=(64, 36), side_by_side=clip_path)
@@ -93,9 +93,9 @@ def test_side_by_side_renders_two_characters(tmp_path, clip_path, demo_blend):
 def test_render_scene_renders_as_set_up_and_restores_settings(tmp_path, demo_blend):
     import bpy
 
-    from addon.bake import bake_clip
-    from engine.errors import RenderError
-    from rigs.render import render_scene
+    from addon.blender.bake import bake_clip
+    from rigs.core.errors import RenderError
+    from addon.blender.encode import render_scene
 
     bpy.ops.wm.open_mainfile(filepath=str(demo_blend))
     scene = bpy.context.scene
@@ -133,7 +133,7 @@ def test_camera_framings_face_close_up_and_gestures_in_upper_body():
     height from slightly above; upper-body keeps waist-height gestures (>= 0.95 m) and the crown in view."""
     import math
 
-    from rigs.render import CAMERAS, LENS_MM, SENSOR_MM, camera_placement
+    from addon.blender.scene import CAMERAS, LENS_MM, SENSOR_MM, camera_placement
 
     aspect = 16 / 9
     half_h = math.atan(SENSOR_MM / 2 / LENS_MM / aspect)  # vertical half field of view

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from conftest import armature_from_rest
-from engine.errors import RigError
+from rigs.core.errors import RigError
 from rigs import retarget as rt
-from rigs.bvh import read_bvh
-from rigs.rotations import matrix_to_axis_angle
+from rigs.formats.bvh import read_bvh
+from rigs.core.rotations import axes_matrix, matrix_to_axis_angle
 
 SHIPPED = ("smplx", "mixamo", "rigify", "ue5_manny")
 TOL_DEG = 2.0
@@ -14,7 +14,7 @@ TOL_DEG = 2.0
 
 def direction_errors_deg(src, Ps, src_bones, tgt, Pt, tgt_bones):
     """Max angle (deg, over frames) between source and target world directions of every mapped bone."""
-    C = rt.axes_matrix(tgt.up, tgt.forward) @ rt.axes_matrix(src.up, src.forward).T
+    C = axes_matrix(tgt.up, tgt.forward) @ axes_matrix(src.up, src.forward).T
     out = {}
     for c, kids in rt.DIRECTION_CHILDREN.items():
         for k in kids:
@@ -49,13 +49,13 @@ def random_motion(T=120, seed=0):
 
 
 def test_axes_matrix_blender_convention():
-    C = rt.axes_matrix("Z", "-Y")
+    C = axes_matrix("Z", "-Y")
     assert np.linalg.det(C) == pytest.approx(1.0)
     np.testing.assert_allclose(C @ [0, 0, 1], [0, -1, 0], atol=1e-12)  # forward -> -Y
     np.testing.assert_allclose(C @ [0, 1, 0], [0, 0, 1], atol=1e-12)   # up -> Z
     np.testing.assert_allclose(C @ [1, 0, 0], [1, 0, 0], atol=1e-12)   # left stays +X
     with pytest.raises(RigError):
-        rt.axes_matrix("Z", "Z")
+        axes_matrix("Z", "Z")
 
 
 def test_cmu_onto_canonical(cmu):
@@ -123,7 +123,7 @@ def test_root_motion_scaled_by_leg_length():
     res = rt.retarget_clip(matrix_to_axis_angle(L), tr[:, 0], tgt, "ue5_manny")
     src = rt.canonical_rest()
     _, Ps = src.forward_kinematics(L, tr)
-    C = rt.axes_matrix("Z", "-Y")
+    C = axes_matrix("Z", "-Y")
     pel = tgt.index("pelvis")
     np.testing.assert_allclose(res.world_positions[:, pel], res.root_scale * Ps[:, 0] @ C.T, atol=1e-6)
     assert 80 < res.root_scale < 120  # metres -> centimetres, give or take proportions
@@ -137,7 +137,7 @@ def test_rest_pose_source_gives_tpose_target():
     arm = P[tgt.index("mixamorig:LeftForeArm")] - P[tgt.index("mixamorig:LeftArm")]
     # the arm points where the canonical T-pose arm points (converted to Blender axes)
     cs = rt.canonical_rest()
-    want = rt.axes_matrix("Z", "-Y") @ (cs.positions[cs.index("left_elbow")] - cs.positions[cs.index("left_shoulder")])
+    want = axes_matrix("Z", "-Y") @ (cs.positions[cs.index("left_elbow")] - cs.positions[cs.index("left_shoulder")])
     cos = arm @ want / (np.linalg.norm(arm) * np.linalg.norm(want))
     assert np.degrees(np.arccos(min(cos, 1.0))) < 0.01
     rest_arm = tgt.positions[tgt.index("mixamorig:LeftForeArm")] - tgt.positions[tgt.index("mixamorig:LeftArm")]
@@ -200,7 +200,7 @@ def test_pose_convention_matches_blender():
     """Local rotations/translations are Blender's pose-bone basis: a built armature reproduces them."""
     bpy = pytest.importorskip("bpy")
     from mathutils import Quaternion
-    from rigs.rotations import matrix_to_quaternion
+    from rigs.core.rotations import matrix_to_quaternion
 
     tgt = rt.synthetic_rest("rigify", seed=9, a_pose_deg=45)
     L, tr = random_motion(T=6, seed=4)

@@ -1,0 +1,97 @@
+"""The Blender layer's command line: ``python -m addon.blender.cli render|rig ...`` (bpy).
+
+``parley render`` (the engine's CLI, which never imports bpy) runs ``render`` here in a child process, as
+the add-on runs ``python -m engine animate``: Blender's own output stays in that process and a crash in
+Blender cannot take the caller with it. ``build.py rig`` runs ``rig``. Errors: one line
+``parley: error: ...`` on stderr and exit 2; progress as JSON lines on stderr; the result as one JSON line
+on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from ..vocab import errors
+from .encode import ENGINES
+from .scene import CAMERAS
+
+
+def _parse_resolution(s: str) -> tuple[int, int]:
+    try:
+        a, b = s.lower().split("x")
+        return int(a), int(b)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"resolution must look like 1280x720, got {s!r}") from None
+
+
+def render_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="parley render",
+                                 description="Render a clip on a rig to an MP4 (H.264 + AAC).")
+    ap.add_argument("clip", help="clip .npz")
+    ap.add_argument("--audio", help="audio file to mux (missing: silent video with a warning)")
+    ap.add_argument("-o", "--out", required=True, help="output .mp4")
+    ap.add_argument("--engine", choices=sorted(ENGINES), default="workbench")
+    ap.add_argument("--rig", default="demo", help="'demo' or a .blend file with the rig")
+    ap.add_argument("--camera", choices=sorted(CAMERAS), default="face")
+    ap.add_argument("--resolution", type=_parse_resolution, default=(1280, 720))
+    ap.add_argument("--samples", type=int, default=None)
+    ap.add_argument("--material", choices=("grey", "skin"), default="grey", help="demo rig material")
+    ap.add_argument("--side-by-side", dest="side_by_side", metavar="CLIP_B", help="second clip beside the first")
+    ap.add_argument("--no-labels", dest="labels", action="store_false", help="no A/B labels in side-by-side")
+    return ap
+
+
+def _render(argv) -> int:
+    from .scene import render_clip
+
+    a = render_parser().parse_args(argv)
+    t0 = time.perf_counter()
+
+    def progress(i: int, n: int) -> None:
+        print(json.dumps({"frame": i, "of": n, "elapsed_s": round(time.perf_counter() - t0, 3)}),
+              file=sys.stderr, flush=True)
+
+    r = render_clip(a.clip, audio=a.audio, out=a.out, engine=a.engine, rig=a.rig, camera=a.camera,
+                    resolution=a.resolution, samples=a.samples, side_by_side=a.side_by_side,
+                    labels=a.labels, material=a.material, progress=progress)
+    for w in r.warnings:
+        print(json.dumps({"warning": w}), file=sys.stderr, flush=True)
+    print(json.dumps({"out": str(r.path), "frames": r.frames, "fps": r.fps, "seconds": round(r.seconds, 2),
+                      "audio": r.has_audio, "warnings": list(r.warnings)}))
+    return 0
+
+
+def _rig(argv) -> int:
+    from .demo_character import build
+    from .geometry import COLOURS
+
+    ap = argparse.ArgumentParser(prog="parley rig", description="Build the Parley demo character (.blend).")
+    ap.add_argument("out", nargs="?", default="demo_character.blend", help="output .blend path")
+    ap.add_argument("--material", choices=sorted(COLOURS), default="grey")
+    a = ap.parse_args(argv)
+    print(build(a.out, material=a.material))
+    return 0
+
+
+COMMANDS = {"render": _render, "rig": _rig}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        sys.stderr.write(f"parley: error: give one of: {', '.join(COMMANDS)}\n")
+        return 2
+    try:
+        return COMMANDS[argv[0]](argv[1:])
+    except errors.ParleyError as e:
+        sys.stderr.write(f"parley: error: {e}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("parley: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""The demo character: the ICT FaceKit head with 52 ARKit shape keys on a skinned mannequin (bpy).
+
+What :func:`build` makes (Blender axes: Z up, the character faces -Y, +X is its left):
+
+* ``parley_armature``: one bone per canonical joint (:func:`rigs.core.skeleton.canonical_skeleton`), named by
+  the canonical joint names, heads at the rest joint positions; the eye bones sit at the ICT eyeball
+  centres so eye rotations pivot correctly.
+* ``parley_head``: the ICT head (:mod:`rigs.ict`) in metres with shape keys named by the 52 canonical
+  ARKit channels (``browInnerUp``/``cheekPuff`` merged from ICT's halves, ``tongueOut`` synthesised),
+  smooth shaded with normals recomputed (the OBJ carries none). Vertex order is the template's, so lip
+  vertex ids of a clip index it directly; the transparent eye shells (lacrimal fluid, eye occlusion,
+  eye blend) keep their vertices but lose their faces. Teeth and tongue follow the jaw through ICT's own
+  jaw shapes (``jawOpen``/``jawLeft``/``jawRight``/``jawForward`` move gums, tongue and lower teeth);
+  eyeballs are weighted to the ``left_eye``/``right_eye`` bones, the skin to ``head`` blended into
+  ``neck`` below the jaw.
+* ``parley_body``: a mannequin generated from the skeleton graph: a Skin modifier over the joints with
+  per-joint radii, subdivided, applied, smooth shaded and skinned to the armature with automatic (bone
+  heat) weights, falling back to distance weights if bone heat fails.
+* materials: neutral grey for perceptual studies (``material="grey"``) or a skin-like one
+  (``material="skin"``); the Workbench colour is each material's ``diffuse_color``.
+
+References: Li et al. 2020 (ICT FaceKit); Pavlakos et al. 2019 (SMPL-X skeleton); Blender manual,
+"Skin Modifier".
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..vocab import ict
+from ..vocab import skeleton as skeleton_module
+from ..vocab import arkit
+from ..vocab import errors
+from ..vocab import files
+from ..vocab import rotations
+from . import geometry
+from .geometry import (COLOURS, EXTRA_TIPS, PART_MATERIAL, RADII, ARMATURE_NAME, BODY_NAME, HEAD_NAME,
+                       NO_FACE_PARTS, bone_layout, cornea_faces, cut_at_height, head_offset_m,
+                       neck_ring, segment_weights, sheathe_neck)
+
+# ------------------------------------------------------------------------------------------ bpy part
+
+def _mesh_from_arrays(bpy, name: str, verts: np.ndarray, polys: list[np.ndarray]):
+    me = bpy.data.meshes.new(name)
+    me.vertices.add(len(verts))
+    me.vertices.foreach_set("co", np.ascontiguousarray(verts, dtype=np.float32).ravel())
+    sizes = np.array([len(p) for p in polys], dtype=np.int32)
+    loops = np.concatenate(polys).astype(np.int32) if polys else np.zeros(0, np.int32)
+    me.loops.add(len(loops))
+    me.loops.foreach_set("vertex_index", loops)
+    me.polygons.add(len(polys))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
+    me.polygons.foreach_set("loop_start", starts)
+    me.update(calc_edges=True)
+    me.validate(clean_customdata=False)
+    return me
+
+
+def _material(bpy, name: str, rgba) -> object:
+    mat = bpy.data.materials.new(name)
+    mat.diffuse_color = rgba
+    mat.use_nodes = True
+    bsdf = next((n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED"), None)
+    if bsdf is not None:
+        bsdf.inputs["Base Color"].default_value = rgba
+        bsdf.inputs["Roughness"].default_value = 0.55 if "sclera" not in name else 0.2
+    mat.roughness = 0.55
+    return mat
+
+
+def _build_armature(bpy, layout):
+
+    sk = skeleton_module.canonical_skeleton()
+    arm = bpy.data.armatures.new(ARMATURE_NAME)
+    obj = bpy.data.objects.new(ARMATURE_NAME, arm)
+    bpy.context.scene.collection.objects.link(obj)
+    arm.display_type = "STICK"
+    with bpy.context.temp_override(active_object=obj, object=obj, selected_objects=[obj]):
+        bpy.context.view_layer.objects.active = obj
+        bpy.ops.object.mode_set(mode="EDIT")
+        for n, p in zip(sk.names, sk.parents):
+            eb = arm.edit_bones.new(n)
+            h, t = layout[n]
+            eb.head, eb.tail = tuple(rotations.yup_to_zup(h)), tuple(rotations.yup_to_zup(t))
+            eb.roll = 0.0
+            if p >= 0:
+                eb.parent = arm.edit_bones[sk.names[p]]
+            eb.use_deform = n not in ("jaw",)
+        bpy.ops.object.mode_set(mode="OBJECT")
+    for pb in obj.pose.bones:
+        pb.rotation_mode = "QUATERNION"
+    return obj
+
+
+def _build_body(bpy, arm_obj, layout, ring):
+
+    sk = skeleton_module.canonical_skeleton()
+    names = [n for n in sk.names if n in RADII]
+    pts = {n: layout[n][0] for n in names}
+    radii = {n: RADII[n] for n in names}
+    pts["neck"] = ring[1] + np.array([0.0, 0.05, 0.0])  # a leaf inside the head (its end cap shrinks)
+    radii["neck"] = (ring[2][0] - 0.008, ring[2][1] - 0.008)
+    edges_named = [(sk.names[p], n) for n, p in zip(sk.names, sk.parents) if n in RADII and p >= 0
+                   and sk.names[p] in RADII]
+    for tip, (par, off, r) in EXTRA_TIPS.items():
+        pts[tip] = layout[par][0] + np.array(off)
+        radii[tip] = r
+        names.append(tip)
+        edges_named.append((par, tip))
+    idx = {n: i for i, n in enumerate(names)}
+    verts = rotations.yup_to_zup(np.array([pts[n] for n in names]))
+    me = bpy.data.meshes.new("parley_body_graph")
+    me.from_pydata([tuple(v) for v in verts], [(idx[a], idx[b]) for a, b in edges_named], [])
+    obj = bpy.data.objects.new("parley_body_graph", me)
+    bpy.context.scene.collection.objects.link(obj)
+    skin = obj.modifiers.new("skin", "SKIN")
+    skin.branch_smoothing = 0.5
+    sub = obj.modifiers.new("subsurf", "SUBSURF")
+    sub.levels = sub.render_levels = 2
+    for n, sv in zip(names, me.skin_vertices[0].data):
+        sv.radius = radii[n]
+        sv.use_root = n == "pelvis"
+    deps = bpy.context.evaluated_depsgraph_get()
+    body_me = bpy.data.meshes.new_from_object(obj.evaluated_get(deps))
+    bpy.data.objects.remove(obj)
+    bpy.data.meshes.remove(me)
+    body_me.name = BODY_NAME
+    import bmesh
+
+    bm = bmesh.new()  # the Skin hull is not mirror-symmetric at branch joints: mirror the -X half
+    bm.from_mesh(body_me)
+    bmesh.ops.symmetrize(bm, input=bm.verts[:] + bm.edges[:] + bm.faces[:], direction="-X", dist=1e-4)
+    bm.to_mesh(body_me)
+    bm.free()
+    co = np.empty(len(body_me.vertices) * 3, np.float32)
+    body_me.vertices.foreach_get("co", co)
+    co = sheathe_neck(co.reshape(-1, 3).astype(np.float64), ring)
+    body_me.vertices.foreach_set("co", co.astype(np.float32).ravel())
+    body_me.update()
+    body_me.shade_smooth()
+    body = bpy.data.objects.new(BODY_NAME, body_me)
+    bpy.context.scene.collection.objects.link(body)
+    body.parent = arm_obj
+    if not _bone_heat(bpy, body, arm_obj):
+        _distance_weights(body, arm_obj, layout, [n for n in sk.names if n in RADII])
+    return body
+
+
+def _bone_heat(bpy, obj, arm_obj) -> bool:
+    """Parent with automatic weights; True if every vertex got some weight."""
+    for o in bpy.context.scene.objects:
+        o.select_set(False)
+    obj.select_set(True)
+    arm_obj.select_set(True)
+    bpy.context.view_layer.objects.active = arm_obj
+    try:
+        bpy.ops.object.parent_set(type="ARMATURE_AUTO")
+    except RuntimeError:
+        return False
+    n = len(obj.data.vertices)
+    weighted = np.zeros(n, bool)
+    for v in obj.data.vertices:
+        if any(g.weight > 1e-4 for g in v.groups):
+            weighted[v.index] = True
+    if not weighted.all():
+        for vg in list(obj.vertex_groups):
+            obj.vertex_groups.remove(vg)
+        return False
+    return True
+
+
+def _distance_weights(obj, arm_obj, layout, bones):
+
+    co = np.empty(len(obj.data.vertices) * 3, np.float32)
+    obj.data.vertices.foreach_get("co", co)
+    heads = rotations.yup_to_zup(np.array([layout[b][0] for b in bones]))
+    tails = rotations.yup_to_zup(np.array([layout[b][1] for b in bones]))
+    w = segment_weights(co.reshape(-1, 3).astype(np.float64), heads, tails)
+    for j, b in enumerate(bones):
+        vg = obj.vertex_groups.get(b) or obj.vertex_groups.new(name=b)
+        for wt in np.unique(np.round(w[:, j], 3)):
+            if wt <= 0:
+                continue
+            ids = np.nonzero(np.round(w[:, j], 3) == wt)[0].tolist()
+            vg.add(ids, float(wt), "REPLACE")
+    if not any(m.type == "ARMATURE" for m in obj.modifiers):
+        obj.modifiers.new("armature", "ARMATURE").object = arm_obj
+    obj.parent = arm_obj
+
+
+def _build_head(bpy, arm_obj, head, offset_m, layout, neck_cut: float):
+
+    keep_rows = np.ones(len(head.faces), bool)
+    mat_index = np.zeros(len(head.faces), np.int32)
+    slots = []
+    for part, (a, b) in ict.FACE_GROUPS.items():
+        if part in NO_FACE_PARTS:
+            keep_rows[a:b] = False
+            continue
+        m = PART_MATERIAL.get(part, "skin")
+        if m not in slots:
+            slots.append(m)
+        mat_index[a:b] = slots.index(m)
+    for side in ("left", "right"):  # the sclera ball's cornea hides the iris ball: open it
+        a, b = ict.FACE_GROUPS[f"sclera_{side}"]
+        keep_rows[a:b] &= ~cornea_faces(head, side, head.faces[a:b])
+    skin_rows = np.zeros(len(head.faces), bool)
+    for part in ("face", "back_head"):
+        skin_rows[slice(*ict.FACE_GROUPS[part])] = True
+    # the bust below the neck is the body's: cut the skin along a level contour (vertex order kept)
+    skin_keep, verts = cut_at_height(head.neutral_m + offset_m, head.faces, skin_rows, neck_cut)
+    keep_rows &= ~skin_rows | skin_keep
+    basis = rotations.yup_to_zup(verts).astype(np.float32)
+    faces = head.faces[keep_rows]
+    polys = [f[f >= 0] for f in faces]
+    me = _mesh_from_arrays(bpy, HEAD_NAME, basis, polys)
+    me.polygons.foreach_set("material_index", mat_index[keep_rows])
+    me.shade_smooth()
+    obj = bpy.data.objects.new(HEAD_NAME, me)
+    bpy.context.scene.collection.objects.link(obj)
+    obj["parley_slots"] = slots
+    obj.shape_key_add(name="Basis", from_mix=False)
+    for n in arkit.ARKIT_NAMES:
+        kb = obj.shape_key_add(name=n, from_mix=False)
+        kb.data.foreach_set("co", (basis + rotations.yup_to_zup(head.deltas_m[n]).astype(np.float32)).ravel())
+        kb.slider_max = 1.0
+        kb.value = 0.0  # Blender 5.0 creates new keys at 1.0
+    obj.data.shape_keys.name = "parley_face_keys"
+    # vertex groups: eyeballs to eye bones; skin to head, blended into neck below the jaw line
+    y = head.neutral_m[:, 1] + offset_m[1]
+    neck_top = layout["jaw"][0][1] - 0.01
+    neck_bot = neck_cut
+    w_neck = np.clip((neck_top - y) / max(neck_top - neck_bot, 1e-3), 0.0, 1.0) ** 1.5
+    eye_ids = {s: np.arange(*ict.VERTEX_PARTS[f"eye_{s}"]) for s in ("left", "right")}
+    rest = np.ones(head.num_vertices, bool)
+    for ids in eye_ids.values():
+        rest[ids] = False
+    for s, ids in eye_ids.items():
+        obj.vertex_groups.new(name=f"{s}_eye").add(ids.tolist(), 1.0, "REPLACE")
+    vg_head, vg_neck = obj.vertex_groups.new(name="head"), obj.vertex_groups.new(name="neck")
+    others = np.nonzero(rest)[0]
+    wq = np.round(w_neck[others], 2)
+    for wt in np.unique(wq):
+        ids = others[wq == wt].tolist()
+        if wt < 1.0:
+            vg_head.add(ids, float(1.0 - wt), "REPLACE")
+        if wt > 0.0:
+            vg_neck.add(ids, float(wt), "REPLACE")
+    obj.parent = arm_obj
+    obj.modifiers.new("armature", "ARMATURE").object = arm_obj
+    return obj, slots
+
+
+def build(out_path, *, material: str = "grey", ict_path=None) -> Path:
+    """Build the demo character in a fresh scene and save it to ``out_path`` (.blend), atomically."""
+    import bpy
+
+
+    if material not in COLOURS:
+        raise errors.ConfigError(f"material must be one of {sorted(COLOURS)}, got {material!r}")
+    out_path = Path(out_path)
+    head = ict.load_ict(ict_path)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    offset = head_offset_m(head)
+    eyes = {s: head.eye_center_m(s) for s in ("left", "right")}
+    layout = bone_layout(offset, eyes)
+    arm = _build_armature(bpy, layout)
+    ring = neck_ring(head, offset)
+    body = _build_body(bpy, arm, layout, ring)
+    head_obj, slots = _build_head(bpy, arm, head, offset, layout, ring[0])
+    cols = COLOURS[material]
+    for s in slots:
+        head_obj.data.materials.append(_material(bpy, f"parley_{material}_{s}", cols[s]))
+    body.data.materials.append(_material(bpy, f"parley_{material}_body", cols["body"]))
+    for o in (arm, head_obj, body):
+        o["parley_rig"] = "demo"
+    arm["parley_material"] = material
+    arm["parley_head_source"] = head.source
+    if len(head_obj.data.shape_keys.key_blocks) != 53:
+        raise errors.RigError("demo character: shape keys were not all created")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".blend", dir=out_path.parent)
+    os.close(fd)
+    try:
+        bpy.ops.wm.save_as_mainfile(filepath=tmp, check_existing=False, compress=True)
+        os.replace(tmp, out_path)
+    finally:
+        for p in (tmp, tmp + "1"):
+            if os.path.exists(p):
+                os.unlink(p)
+    return out_path
+
+
+def builder_digest() -> str:
+    """12 hex digits of SHA-256 over the sources that shape the rig (this builder, its geometry, the ICT
+    loader, the skeleton) and Blender's version: the cache key, so an edited builder never serves a stale .blend."""
+    h = hashlib.sha256()
+    for mod in (sys.modules[__name__], geometry, ict, skeleton_module):
+        h.update(Path(mod.__file__).read_bytes())
+    try:
+        import bpy
+
+        h.update(bpy.app.version_string.encode())
+    except ImportError:
+        pass
+    return h.hexdigest()[:12]
+
+
+def cached_demo_rig(*, material: str = "grey", rebuild: bool = False) -> Path:
+    """Path of the demo rig .blend in the cache, built on first use."""
+    p = files.cache_dir() / f"demo_character_{material}_{builder_digest()}.blend"
+    if rebuild or not p.is_file():
+        build(p, material=material)
+    return p

@@ -1,0 +1,226 @@
+"""A scene for a clip: open a rig, apply the clip, frame a camera, light it, then render (bpy).
+
+:func:`render_clip` opens the rig (the cached demo character, built on first use, or a ``.blend``),
+applies the clip with :func:`addon.blender.bake.bake_clip` (the same code the add-on uses), adds the audio
+as a sequencer sound strip, sets the frame rate and range from the clip, frames a camera (face, upper body
+or full body), lights the scene and renders it with :func:`addon.blender.encode.render_scene`.
+``side_by_side`` renders a second clip on a second copy of the rig beside the first, same camera and
+light, labelled "A"/"B" unless ``labels=False``.
+
+References: Blender 5.0 Python API (SequenceEditor.strips.new_sound, Camera, Light).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..vocab import errors
+from ..vocab import clip as clip_format
+from . import bake
+from .demo_character import cached_demo_rig
+from .encode import ENGINES, RenderResult, nearest_aa, render_scene
+
+log = logging.getLogger(__name__)
+
+# camera framing: (target height above the floor m, visible height m at the target, spacing between
+# characters m, downward tilt degrees). "face" is a head close-up for judging lips: the demo head
+# (chin ~1.48 m to crown ~1.70 m) fills ~60% of the frame height, aimed just below the eyes, seen from
+# slightly above as a presenter camera would. "upper-body" reaches down to the hips so beats at waist height
+# stay in frame.
+CAMERAS = {"face": (1.585, 0.37, 0.34, 6.0), "upper-body": (1.29, 0.92, 0.75, 0.0),
+           "full": (0.92, 2.0, 1.0, 0.0)}
+LENS_MM = 50.0
+SENSOR_MM = 36.0
+LABEL_HEIGHT = 0.33   # A/B label centre above the target, as a fraction of the visible height
+LABEL_SIZE = 0.07     # A/B label size, as a fraction of the visible height
+
+
+def camera_placement(camera: str, aspect: float, n_characters: int = 1) -> tuple[tuple, float]:
+    """((x, y, z) camera location, distance) in Blender axes for a framing; the camera looks along +Y,
+    tilted down by the framing's tilt onto its target point (0, 0, target height)."""
+    h_m, vis_h, spacing, tilt_deg = CAMERAS[camera]
+    fov_w = 2 * math.atan(SENSOR_MM / (2 * LENS_MM))  # sensor fit: width for landscape
+    fov_h = 2 * math.atan(math.tan(fov_w / 2) / aspect) if aspect >= 1 else fov_w
+    fov_w = fov_w if aspect >= 1 else 2 * math.atan(math.tan(fov_w / 2) * aspect)
+    d = vis_h / (2 * math.tan(fov_h / 2))
+    if n_characters > 1:
+        need_w = spacing * n_characters + 0.2 * vis_h
+        d = max(d, need_w / (2 * math.tan(fov_w / 2)))
+    t = math.radians(tilt_deg)
+    return (0.0, -d * math.cos(t), h_m + d * math.sin(t)), d
+
+
+def _setup_camera_and_light(bpy, scene, camera: str, engine: str, n: int):
+    aspect = scene.render.resolution_x / scene.render.resolution_y
+    loc, d = camera_placement(camera, aspect, n)
+    cam_data = bpy.data.cameras.new("parley_camera")
+    cam_data.lens, cam_data.sensor_width = LENS_MM, SENSOR_MM
+    cam_data.clip_start, cam_data.clip_end = 0.05, 100.0
+    cam = bpy.data.objects.new("parley_camera", cam_data)
+    scene.collection.objects.link(cam)
+    cam.location = loc
+    cam.rotation_euler = (math.pi / 2 - math.radians(CAMERAS[camera][3]), 0.0, 0.0)  # along +Y, tilted down
+    scene.camera = cam
+    if engine == "workbench":
+        sh = scene.display.shading
+        sh.light = "STUDIO"
+        sh.color_type = "MATERIAL"
+        sh.show_cavity = False
+        sh.show_specular_highlight = True
+        return
+    world = bpy.data.worlds.new("parley_world")
+    scene.world = world
+    world.use_nodes = True
+    bg = world.node_tree.nodes.get("Background")
+    if bg is not None:
+        bg.inputs["Color"].default_value = (0.18, 0.18, 0.19, 1.0)
+        bg.inputs["Strength"].default_value = 0.6
+    target = np.array([0.0, 0.0, loc[2]])
+    for name, pos, energy, size in (("key", (-1.2, -2.0, 0.9), 220.0, 1.2), ("fill", (1.5, -1.8, 0.2), 90.0, 1.5),
+                                    ("rim", (0.6, 2.0, 1.0), 150.0, 1.0)):
+        ld = bpy.data.lights.new(f"parley_{name}", "AREA")
+        ld.energy, ld.size = energy * max(1.0, d / 1.5) ** 2, size
+        lo = bpy.data.objects.new(f"parley_{name}", ld)
+        scene.collection.objects.link(lo)
+        p = target + np.array(pos) * max(1.0, d / 1.5)
+        lo.location = tuple(p)
+        direction = target - p
+        lo.rotation_euler = _look_rotation(direction)
+
+
+def _look_rotation(direction):
+    """Euler XYZ rotating -Z (a light's/camera's axis) onto ``direction``."""
+    from mathutils import Vector
+
+    return Vector(tuple(direction)).to_track_quat("-Z", "Y").to_euler()
+
+
+def _add_label(bpy, scene, text: str, x: float, z: float, size: float):
+    cu = bpy.data.curves.new(f"parley_label_{text}", "FONT")
+    cu.body, cu.size, cu.align_x = text, size, "CENTER"
+    ob = bpy.data.objects.new(f"parley_label_{text}", cu)
+    ob.location = (x, -0.3, z)
+    ob.rotation_euler = (math.pi / 2, 0, 0)
+    mat = bpy.data.materials.new("parley_label")
+    mat.diffuse_color = (0.05, 0.05, 0.05, 1)
+    cu.materials.append(mat)
+    scene.collection.objects.link(ob)
+
+
+def _second_copy(bpy, scene, mesh, arm):
+    """Duplicate the rig (armature, its child meshes with their own data and shape keys); returns the
+    copies of (mesh, armature). Called before baking, so no animation is shared."""
+    root = arm if arm is not None else mesh
+    new_root = root.copy()
+    new_root.data = root.data.copy()
+    scene.collection.objects.link(new_root)
+    new_mesh = new_root if root is mesh else None
+    if arm is not None:
+        for ch in list(arm.children):
+            c = ch.copy()
+            c.data = ch.data.copy()
+            c.parent = new_root
+            for m in c.modifiers:
+                if m.type == "ARMATURE" and m.object == arm:
+                    m.object = new_root
+            scene.collection.objects.link(c)
+            if ch == mesh:
+                new_mesh = c
+    return new_mesh, (new_root if arm is not None else None)
+
+
+def _open_rig(bpy, rig, material: str) -> Path:
+    if rig in (None, "demo"):
+        path = cached_demo_rig(material=material)
+    else:
+        path = Path(rig)
+        if not path.is_file() or path.suffix.lower() != ".blend":
+            raise errors.RenderError(f"rig {rig!r}: give 'demo' or an existing .blend file")
+    bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+    return path
+
+
+def _set_fps(scene, fps: float):
+    base = 1.001 if abs(fps * 1.001 - round(fps * 1.001)) < 1e-3 and abs(fps - round(fps)) > 1e-3 else 1.0
+    scene.render.fps = int(round(fps * base))
+    scene.render.fps_base = base
+
+
+def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="demo", camera: str = "face",
+                resolution=(1280, 720), samples: int | None = None, side_by_side=None, labels: bool = True,
+                material: str = "grey", progress=None, fps: float | None = None) -> RenderResult:
+    """Render ``clip_path`` (a clip ``.npz`` or Clip) to ``out`` (.mp4). See the module docstring.
+
+    progress: ``callback(frames_done, n_frames)`` after each frame.
+    Raises errors.RenderError (bad options, render failure), ClipError, DataMissingError.
+    """
+    import bpy
+
+    if engine not in ENGINES:
+        raise errors.RenderError(f"engine must be one of {sorted(ENGINES)}, got {engine!r}")
+    if camera not in CAMERAS:
+        raise errors.RenderError(f"camera must be one of {sorted(CAMERAS)}, got {camera!r}")
+    w, h = (int(resolution[0]), int(resolution[1]))
+    if w < 16 or h < 16 or w % 2 or h % 2:
+        raise errors.RenderError(f"resolution {w}x{h}: H.264 needs even sizes of at least 16 pixels")
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise errors.RenderError(f"cannot write {out}: folder {out.parent} does not exist")
+    clip = clip_path if isinstance(clip_path, clip_format.Clip) else clip_format.load_clip(clip_path)
+    clip_b = None
+    if side_by_side is not None:
+        clip_b = side_by_side if isinstance(side_by_side, clip_format.Clip) else clip_format.load_clip(side_by_side)
+    warnings = []
+    audio_path = Path(audio) if audio else None
+    if audio_path is None or not audio_path.is_file():
+        msg = ("no audio given" if audio_path is None else f"audio file {audio_path} not found") + \
+              ": rendering a silent video"
+        warnings.append(msg)
+        log.warning(msg)
+        audio_path = None
+
+    _open_rig(bpy, rig, material)
+    scene = bpy.context.scene
+    scene.render.engine = ENGINES[engine]
+    scene.render.resolution_x, scene.render.resolution_y = w, h
+    scene.render.resolution_percentage = 100
+    _set_fps(scene, float(fps or clip.fps))
+    mesh_a, arm_a = bake.find_rig(scene)
+    rigs_ = [(clip, mesh_a, arm_a)]
+    if clip_b is not None:
+        mesh_b, arm_b = _second_copy(bpy, scene, mesh_a, arm_a)
+        rigs_.append((clip_b, mesh_b, arm_b))
+    spacing = CAMERAS[camera][2]
+    results = []
+    for k, (c, me, ar) in enumerate(rigs_):
+        if len(rigs_) > 1:  # A on the viewer's left (-X seen from the camera at -Y)
+            (ar if ar is not None else me).location.x = (-0.5 + k) * spacing
+        results.append(bake.bake_clip(c, mesh_obj=me, armature_obj=ar, start_frame=1, scene=scene,
+                                      name="A" if k == 0 else "B"))
+    for r in results:
+        if r.missing_channels:
+            warnings.append(f"rig lacks channels: {', '.join(r.missing_channels)}")
+    n_frames = max(r.frame_end for r in results)
+    scene.frame_start, scene.frame_end = 1, n_frames
+    if len(rigs_) > 1 and labels:
+        h_m, vis_h = CAMERAS[camera][:2]
+        for k, text in enumerate(("A", "B")):
+            _add_label(bpy, scene, text, (-0.5 + k) * spacing, h_m + LABEL_HEIGHT * vis_h, LABEL_SIZE * vis_h)
+    _setup_camera_and_light(bpy, scene, camera, engine, len(rigs_))
+    if engine == "workbench":
+        scene.display.render_aa = "FXAA" if samples is None else nearest_aa(samples)
+    elif engine == "eevee":
+        scene.eevee.taa_render_samples = int(samples or 16)
+    else:
+        scene.cycles.samples = int(samples or 32)
+        scene.cycles.device = "CPU"
+    if audio_path is not None:
+        se = scene.sequence_editor_create()
+        strip = se.strips.new_sound("parley_audio", str(audio_path.resolve()), 1, 1)
+        strip.frame_start = 1
+
+    r = render_scene(scene, out, engine=engine, frame_start=1, frame_end=n_frames, progress=progress)
+    return RenderResult(r.path, r.frames, r.fps, r.seconds, r.has_audio, tuple(warnings) + r.warnings)

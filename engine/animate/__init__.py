@@ -1,1 +1,0 @@
-"""Animators: phones and prosody -> ARKit face, lip vertices and body joint angles."""

@@ -1,0 +1,235 @@
+"""Upper face, head and eyes from prosody: pitch accents, brow raises, blinks, head motion, saccades.
+
+- Pitch accents: peaks of the speaker-normalised f0 contour (semitones over the voiced median) that
+  coincide with energy, as in prosodic-prominence detectors (Tamburini 2003); with no usable f0, energy
+  peaks alone. Brows rise with accents (Cavé et al. 1996; Granström & House 2005).
+- Blinks: a seeded renewal process at ~17/min with a refractory gap, extra blinks at phrase boundaries
+  (Bentivoglio et al. 1997 report ~17/min in conversation, more at pauses); asymmetric lid profile with a
+  fast close and slower open (VanderWerf et al. 2003), peak placed on a frame so it is never missed.
+- Head: pitch follows the f0 contour and nods at accents; yaw/roll are smooth seeded noise whose energy
+  follows loudness (Busso et al. 2007; Graf et al. 2002).
+- Eyes: fixations with small saccades and occasional gaze aversion while speaking (Lee, Badler & Badler,
+  "Eyes Alive", SIGGRAPH 2002).
+
+Angles are in the canonical skeleton frame (Y up, +Z forward, +X the character's left) as small
+rotation vectors: x = pitch (+ looks down), y = yaw (+ turns to the character's left), z = roll.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import find_peaks
+
+from rigs.core.arkit import ARKIT_INDEX
+
+A = ARKIT_INDEX
+
+
+@dataclass(frozen=True)
+class ProsodyConfig:
+    accent_min_gap_s: float = 0.35
+    accent_prominence_st: float = 1.2     # semitones of f0 rise for a pitch accent
+    brow_raise: float = 0.35
+    blinks_per_min: float = 15.0    # renewal rate; boundary blinks add ~2-4/min
+    blink_refractory_s: float = 1.2
+    blink_close_s: float = 0.05
+    blink_open_s: float = 0.10
+    boundary_blink_prob: float = 0.7
+    pause_min_s: float = 0.25
+    head_pitch_per_st_rad: float = 0.006  # head rises with pitch
+    nod_rad: float = 0.045
+    head_yaw_rad: float = 0.07
+    head_roll_rad: float = 0.03
+    head_pitch_noise_rad: float = 0.02
+    eye_h_range_rad: float = 0.5          # eyeLookIn/Out weight 1 at this angle
+    eye_v_range_rad: float = 0.4
+    saccade_amp_rad: float = 0.06
+    aversion_prob: float = 0.25
+    aversion_amp_rad: float = 0.2
+
+
+def _arr(p, name: str, T: int, default=0.0) -> np.ndarray:
+    a = getattr(p, name, None) if p is not None else None
+    if a is None:
+        return np.full(T, default, dtype=np.float64)
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    if len(a) == T:
+        return a
+    if len(a) == 0:
+        return np.full(T, default, dtype=np.float64)
+    return np.interp(np.linspace(0, len(a) - 1, T), np.arange(len(a)), a)
+
+
+def prosody_arrays(prosody, T: int) -> dict[str, np.ndarray]:
+    """The per-frame prosody arrays resampled to T frames (robust to off-by-one lengths)."""
+    loud = np.clip(np.nan_to_num(_arr(prosody, "loudness", T)), 0, 1)
+    f0 = np.nan_to_num(_arr(prosody, "f0_hz", T))
+    voiced = _arr(prosody, "voiced", T) > 0.5
+    voiced &= f0 > 0
+    speech = _arr(prosody, "speech", T, default=np.nan)
+    speech = (loud > 0.15) if np.isnan(speech).all() else (np.nan_to_num(speech) > 0.5)
+    return {"loudness": loud, "f0_hz": f0, "voiced": voiced, "speech": speech}
+
+
+def f0_semitones(f0_hz: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """(T,) f0 in semitones relative to the median voiced f0, interpolated over unvoiced frames (0 if none)."""
+    T = len(f0_hz)
+    if voiced.sum() < 3:
+        return np.zeros(T)
+    st = 12.0 * np.log2(np.maximum(f0_hz, 1e-3) / np.median(f0_hz[voiced]))
+    idx = np.nonzero(voiced)[0]
+    return np.interp(np.arange(T), idx, st[idx])
+
+
+def detect_accents(pa: dict, fps: float, cfg: ProsodyConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Pitch accents -> (frame indices (K,), strengths (K,) in [0, 1])."""
+    T = len(pa["loudness"])
+    loud = gaussian_filter1d(pa["loudness"], sigma=max(0.5, 0.04 * fps))
+    st = gaussian_filter1d(f0_semitones(pa["f0_hz"], pa["voiced"]), sigma=max(0.5, 0.05 * fps))
+    dist = max(1, int(cfg.accent_min_gap_s * fps))
+    if pa["voiced"].sum() >= max(3, 0.1 * fps):
+        score = np.where(pa["speech"], st + 6.0 * (loud - loud.mean()), -np.inf)
+        score[~np.isfinite(score)] = st.min() - 10 if T else 0
+        pk, props = find_peaks(score, distance=dist, prominence=cfg.accent_prominence_st)
+        pk = pk[pa["speech"][pk] & (loud[pk] > 0.2)]
+        if len(pk):
+            prom = np.asarray([score[i] for i in pk]) - np.median(score[pa["speech"]])
+            strength = np.clip(0.4 + prom / 8.0, 0.3, 1.0)
+            return pk, strength
+    pk, props = find_peaks(loud, distance=dist, prominence=0.2)
+    pk = pk[pa["speech"][pk]]
+    return pk, np.clip(props["prominences"][:len(pk)] if len(pk) else np.zeros(0), 0.3, 1.0)
+
+
+def brow_curve(accent_frames, strengths, T: int, fps: float, gain: float) -> np.ndarray:
+    """(T,) brow raise: quick rise ~100 ms before the accent peak, slower decay ~350 ms after."""
+    t = np.arange(T) / fps
+    out = np.zeros(T)
+    for f, s in zip(accent_frames, strengths):
+        dt = t - f / fps
+        bump = np.where(dt < 0, np.exp(-0.5 * (dt / 0.1) ** 2), np.exp(-0.5 * (dt / 0.3) ** 2))
+        np.maximum(out, gain * s * bump, out=out)
+    return out
+
+
+def pause_boundaries(speech: np.ndarray, fps: float, min_pause_s: float) -> np.ndarray:
+    """Frame indices where a pause of at least ``min_pause_s`` begins after speech (phrase ends)."""
+    s = speech.astype(np.int8)
+    ends = np.nonzero((s[:-1] == 1) & (s[1:] == 0))[0] + 1
+    out = []
+    for e in ends:
+        nxt = np.nonzero(s[e:])[0]
+        length = (nxt[0] if len(nxt) else len(s) - e) / fps
+        if length >= min_pause_s:
+            out.append(e)
+    return np.asarray(out, dtype=np.int64)
+
+
+def blink_times(rng: np.random.Generator, duration_s: float, boundaries_s, rate_per_min: float,
+                cfg: ProsodyConfig) -> np.ndarray:
+    """Seeded blink peak times (s): boundary blinks first, then a renewal process filling the gaps."""
+    times: list[float] = []
+    for b in boundaries_s:
+        if rng.random() < cfg.boundary_blink_prob:
+            times.append(float(b) + rng.uniform(0.05, 0.2))
+    mean_gap = 60.0 / max(rate_per_min, 1e-3)
+    t = rng.uniform(0.2, min(mean_gap, max(0.3, duration_s)))
+    while t < duration_s:
+        if all(abs(t - u) > cfg.blink_refractory_s for u in times):
+            times.append(t)
+        # gamma-distributed intervals (shape 3): more regular than Poisson, mean = mean_gap minus boundary share
+        t += max(cfg.blink_refractory_s, rng.gamma(3.0, mean_gap / 3.0))
+    times = sorted(u for u in times if 0.0 <= u < duration_s)
+    kept: list[float] = []
+    for u in times:
+        if not kept or u - kept[-1] > cfg.blink_refractory_s * 0.7:
+            kept.append(u)
+    return np.asarray(kept)
+
+
+def blink_curve(peaks_s: np.ndarray, T: int, fps: float, cfg: ProsodyConfig) -> np.ndarray:
+    """(T,) eyelid closure: each blink closes in ``blink_close_s`` and opens in ``blink_open_s``; the peak is
+    snapped to a frame so every blink fully closes at any fps."""
+    t = np.arange(T) / fps
+    out = np.zeros(T)
+    for p in peaks_s:
+        p = round(p * fps) / fps
+        dt = t - p
+        v = np.where(dt < 0, 1 - np.clip(-dt / cfg.blink_close_s, 0, 1) ** 2,
+                     1 - np.clip(dt / cfg.blink_open_s, 0, 1) ** 1.5)
+        np.maximum(out, v, out=out)
+    return np.clip(out, 0, 1)
+
+
+def _smooth_noise(rng: np.random.Generator, T: int, fps: float, corr_s: float) -> np.ndarray:
+    """Unit-variance smooth noise with correlation time ``corr_s``."""
+    pad = int(3 * corr_s * fps) + 1
+    x = gaussian_filter1d(rng.standard_normal(T + 2 * pad), sigma=max(0.5, corr_s * fps))[pad:pad + T]
+    sd = x.std()
+    return x / sd if sd > 1e-9 else x
+
+
+def head_angles(rng: np.random.Generator, pa: dict, accent_frames, strengths, fps: float, energy: float,
+                pitch_bias_rad: float, cfg: ProsodyConfig) -> np.ndarray:
+    """(T, 3) head rotation (pitch, yaw, roll) in radians."""
+    T = len(pa["loudness"])
+    t = np.arange(T) / fps
+    act = gaussian_filter1d(pa["loudness"] * pa["speech"], sigma=max(0.5, 0.3 * fps))
+    act = 0.35 + 0.65 * np.clip(act / max(act.max(), 1e-6), 0, 1) if act.max() > 1e-6 else np.full(T, 0.35)
+    st = gaussian_filter1d(f0_semitones(pa["f0_hz"], pa["voiced"]), sigma=max(0.5, 0.15 * fps))
+    pitch = -cfg.head_pitch_per_st_rad * np.clip(st, -8, 8) * energy
+    for f, s in zip(accent_frames, strengths):   # nod: down at the accent, back up after
+        dt = t - f / fps
+        pitch += cfg.nod_rad * energy * s * np.exp(-0.5 * ((dt - 0.05) / 0.12) ** 2)
+    pitch += cfg.head_pitch_noise_rad * energy * act * _smooth_noise(rng, T, fps, 0.6)
+    yaw = cfg.head_yaw_rad * energy * act * _smooth_noise(rng, T, fps, 0.9)
+    roll = cfg.head_roll_rad * energy * act * _smooth_noise(rng, T, fps, 1.1)
+    out = np.stack([pitch + pitch_bias_rad, yaw, roll], axis=1)
+    return np.clip(out, -0.5, 0.5)
+
+
+def eye_angles(rng: np.random.Generator, pa: dict, fps: float, head_rad: np.ndarray,
+               cfg: ProsodyConfig) -> np.ndarray:
+    """(T, 2, 3) eye rotations (left, right): fixations, saccades, aversions; partly counter-rotating the head."""
+    T = len(pa["loudness"])
+    target = np.zeros((T, 2))
+    i = 0
+    while i < T:
+        speaking = bool(pa["speech"][i])
+        hold = rng.gamma(2.0, (0.4 if speaking else 0.7)) + 0.15
+        n = max(1, int(hold * fps))
+        if speaking and rng.random() < cfg.aversion_prob:
+            ang = rng.uniform(0, 2 * np.pi)
+            amp = cfg.aversion_amp_rad * rng.uniform(0.5, 1.0)
+        else:
+            ang = rng.uniform(0, 2 * np.pi)
+            amp = cfg.saccade_amp_rad * rng.uniform(0.2, 1.0)
+        target[i:i + n] = [amp * np.sin(ang) * 0.6, amp * np.cos(ang)]
+        i += n
+    # saccades last ~30-60 ms: soften by one frame at most
+    if fps > 40:
+        target = gaussian_filter1d(target, sigma=0.02 * fps, axis=0)
+    # vestibulo-ocular reflex: eyes compensate half the head rotation so gaze stays near the listener
+    target[:, 0] -= 0.5 * head_rad[:, 0]
+    target[:, 1] -= 0.5 * head_rad[:, 1]
+    out = np.zeros((T, 2, 3))
+    out[:, :, 0] = target[:, None, 0]
+    out[:, :, 1] = target[:, None, 1]
+    return np.clip(out, -0.6, 0.6)
+
+
+def eye_channels(eye_rad: np.ndarray, cfg: ProsodyConfig) -> dict[str, np.ndarray]:
+    """ARKit eyeLook* weights matching eye rotations (pitch + = down; yaw + = to the character's left)."""
+    out = {}
+    for e, side in ((0, "Left"), (1, "Right")):
+        pitch, yaw = eye_rad[:, e, 0], eye_rad[:, e, 1]
+        out["eyeLookDown" + side] = np.clip(pitch / cfg.eye_v_range_rad, 0, 1)
+        out["eyeLookUp" + side] = np.clip(-pitch / cfg.eye_v_range_rad, 0, 1)
+        toward_left = np.clip(yaw / cfg.eye_h_range_rad, 0, 1)
+        toward_right = np.clip(-yaw / cfg.eye_h_range_rad, 0, 1)
+        # the left eye looks *out* toward the character's left; the right eye looks *in*
+        out["eyeLookOut" + side] = toward_left if side == "Left" else toward_right
+        out["eyeLookIn" + side] = toward_right if side == "Left" else toward_left
+    return out

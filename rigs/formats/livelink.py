@@ -1,0 +1,264 @@
+"""Live Link Face CSV: write a clip as the iPhone app's take file, and read real takes (numpy only).
+
+The layout Epic's Live Link Face iOS app writes when a take is exported, and which Unreal's
+LiveLinkFaceImporter, MetaHuman tools and the public Blender/Maya/MotionBuilder importers read::
+
+    Timecode,BlendShapeCount,EyeBlinkLeft,...,TongueOut,HeadYaw,HeadPitch,HeadRoll,LeftEyeYaw,...,RightEyeRoll
+    00:00:00:00.000,61,0.012345,...
+
+* Header: ``Timecode``, ``BlendShapeCount`` (the app's spelling, capital S), then the 61 PascalCase
+  columns of :data:`rigs.core.arkit.LIVELINK_COLUMNS` (52 blendshapes in ARKit/Live Link order, then
+  head and eye rotations).
+* ``Timecode`` is ``HH:MM:SS:FF.fff``: hours, minutes, seconds, the frame within the second at the
+  timecode rate (the app records at 60 by default; we use ``round(fps)``), and the sub-frame as a
+  fraction (thousandths). The app writes time of day; we start at ``00:00:00:00.000`` unless
+  ``start_s`` is given.
+* ``BlendShapeCount`` is 61 on every row.
+* Rotations are written the way the app streams them: normalised so that 1.0 is a quarter turn
+  (value = angle_rad / (pi/2), i.e. degrees / 90). This is what the public importers assume
+  (they multiply by pi/2 to get radians, or drive a bone over -1..1). Yaw is about the up axis
+  (+ = the character turns to its left), pitch about the character's left axis (+ = looks down),
+  roll about the forward axis (+ = tilts to its right shoulder), from the YXZ Euler decomposition of
+  the rotation in the canonical skeleton's axes (Y up, +Z forward, +X left). The head rotation is
+  the neck and head rotations combined (relative to the chest); eye rotations are the eye joints'
+  local rotations. Pass ``angle_units="rad"`` to write radians instead.
+
+:func:`read_livelink_csv` reads these files and the real app's (any column order, extra columns
+ignored, time-of-day timecodes, midnight wrap, dropped or duplicated frames, plain frame-number
+timecodes) and resamples them onto a uniform frame grid.
+
+References: Epic Games, "Recording Facial Animation from an iOS Device" (Live Link Face); Apple
+ARKit ARFaceAnchor.BlendShapeLocation.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from pathlib import Path
+
+import logging
+
+import numpy as np
+
+from ..core.arkit import ARKIT_INDEX, ARKIT_NAMES, LIVELINK_COLUMNS, canonical_name
+from ..core.clip import Clip, make_meta
+from ..core.errors import ClipError
+from ..core.files import atomic_write
+from ..core.rotations import axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle, matrix_to_euler
+from ..core.skeleton import canonical_skeleton
+from ..core.timebase import frame_times_s, num_frames
+
+log = logging.getLogger(__name__)
+
+LIVELINK_HEADER: tuple[str, ...] = ("Timecode", "BlendShapeCount") + LIVELINK_COLUMNS
+ROTATION_COLUMNS: tuple[str, ...] = LIVELINK_COLUMNS[52:]
+QUARTER_TURN_RAD = math.pi / 2
+_STANDARD_RATES = (23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0, 90.0, 100.0, 120.0, 240.0)
+
+
+def head_eye_angles(clip: Clip) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, 3) yaw/pitch/roll radians of the head (neck @ head) and of the left and right eyes."""
+    names = list(clip.joint_names)
+    R = axis_angle_to_matrix(np.asarray(clip.joint_angles, dtype=np.float64))
+    eye = np.broadcast_to(np.eye(3), R.shape[:1] + (3, 3))
+
+    def get(n):
+        return R[:, names.index(n)] if n in names else eye
+
+    head = get("neck") @ get("head")
+    out = []
+    for M in (head, get("left_eye"), get("right_eye")):
+        out.append(matrix_to_euler(M, "YXZ"))  # yaw (Y), pitch (X), roll (Z)
+    return tuple(out)
+
+
+def format_timecode(t_s: float, rate: float) -> str:
+    """``HH:MM:SS:FF.fff`` for a time in seconds at an integer-ish timecode ``rate``."""
+    r = max(1, int(round(rate)))
+    total = t_s * r
+    whole = int(math.floor(total + 1e-6))
+    sub = max(0.0, total - whole)
+    milli = int(round(sub * 1000))
+    if milli >= 1000:
+        whole, milli = whole + 1, 0
+    ff = whole % r
+    secs = whole // r
+    h, rem = divmod(secs, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h % 24:02d}:{m:02d}:{s:02d}:{ff:02d}.{milli:03d}"
+
+
+def livelink_rows(clip: Clip, *, angle_units: str = "livelink") -> np.ndarray:
+    """(T, 61) values of the Live Link columns in :data:`LIVELINK_COLUMNS` order."""
+    if angle_units not in ("livelink", "rad"):
+        raise ClipError(f"angle_units must be 'livelink' or 'rad', got {angle_units!r}")
+    T = clip.num_frames
+    out = np.zeros((T, len(LIVELINK_COLUMNS)))
+    idx = {n: i for i, n in enumerate(clip.expression_names)}
+    for k, col in enumerate(LIVELINK_COLUMNS[:52]):
+        c = canonical_name(col)
+        if c in idx:
+            out[:, k] = clip.expression[:, idx[c]]
+    head, le, re_ = head_eye_angles(clip)
+    rot = np.concatenate([head, le, re_], axis=1)  # yaw, pitch, roll x 3
+    out[:, 52:] = rot / QUARTER_TURN_RAD if angle_units == "livelink" else rot
+    return out
+
+
+def export_livelink_csv(clip: Clip, path, *, angle_units: str = "livelink", start_s: float = 0.0,
+                        decimals: int = 6) -> Path:
+    """Write ``clip`` as a Live Link Face CSV (see the module docstring)."""
+    vals = livelink_rows(clip, angle_units=angle_units)
+    buf = io.StringIO()
+    buf.write(",".join(LIVELINK_HEADER) + "\n")
+    rate = round(clip.fps)
+    for i, row in enumerate(vals):
+        tc = format_timecode(start_s + i / clip.fps, rate)
+        buf.write(f"{tc},{len(LIVELINK_COLUMNS)}," + ",".join(f"{v:.{decimals}f}" for v in row) + "\n")
+    return atomic_write(path, lambda f: f.write(buf.getvalue()), text=True)
+
+
+_TC = re.compile(r"^\s*(\d+):(\d+):(\d+)(?::(\d+(?:\.\d*)?))?(?:\.(\d+))?\s*$")
+
+
+def _parse_timecodes(cells: list[str], path) -> tuple[np.ndarray, np.ndarray | None]:
+    """-> (seconds part (N,), frame part (N,) float or None for frame-number/second timecodes)."""
+    secs = np.empty(len(cells))
+    frames = np.empty(len(cells))
+    kind = None
+    for i, c in enumerate(cells):
+        m = _TC.match(c)
+        if m:
+            h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            secs[i] = h * 3600 + mi * 60 + s
+            if m.group(4) is not None:
+                frames[i] = float(m.group(4))
+                k = "frames"
+            else:
+                frames[i] = float("0." + m.group(5)) if m.group(5) else 0.0
+                k = "seconds"
+        else:
+            try:
+                frames[i] = float(c)
+            except ValueError:
+                raise ClipError(f"{path}: row {i + 2}: unreadable timecode {c!r}") from None
+            secs[i] = 0.0
+            k = "number"
+        if kind is None:
+            kind = k
+        elif kind != k:
+            raise ClipError(f"{path}: row {i + 2}: timecode {c!r} is not in the same format as the first")
+    if kind == "seconds":
+        return secs + frames, None
+    if kind == "number":
+        return frames, np.array([])  # marker: plain frame numbers
+    return secs, frames
+
+
+def _snap_rate(r: float) -> float:
+    best = min(_STANDARD_RATES, key=lambda s: abs(s - r))
+    return best if abs(best - r) <= 0.02 * r else r
+
+
+def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | None = None) -> Clip:
+    """Read a Live Link Face CSV into a :class:`Clip` on the canonical skeleton.
+
+    Blendshape columns are matched by name (any order, any case); ``HeadYaw``... columns set the
+    head joint (neck left at rest) and the eye joints; other columns are ignored. ``fps``: output
+    frame rate (default: derived from the timecodes). ``timecode_rate``: frames per second of the
+    ``FF`` timecode field (default: inferred from the file -- the largest FF + 1 when the take
+    crosses a second boundary -- else ``fps``, else 60, the app's default).
+    Rotation values are taken as the app's normalised units (1.0 = quarter turn).
+    Raises :class:`ClipError` on unreadable files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ClipError(f"{path}: no such CSV file")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            rows = [r for r in csv.reader(f) if any(x.strip() for x in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ClipError(f"{path}: cannot read CSV ({e.__class__.__name__})") from None
+    if len(rows) < 2:
+        raise ClipError(f"{path}: no frames in CSV")
+    header = [h.strip() for h in rows[0]]
+    low = [h.lower() for h in header]
+    if "timecode" not in low:
+        raise ClipError(f"{path}: not a Live Link Face CSV (no Timecode column)")
+    tc_col = low.index("timecode")
+    shape_cols: dict[int, int] = {}
+    rot_cols: dict[int, int] = {}
+    ignored = []
+    rot_low = [c.lower() for c in ROTATION_COLUMNS]
+    for j, h in enumerate(header):
+        if j == tc_col or h.lower() in ("blendshapecount", "numproperties"):
+            continue
+        if h.lower() in rot_low:
+            rot_cols[rot_low.index(h.lower())] = j
+            continue
+        c = canonical_name(h)
+        if c is not None and c in ARKIT_INDEX and ARKIT_INDEX[c] not in shape_cols:
+            shape_cols[ARKIT_INDEX[c]] = j
+        else:
+            ignored.append(h)
+    if not shape_cols and not rot_cols:
+        raise ClipError(f"{path}: no ARKit blendshape or head rotation columns")
+    if ignored:
+        log.info("%s: ignoring columns %s", path, ", ".join(ignored))
+    body = rows[1:]
+    ncol = len(header)
+    data = np.zeros((len(body), ncol))
+    for i, r in enumerate(body):
+        if len(r) < ncol:
+            raise ClipError(f"{path}: row {i + 2} has {len(r)} fields, header has {ncol}")
+        for j in list(shape_cols.values()) + list(rot_cols.values()):
+            try:
+                data[i, j] = float(r[j])
+            except ValueError:
+                raise ClipError(f"{path}: row {i + 2}: {header[j]} value {r[j]!r} is not a number") from None
+    if not np.all(np.isfinite(data)):
+        raise ClipError(f"{path}: NaN or infinite values")
+    secs, frames = _parse_timecodes([r[tc_col] for r in body], path)
+    if frames is None:  # HH:MM:SS.sss
+        t = secs
+    elif frames.size == 0:  # plain frame numbers
+        t = secs / float(fps or timecode_rate or 60.0)
+    else:
+        rate = timecode_rate
+        if rate is None:
+            crossed = np.any(np.diff(secs) != 0)
+            rate = _snap_rate(float(np.floor(frames.max())) + 1) if crossed else float(fps or 60.0)
+        t = secs + frames / rate
+    t = np.asarray(t, dtype=np.float64)
+    d = np.diff(t)
+    if np.any(d < -43200):  # crossed midnight
+        t = t + 86400.0 * np.concatenate([[0], np.cumsum(d < -43200)])
+    t = t - t[0]
+    keep = np.concatenate([[True], np.diff(t) > 1e-9])  # drop duplicated / backwards rows
+    keep &= np.maximum.accumulate(t) <= t + 1e-12
+    t, data = t[keep], data[keep]
+    # the take's own row rate: each row holds for one period, the last one included
+    src_fps = float(timecode_rate or 60.0) if len(t) < 2 else _snap_rate(1.0 / float(np.median(np.diff(t))))
+    fps = src_fps if fps is None else float(fps)
+    duration_s = float(t[-1]) + 1.0 / src_fps
+    n = num_frames(duration_s, fps)
+    grid = frame_times_s(n, fps)
+    res = np.stack([np.interp(grid, t, data[:, j]) for j in range(ncol)], axis=1) if len(t) > 1 \
+        else np.repeat(data, n, axis=0)
+    expr = np.zeros((n, len(ARKIT_NAMES)), np.float32)
+    for k, j in shape_cols.items():
+        expr[:, k] = np.clip(res[:, j], 0.0, 1.0)
+    rot = np.zeros((n, 9))
+    for k, j in rot_cols.items():
+        rot[:, k] = res[:, j] * QUARTER_TURN_RAD
+    sk = canonical_skeleton()
+    angles = np.zeros((n, sk.num_joints, 3))
+    for name, sl in (("head", slice(0, 3)), ("left_eye", slice(3, 6)), ("right_eye", slice(6, 9))):
+        angles[:, sk.index(name)] = matrix_to_axis_angle(euler_to_matrix(rot[:, sl], "YXZ"))
+    meta = make_meta(fps=fps, duration_s=duration_s, mode="livelink-import", source_file=path.name)
+    clip = Clip(fps=fps, duration_s=duration_s, expression=expr, joint_angles=angles.astype(np.float32),
+                joint_names=sk.names, joint_parents=sk.parents, root_translation=np.zeros((n, 3), np.float32),
+                lip_vertices=np.zeros((n, 0, 3), np.float32), lip_vertex_ids=np.zeros(0, np.int64), meta=meta)
+    return clip.validate()
