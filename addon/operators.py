@@ -73,7 +73,7 @@ class PARLEY_OT_generate(bpy.types.Operator):
         if s.target_armature is not None and s.body:
             services.bone_mapping(s.target_armature)
         scene = context.scene
-        spec = runner.GenerateSpec(audio_path=audio, mode=s.mode, seed=int(s.seed), samples=int(s.takes),
+        spec = runner.GenerateSpec(audio_path=audio, mode=s.mode_name(), seed=int(s.seed), samples=int(s.takes),
                                    fps=scene.render.fps / scene.render.fps_base, emotion=s.emotion_pairs(),
                                    transcript=s.transcript or None, body=bool(s.body))
         self._audio = audio

@@ -73,6 +73,14 @@ class ParleyPreferences(bpy.types.AddonPreferences):
         col.label(text=f"Blender Python: {sys.executable}")
 
 
+def engine_location(context=None) -> tuple[str, str, bool]:
+    """(interpreter, engine folder, whether the engine runs in this process) as the preferences say."""
+    p = get(context)
+    mode = p.engine_mode if p else 'AUTO'
+    in_process = mode == 'IN_PROCESS' or (mode == 'AUTO' and runner.engine_in_process())
+    return (p.python() if p else detected_python()), (p.root() if p else detected_engine_root()), in_process
+
+
 def get(context=None) -> ParleyPreferences | None:
     context = context or bpy.context
     addon = context.preferences.addons.get(__package__)

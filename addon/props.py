@@ -4,11 +4,14 @@ Everything lives on ``scene.parley`` so it is saved with the .blend file and und
 """
 from __future__ import annotations
 
+import functools
+
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-from .vocab import emotions
+from . import prefs, runner
+from .vocab import emotions, errors
 
 EMOTIONS = emotions.EMOTIONS
 REGIONS = ("jaw", "lips", "brows", "eyes", "head", "body")
@@ -22,6 +25,24 @@ def _sound_strips(self, context):
             if s.type == 'SOUND':
                 items.append((s.name, s.name, "sound strip " + s.name))
     return items or [("", "(no sound strips)", "add a sound strip to the sequencer first")]
+
+
+ENGINE_DEFAULT = "_default"   # the enum item used when the engine cannot list its animators
+
+
+def _mode_items(self, context):
+    """The engine's animators as enum items (kept alive by the cache, as Blender requires)."""
+    return _mode_enum(*prefs.engine_location(context))
+
+
+@functools.lru_cache(maxsize=8)
+def _mode_enum(python: str, root: str, in_process: bool) -> list[tuple[str, str, str]]:
+    try:
+        modes = runner.modes_in_process() if in_process else runner.list_modes(python, root or None)
+    except errors.ParleyError as e:
+        return [(ENGINE_DEFAULT, "Engine default", f"the engine's own default (its list is unavailable: {e})")]
+    return [(m.name, m.label, m.description if m.available else f"{m.description} (not available: {m.why})")
+            for m in modes]
 
 
 def _is_mesh(self, obj):
@@ -73,9 +94,8 @@ class ParleySettings(bpy.types.PropertyGroup):
     emo_disgust: FloatProperty(name="Disgust", min=0.0, max=1.0, default=0.0)
     seed: IntProperty(name="Seed", default=0, min=0)
     takes: IntProperty(name="Takes", default=1, min=1, max=16, description="seeded takes (seed, seed+1, ...)")
-    mode: EnumProperty(name="Mode", items=[
-        ("phonetic", "Phonetic", "phoneme timing + coarticulation rules; works on any voice"),
-        ("neutral", "Rest (timing only)", "a clip of the right length with the face at rest")])
+    mode: EnumProperty(name="Mode", items=_mode_items,
+                       description="the engine's animator (the list comes from the engine: `parley modes`)")
     body: BoolProperty(name="Body", default=True, description="animate head and body too")
     add_sound: BoolProperty(name="Add sound strip", default=True,
                             description="add the audio file to the sequencer at the start frame")
@@ -106,6 +126,10 @@ class ParleySettings(bpy.types.PropertyGroup):
     render_engine: EnumProperty(name="Engine", items=[("BLENDER_WORKBENCH", "Workbench", ""),
                                                       ("BLENDER_EEVEE", "Eevee", ""), ("CYCLES", "Cycles", "")])
     render_path: StringProperty(name="Video", subtype='FILE_PATH', default="//parley_take.mp4")
+
+    def mode_name(self) -> str | None:
+        """The chosen animator's registry name, or None for the engine's default."""
+        return None if self.mode == ENGINE_DEFAULT else self.mode
 
     def emotion_pairs(self) -> tuple[tuple[str, float], ...]:
         return tuple((e, float(getattr(self, "emo_" + e))) for e in EMOTIONS if getattr(self, "emo_" + e) > 0)

@@ -8,6 +8,7 @@ callback. Output goes into a temporary folder owned by the run and deleted by :m
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -29,7 +30,7 @@ class GenerateSpec:
     """What to generate. ``emotion`` holds (name, intensity) pairs with intensity > 0."""
 
     audio_path: str
-    mode: str = "phonetic"
+    mode: str | None = None        # a name from the engine's registry (``parley modes``); None: its default
     seed: int = 0
     samples: int = 1
     fps: float = 30.0
@@ -90,7 +91,7 @@ def check_interpreter(python: str) -> str | None:
 def animate_command(python: str, spec: GenerateSpec, out_path: str) -> list[str]:
     """The ``python -m engine animate`` command line for ``spec``."""
     cmd = [python, "-m", "engine", "animate", spec.audio_path, "-o", out_path, "--progress-json",
-           "--mode", spec.mode, "--seed", str(int(spec.seed)), "--samples", str(int(spec.samples)),
+           *(["--mode", spec.mode] if spec.mode else []), "--seed", str(int(spec.seed)), "--samples", str(int(spec.samples)),
            "--fps", f"{float(spec.fps):g}"]
     if spec.emotion_spec():
         cmd += ["--emotion", spec.emotion_spec()]
@@ -99,6 +100,49 @@ def animate_command(python: str, spec: GenerateSpec, out_path: str) -> list[str]
     if not spec.body:
         cmd.append("--no-body")
     return cmd
+
+
+@dataclass(frozen=True)
+class ModeInfo:
+    """One animator the engine offers (``parley modes --json``)."""
+
+    name: str
+    label: str
+    description: str
+    available: bool = True
+    why: str | None = None
+
+
+@functools.lru_cache(maxsize=8)
+def list_modes(python: str, engine_root: str | None = None, *, timeout_s: float = 60.0) -> tuple[ModeInfo, ...]:
+    """The engine's animators, asked of ``python -m engine modes --json`` (once per interpreter and folder).
+    Raises RunError when the engine cannot be asked."""
+    why = check_interpreter(python)
+    if why:
+        raise RunError(why)
+    env = dict(os.environ)
+    if engine_root:
+        env["PYTHONPATH"] = os.pathsep.join([str(engine_root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH")
+                                                                    else []))
+    try:
+        r = subprocess.run([python, "-m", "engine", "modes", "--json"], capture_output=True, text=True,
+                           timeout=timeout_s, cwd=engine_root or None, env=env)
+        rows = json.loads(r.stdout) if r.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
+        raise RunError(f"cannot ask the engine for its modes: {e}") from None
+    if not isinstance(rows, list) or not rows:
+        last = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
+        raise RunError(f"the engine did not list its modes ({last})")
+    return tuple(ModeInfo(str(d["name"]), str(d.get("label", d["name"])), str(d.get("description", "")),
+                          bool(d.get("available", True)), d.get("why")) for d in rows)
+
+
+def modes_in_process() -> tuple[ModeInfo, ...]:
+    """The animators of the engine importable in this process."""
+    from engine import runtime
+
+    return tuple(ModeInfo(d["name"], d["label"], d["description"], d["available"], d["why"])
+                 for d in runtime.ANIMATORS.describe())
 
 
 def parse_progress(line: str) -> tuple[str, float] | None:
@@ -261,7 +305,8 @@ class InProcessRun(Run):
         try:
             req = rt.AnimateRequest(fps=float(s.fps), seed=int(s.seed), emotion=rt.parse_emotion(s.emotion_spec()),
                                     transcript=s.transcript or None, body=s.body)
-            paths = self._animate_file(s.audio_path, self.out_path, mode=s.mode, request=req,
+            mode = {"mode": s.mode} if s.mode else {}
+            paths = self._animate_file(s.audio_path, self.out_path, request=req, **mode,
                                        samples=int(s.samples), progress=self._progress)
             self.state.paths = [str(p) for p in paths]
         except _Cancelled:

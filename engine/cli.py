@@ -18,12 +18,13 @@ log = logging.getLogger("parley")
 
 ANIMATE_HELP = """\
 Animate a voice recording: writes a clip (.npz) with 52 ARKit expression weights, lip vertices and
-body joint angles. Mode 'phonetic' (default) works on any voice with no training: forced alignment
-with --transcript, phoneme recognition without. Mode 'neutral' writes a clip of the right length at
-rest (timing only)."""
+body joint angles. `parley modes` lists the animators; 'phonetic' (the default) works on any voice with
+no training: forced alignment with --transcript, phoneme recognition without."""
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from engine.animators.registry import ANIMATORS, DEFAULT_MODE
+    from rigs.core.emotions import EMOTIONS
     from rigs.core.version import __version__
 
     p = argparse.ArgumentParser(prog="parley", description="Speech-driven character animation.")
@@ -39,14 +40,20 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--transcript", help="what is said (enables forced alignment)")
     t.add_argument("--transcript-file", help="a UTF-8 text file with what is said")
     a.add_argument("--emotion", help="NAME[:INTENSITY][,NAME:INTENSITY...], e.g. joy:0.7,surprise:0.3; "
-                   "names: neutral, joy, sadness, anger, surprise, fear, disgust")
+                   f"names: {', '.join(EMOTIONS)}")
     a.add_argument("--seed", type=int, default=0, help="random seed (blinks, gestures, head motion)")
     a.add_argument("--samples", type=int, default=1, help="K seeded takes (seed, seed+1, ...) written as "
                    "OUT_take01.npz ... when K > 1")
     a.add_argument("--fps", type=float, default=30.0, help="clip frame rate (default 30)")
     a.add_argument("--no-body", action="store_true", help="leave the body at rest")
-    a.add_argument("--mode", default="phonetic", choices=("phonetic", "neutral"))
+    a.add_argument("--mode", default=DEFAULT_MODE, choices=ANIMATORS.names(), help="the animator (see `parley modes`)")
+    a.add_argument("--model", help="a named model of the animator (learned animators)")
+    a.add_argument("--checkpoint", help="a weights file for the animator (learned animators)")
+    a.add_argument("--device", default="cpu", help="where learned animators run (default cpu)")
     a.add_argument("--progress-json", action="store_true", help="JSON-lines progress on stderr")
+
+    m = sub.add_parser("modes", help="list the animators (--mode choices)")
+    m.add_argument("--json", action="store_true", help="machine-readable output (for the Blender add-on)")
 
     i = sub.add_parser("info", help="describe a clip")
     i.add_argument("clip")
@@ -77,8 +84,7 @@ def _progress_printer(enabled: bool):
 
 
 def _cmd_animate(ns) -> int:
-    from engine.animators.base import AnimateRequest, parse_emotion
-    from engine.runtime import animate_file
+    from engine.runtime import AnimateRequest, animate_file, parse_emotion
 
     transcript = ns.transcript
     if ns.transcript_file:
@@ -89,11 +95,26 @@ def _cmd_animate(ns) -> int:
     if transcript is not None and not transcript.strip():
         transcript = None
     req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=parse_emotion(ns.emotion),
-                         transcript=transcript, body=not ns.no_body)
+                         transcript=transcript, body=not ns.no_body, model=ns.model, checkpoint=ns.checkpoint,
+                         device=ns.device)
     paths = animate_file(ns.audio, ns.output, mode=ns.mode, request=req, samples=ns.samples,
                          progress=_progress_printer(ns.progress_json))
     for p in paths:
         print(p)
+    return 0
+
+
+def _cmd_modes(ns) -> int:
+    from engine.animators.registry import ANIMATORS
+
+    rows = ANIMATORS.describe()
+    if ns.json:
+        print(json.dumps(rows))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        note = "" if r["available"] else f"  (not available: {r['why']})"
+        print(f"{r['name']:<{width}}  {r['description']}{note}")
     return 0
 
 
@@ -176,7 +197,8 @@ def main(argv=None) -> int:
         ns = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(ns.verbose, 2)
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
-    handlers = {"animate": _cmd_animate, "info": _cmd_info, "export": _cmd_export, "render": _cmd_render}
+    handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
+                "render": _cmd_render}
     try:
         return handlers[ns.command](ns)
     except ParleyError as exc:

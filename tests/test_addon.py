@@ -148,6 +148,21 @@ def test_runner_command_and_progress_parsing():
     assert runner.parse_progress('{"stage": "x", "progress": 7}') == ("x", 1.0)
     assert runner.parse_progress("parley: error: bad") is None
     assert "not found" in runner.check_interpreter("/no/such/python")
+    assert "--mode" not in cmd                       # no mode chosen: the engine's own default
+    assert runner.animate_command("py", runner.GenerateSpec(audio_path="a", mode="neutral"), "o")[8:10] == [
+        "--mode", "neutral"]
+
+
+def test_mode_list_comes_from_the_engine_registry():
+    """The add-on's mode menu is the engine's registry, asked in-process or of the engine interpreter."""
+    from engine.animators.registry import ANIMATORS
+
+    asked = runner.list_modes(sys.executable, str(ROOT))
+    assert [m.name for m in asked] == list(ANIMATORS.names())
+    assert [m.name for m in runner.modes_in_process()] == list(ANIMATORS.names())
+    assert all(m.label and m.description and m.available for m in asked)
+    with pytest.raises(runner.RunError):
+        runner.list_modes("/no/such/python")
 
 
 def test_subprocess_run_errors_and_cancel(tmp_path):
@@ -213,8 +228,13 @@ def test_job_progress_from_the_real_engine(data_dir):
     assert st.state == "finished" and st.error is None and st.percent == 100 and len(st.paths) == 3
     # every JSON line of `python -m engine animate --progress-json`, in order
     hist = j.history
-    assert [h[0] for h in hist] == ["load", "animate", "animate", "animate", "write", "done"]
-    assert np.allclose([p for _, p in hist], [0, 0, 1 / 3, 2 / 3, 5 / 6, 1], atol=1e-3)
+    stages = [h[0] for h in hist]
+    assert stages[0] == "load" and stages[-2:] == ["write", "done"]
+    per_take = ["analyze", "phones", "face", "body", "lips", "compose", "animated"]
+    assert stages[1:-2] == per_take * 3                     # the animator's own stages, take by take
+    fracs = [p for _, p in hist]
+    assert fracs == sorted(fracs) and fracs[0] == 0 and fracs[-1] == 1
+    assert np.isclose(fracs[stages.index("animated")], 0.95 / 3, atol=1e-3)  # take 1 of 3 done
     assert seen == sorted(seen) and any(0 < p < 1 for p in seen)  # the bar moved while the engine ran
     from rigs.core.clip import load_clip
 
@@ -229,7 +249,7 @@ def test_job_cancel_stops_the_real_engine_within_a_second(data_dir):
 
     j = _engine_job(data_dir / "speech" / "jfk.flac", mode="phonetic", samples=30)
     j.start()
-    _poll_until(j, lambda st: st.stage == "animate")
+    _poll_until(j, lambda st: st.stage == "phones")
     t0 = time.monotonic()
     st = j.cancel()
     assert time.monotonic() - t0 < 1.0 and j.run.proc.poll() is not None
@@ -634,6 +654,18 @@ def test_in_process_runner(tmp_path, data_dir):
     run.cancel()
     assert run.poll().done and run.poll().error == "cancelled"
     run.cleanup()
+
+
+@_blender
+def test_mode_menu_lists_the_registered_animators(extension):
+    from engine.animators.registry import ANIMATORS
+
+    s = bpy.context.scene.parley
+    for name in ANIMATORS.names():
+        s.mode = name
+        assert s.mode_name() == name
+    with pytest.raises(TypeError):
+        s.mode = "neural"      # nothing offers a mode the engine does not have
 
 
 @_blender

@@ -167,11 +167,14 @@ def test_emotion_blending():
 
 
 def test_accents_raise_brows_and_eye_channels_match():
+    from engine.audio.accents import detect_accents
+
     phones, pros, T = utterance(_speech_seq(10.0, 5))
-    fm = animate_face(phones, pros, fps=FPS, n_frames=T, seed=0)
-    assert len(fm.accent_times_s) >= 2
+    accents = detect_accents(pros, fps=FPS, n_frames=T)
+    fm = animate_face(phones, pros, fps=FPS, n_frames=T, seed=0, accents=accents)
+    assert len(accents.times_s) >= 2
     brow = fm.expression[:, A["browInnerUp"]]
-    at = np.round(fm.accent_times_s * FPS).astype(int)
+    at = np.round(accents.times_s * FPS).astype(int)
     assert brow[at].mean() > brow.mean() + 0.05
     yaw = fm.eye_angles_rad[:, 0, 1]
     out_l, in_l = fm.expression[:, A["eyeLookOutLeft"]], fm.expression[:, A["eyeLookInLeft"]]

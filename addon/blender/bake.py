@@ -257,7 +257,7 @@ def _bake_bones(bpy, clip, arm_obj, frames, t_s, res, base, retarget, smoothing_
     loc_bone, loc = None, None
     if plan.direct:
         quats = {}
-        for j, jn, bn in todo:
+        for j, _jn, bn in todo:
             quats[bn] = retargeting.bone_quaternions(aa[:, j], np.array(pbones[bn].bone.matrix_local.to_3x3()))
         root = clip.joint_names[0]
         if root in jmap and jmap[root] in pbones and root_moves:
@@ -269,7 +269,7 @@ def _bake_bones(bpy, clip, arm_obj, frames, t_s, res, base, retarget, smoothing_
             plan, clip.joint_names, aa, timebase.resample_linear(clip.root_translation, clip.fps, t_s))
         if root_moves:
             loc_bone, loc = top, top_loc
-    for j, jn, bn in todo:
+    for _j, jn, bn in todo:
         if bn not in quats:
             continue
         _set_quaternion_mode(pbones[bn], arm_obj, res)

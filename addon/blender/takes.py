@@ -128,7 +128,7 @@ def remove(created: dict | None = None, *, take=None, others=()) -> int:
         if t is not None:
             ad.nla_tracks.remove(t)
             n += 1
-    for kind, idb in _ids():
+    for _kind, idb in _ids():
         ad = idb.animation_data
         if ad is not None and ad.action is not None and ad.action.name in ours:
             ad.action = None

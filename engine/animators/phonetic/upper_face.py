@@ -1,8 +1,6 @@
-"""Upper face, head and eyes from prosody: pitch accents, brow raises, blinks, head motion, saccades.
+"""Upper face, head and eyes from prosody and accents: brow raises, blinks, head motion, saccades.
 
-- Pitch accents: peaks of the speaker-normalised f0 contour (semitones over the voiced median) that
-  coincide with energy, as in prosodic-prominence detectors (Tamburini 2003); with no usable f0, energy
-  peaks alone. Brows rise with accents (Cavé et al. 1996; Granström & House 2005).
+- Brows rise with pitch accents (:mod:`engine.audio.accents`; Cavé et al. 1996; Granström & House 2005).
 - Blinks: a seeded renewal process at ~17/min with a refractory gap, extra blinks at phrase boundaries
   (Bentivoglio et al. 1997 report ~17/min in conversation, more at pauses); asymmetric lid profile with a
   fast close and slower open (VanderWerf et al. 2003), peak placed on a frame so it is never missed.
@@ -20,17 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.signal import find_peaks
 
-from rigs.core.arkit import ARKIT_INDEX
-
-A = ARKIT_INDEX
+from engine.audio.accents import f0_semitones
 
 
 @dataclass(frozen=True)
-class ProsodyConfig:
-    accent_min_gap_s: float = 0.35
-    accent_prominence_st: float = 1.2     # semitones of f0 rise for a pitch accent
+class UpperFaceConfig:
     brow_raise: float = 0.35
     blinks_per_min: float = 15.0    # renewal rate; boundary blinks add ~2-4/min
     blink_refractory_s: float = 1.2
@@ -48,59 +41,6 @@ class ProsodyConfig:
     saccade_amp_rad: float = 0.06
     aversion_prob: float = 0.25
     aversion_amp_rad: float = 0.2
-
-
-def _arr(p, name: str, T: int, default=0.0) -> np.ndarray:
-    a = getattr(p, name, None) if p is not None else None
-    if a is None:
-        return np.full(T, default, dtype=np.float64)
-    a = np.asarray(a, dtype=np.float64).reshape(-1)
-    if len(a) == T:
-        return a
-    if len(a) == 0:
-        return np.full(T, default, dtype=np.float64)
-    return np.interp(np.linspace(0, len(a) - 1, T), np.arange(len(a)), a)
-
-
-def prosody_arrays(prosody, T: int) -> dict[str, np.ndarray]:
-    """The per-frame prosody arrays resampled to T frames (robust to off-by-one lengths)."""
-    loud = np.clip(np.nan_to_num(_arr(prosody, "loudness", T)), 0, 1)
-    f0 = np.nan_to_num(_arr(prosody, "f0_hz", T))
-    voiced = _arr(prosody, "voiced", T) > 0.5
-    voiced &= f0 > 0
-    speech = _arr(prosody, "speech", T, default=np.nan)
-    speech = (loud > 0.15) if np.isnan(speech).all() else (np.nan_to_num(speech) > 0.5)
-    return {"loudness": loud, "f0_hz": f0, "voiced": voiced, "speech": speech}
-
-
-def f0_semitones(f0_hz: np.ndarray, voiced: np.ndarray) -> np.ndarray:
-    """(T,) f0 in semitones relative to the median voiced f0, interpolated over unvoiced frames (0 if none)."""
-    T = len(f0_hz)
-    if voiced.sum() < 3:
-        return np.zeros(T)
-    st = 12.0 * np.log2(np.maximum(f0_hz, 1e-3) / np.median(f0_hz[voiced]))
-    idx = np.nonzero(voiced)[0]
-    return np.interp(np.arange(T), idx, st[idx])
-
-
-def detect_accents(pa: dict, fps: float, cfg: ProsodyConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Pitch accents -> (frame indices (K,), strengths (K,) in [0, 1])."""
-    T = len(pa["loudness"])
-    loud = gaussian_filter1d(pa["loudness"], sigma=max(0.5, 0.04 * fps))
-    st = gaussian_filter1d(f0_semitones(pa["f0_hz"], pa["voiced"]), sigma=max(0.5, 0.05 * fps))
-    dist = max(1, int(cfg.accent_min_gap_s * fps))
-    if pa["voiced"].sum() >= max(3, 0.1 * fps):
-        score = np.where(pa["speech"], st + 6.0 * (loud - loud.mean()), -np.inf)
-        score[~np.isfinite(score)] = st.min() - 10 if T else 0
-        pk, props = find_peaks(score, distance=dist, prominence=cfg.accent_prominence_st)
-        pk = pk[pa["speech"][pk] & (loud[pk] > 0.2)]
-        if len(pk):
-            prom = np.asarray([score[i] for i in pk]) - np.median(score[pa["speech"]])
-            strength = np.clip(0.4 + prom / 8.0, 0.3, 1.0)
-            return pk, strength
-    pk, props = find_peaks(loud, distance=dist, prominence=0.2)
-    pk = pk[pa["speech"][pk]]
-    return pk, np.clip(props["prominences"][:len(pk)] if len(pk) else np.zeros(0), 0.3, 1.0)
 
 
 def brow_curve(accent_frames, strengths, T: int, fps: float, gain: float) -> np.ndarray:
@@ -128,7 +68,7 @@ def pause_boundaries(speech: np.ndarray, fps: float, min_pause_s: float) -> np.n
 
 
 def blink_times(rng: np.random.Generator, duration_s: float, boundaries_s, rate_per_min: float,
-                cfg: ProsodyConfig) -> np.ndarray:
+                cfg: UpperFaceConfig) -> np.ndarray:
     """Seeded blink peak times (s): boundary blinks first, then a renewal process filling the gaps."""
     times: list[float] = []
     for b in boundaries_s:
@@ -149,7 +89,7 @@ def blink_times(rng: np.random.Generator, duration_s: float, boundaries_s, rate_
     return np.asarray(kept)
 
 
-def blink_curve(peaks_s: np.ndarray, T: int, fps: float, cfg: ProsodyConfig) -> np.ndarray:
+def blink_curve(peaks_s: np.ndarray, T: int, fps: float, cfg: UpperFaceConfig) -> np.ndarray:
     """(T,) eyelid closure: each blink closes in ``blink_close_s`` and opens in ``blink_open_s``; the peak is
     snapped to a frame so every blink fully closes at any fps."""
     t = np.arange(T) / fps
@@ -172,7 +112,7 @@ def _smooth_noise(rng: np.random.Generator, T: int, fps: float, corr_s: float) -
 
 
 def head_angles(rng: np.random.Generator, pa: dict, accent_frames, strengths, fps: float, energy: float,
-                pitch_bias_rad: float, cfg: ProsodyConfig) -> np.ndarray:
+                pitch_bias_rad: float, cfg: UpperFaceConfig) -> np.ndarray:
     """(T, 3) head rotation (pitch, yaw, roll) in radians."""
     T = len(pa["loudness"])
     t = np.arange(T) / fps
@@ -191,7 +131,7 @@ def head_angles(rng: np.random.Generator, pa: dict, accent_frames, strengths, fp
 
 
 def eye_angles(rng: np.random.Generator, pa: dict, fps: float, head_rad: np.ndarray,
-               cfg: ProsodyConfig) -> np.ndarray:
+               cfg: UpperFaceConfig) -> np.ndarray:
     """(T, 2, 3) eye rotations (left, right): fixations, saccades, aversions; partly counter-rotating the head."""
     T = len(pa["loudness"])
     target = np.zeros((T, 2))
@@ -220,7 +160,7 @@ def eye_angles(rng: np.random.Generator, pa: dict, fps: float, head_rad: np.ndar
     return np.clip(out, -0.6, 0.6)
 
 
-def eye_channels(eye_rad: np.ndarray, cfg: ProsodyConfig) -> dict[str, np.ndarray]:
+def eye_channels(eye_rad: np.ndarray, cfg: UpperFaceConfig) -> dict[str, np.ndarray]:
     """ARKit eyeLook* weights matching eye rotations (pitch + = down; yaw + = to the character's left)."""
     out = {}
     for e, side in ((0, "Left"), (1, "Right")):
