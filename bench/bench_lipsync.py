@@ -20,7 +20,6 @@ Run: ``.venv/bin/python bench/bench_lipsync.py [--no-synth]``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import resource
@@ -30,19 +29,21 @@ import tempfile
 import time
 from pathlib import Path
 
-# "one core": pin every math library to one thread before numpy loads (OpenBLAS's idle worker threads
-# otherwise spin and are billed as CPU time, ~1.7x here)
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+if __name__ == "__main__":
+    # "one core": pin every math library to one thread before numpy loads (OpenBLAS's idle worker threads
+    # otherwise spin and are billed as CPU time, ~1.7x here); only when run, never on import
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.phonetics import Phone  # noqa: E402
+from references import frames_in_phone, librivox_dir, reference_phones  # noqa: E402
+from rigs.core.phones import PHONE_CLASSES, Phone, normalize_label  # noqa: E402
 
-BILABIAL = {"P", "B", "M"}
-OPEN = {"AA", "AE", "AH", "AO", "AW", "AY"}
+BILABIAL = PHONE_CLASSES["bilabial"]
+OPEN = PHONE_CLASSES["visibly_open_vowel"]
 CLOSED_M, OPEN_M = 0.001, 0.005
 SENTENCES = [
     "Peter Piper picked a peck of pickled peppers.",
@@ -54,24 +55,12 @@ SENTENCES = [
 ]
 
 
-def reference_phones(wav: Path) -> list[Ph] | None:
-    p = wav.with_name(wav.stem + ".phone.json")
-    if not p.is_file():
-        return None
-    d = json.loads(p.read_text().splitlines()[0])
-    out = []
-    for w in d["w"]:
-        for ph in w.get("w", []):
-            out.append(Phone(float(ph["b"]), float(ph["b"]) + float(ph["d"]), ph["t"].upper()))
-    return out
-
-
 def clips(data: Path, synth: bool, tmp: Path) -> list[tuple[str, Path, str | None]]:
     sp = data / "speech"
     out = [("jfk", sp / "jfk.flac", "And so my fellow Americans, ask not what your country can do for you, "
                                       "ask what you can do for your country."),
            ("sr_english", sp / "sr_english.wav", "one two three")]
-    for wav in sorted((sp / "pocketsphinx" / "librivox").glob("*.wav")):
+    for wav in sorted(librivox_dir(data).glob("*.wav")):
         txt = wav.with_suffix(".txt")
         out.append((wav.stem[-4:], wav, txt.read_text().strip() if txt.is_file() else None))
     if synth:
@@ -87,17 +76,14 @@ def clips(data: Path, synth: bool, tmp: Path) -> list[tuple[str, Path, str | Non
     return out
 
 
-def score(gap_m: np.ndarray, phones, fps: float):
-    T = len(gap_m)
-    t = np.arange(T) / fps
+def score(gap_m: np.ndarray, phones, fps: float) -> tuple[int, int, int, int]:
+    """(closed bilabials, bilabials, visibly open vowels, open vowels) for a lip gap (T,) in metres."""
     closed = opened = nb = no = 0
     for p in phones:
-        lab = p.label.upper().rstrip("012")
+        lab = normalize_label(p.label)
         if lab not in BILABIAL and lab not in OPEN:
             continue
-        i = np.nonzero((t >= p.start_s) & (t <= p.end_s))[0]
-        if not len(i):
-            i = np.array([int(np.clip(round(0.5 * (p.start_s + p.end_s) * fps), 0, T - 1))])
+        i = frames_in_phone(p, len(gap_m), fps)
         if lab in BILABIAL:
             nb += 1
             closed += bool(gap_m[i].min() < CLOSED_M)
@@ -150,7 +136,7 @@ def main() -> int:
             cpu = time.process_time() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - c0
             cpu_total += cpu
             audio_total += audio.duration_s
-            phones = ref if ref is not None else [Phone(p.start_s, p.end_s, p.label.upper()) for p in clip.phonemes]
+            phones = ref if ref is not None else [Phone(p.start_s, p.end_s, normalize_label(p.label)) for p in clip.phonemes]
             gap = lm.inner_lip_gap_m(clip.lip_vertices)
             ours = np.array(score(gap, phones, args.fps))
             from engine.audio.prosody import analyze

@@ -20,7 +20,6 @@ Run: ``.venv/bin/python bench/bench_phone_timing.py``
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 import shutil
 import subprocess
@@ -33,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from references import PHONE_JSON_SUFFIX, librivox_dir, read_phone_json  # noqa: E402
 from rigs.core.phones import SIL, normalize_label  # noqa: E402
 from engine.audio.load import load_audio  # noqa: E402
 from rigs.core.files import data_root  # noqa: E402
@@ -95,21 +95,14 @@ def festival_refs(tmp: Path) -> list[tuple[Path, str, list[Phone]]]:
 
 
 def librivox_refs(root: Path) -> list:
-    d = root / "speech" / "pocketsphinx" / "librivox"
+    d = librivox_dir(root)
     out = []
-    for pj in sorted(d.glob("*.phone.json")):
-        stem = pj.name[: -len(".phone.json")]
+    for pj in sorted(d.glob(f"*{PHONE_JSON_SUFFIX}")):
+        stem = pj.name[: -len(PHONE_JSON_SUFFIX)]
         wav, txt = d / f"{stem}.wav", d / f"{stem}.txt"
         if not (wav.exists() and txt.exists()):
             continue
-        phones = []
-        for line in pj.read_text().splitlines():
-            if not line.strip():
-                continue
-            for w in json.loads(line).get("w", []):
-                for p in w.get("w", []):
-                    phones.append(Phone(p["b"], p["b"] + p["d"], normalize_label(p["t"])))
-        out.append((wav, "pocketsphinx-librivox", phones, txt.read_text().strip()))
+        out.append((wav, "pocketsphinx-librivox", read_phone_json(pj), txt.read_text().strip()))
     return out
 
 
@@ -123,7 +116,6 @@ def summarise(errs: list[float]) -> str:
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     root = data_root()
-    rows = []
     with tempfile.TemporaryDirectory() as tmpd:
         cases = festival_refs(Path(tmpd)) + librivox_refs(root)
         groups: dict[tuple[str, str], list] = {}

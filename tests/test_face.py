@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from engine.animators.phonetic.face import animate_face
+from engine.animators.phonetic.mouth import mouth_curves
 from engine.phonetics import Phone
 from rigs.core.arkit import ARKIT_INDEX as A
+from rigs.core.phones import LABELS
 
 FPS = 30.0
 
@@ -89,6 +91,20 @@ def test_open_vowels_open_with_loudness():
             assert xl[i, A["jawOpen"]].max() > xq[i, A["jawOpen"]].max() + 0.03, p
             k = i[np.argmax(xl[i, A["jawOpen"]])]
             assert xl[k, A["mouthClose"]] < 0.3 * xl[k, A["jawOpen"]], p
+
+
+def test_every_phone_label_animates_and_unknown_labels_are_silence():
+    phones = [Phone(0.1 * k, 0.1 * (k + 1), lab) for k, lab in enumerate(LABELS)]
+    T = int(round(0.1 * len(LABELS) * FPS))
+    m = mouth_curves(phones, np.full(T, 0.7), fps=FPS, n_frames=T)
+    assert m.shape == (T, 52) and m.min() >= 0 and m.max() <= 1
+    aa = frames_in(phones[LABELS.index("AA")], T)
+    assert m[aa, A["jawOpen"]].max() > 0.3
+    # labels outside the ARPAbet inventory (TIMIT's AX, fillers) animate as silence
+    sil = mouth_curves([Phone(0.0, 0.5, "SIL")], np.full(15, 0.7), fps=FPS, n_frames=15)
+    for lab in ("AX", "+NSN+", "sp", ""):
+        np.testing.assert_array_equal(mouth_curves([Phone(0.0, 0.5, lab)], np.full(15, 0.7), fps=FPS,
+                                                   n_frames=15), sil)
 
 
 def test_rounded_funnel_labiodental_roll_tongue():

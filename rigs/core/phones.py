@@ -74,12 +74,17 @@ PHONE_CLASSES: dict[str, frozenset[str]] = {
     "affricate": frozenset("CH JH".split()),
     "approximant": frozenset("L R W Y".split()),
     "sibilant": frozenset("S Z SH ZH CH JH".split()),
+    "alveolar_sibilant": frozenset("S Z".split()),
+    "postalveolar_sibilant": frozenset("SH ZH CH JH".split()),              # postalveolar without R
+    "rounded_approximant": frozenset("W R".split()),                         # labialised approximants
     "voiced": frozenset("B D G V DH Z ZH JH M N NG L R W Y".split()) | VOWELS,
     # lips and jaw
     "rounded": frozenset("UW UH OW OY AO W SH ZH CH JH ER R".split()),   # lip rounding / protrusion
     "rounded_vowel": frozenset("UW UH OW OY AO".split()),
     "spread_vowel": frozenset("IY IH EY EH AE".split()),
     "open_vowel": frozenset("AA AE AO AW AY".split()),                   # low vowels: jaw open
+    # open_vowel plus AH (stressed /ʌ/): vowels whose lip gap should be plainly visible (bench_lipsync)
+    "visibly_open_vowel": frozenset("AA AE AH AO AW AY".split()),
     "mid_vowel": frozenset("AH EH ER OW OY EY".split()),
     "close_vowel": frozenset("IY IH UW UH".split()),                     # high vowels: jaw nearly closed
     "front_vowel": frozenset("IY IH EY EH AE".split()),

@@ -15,7 +15,8 @@ expression (after emotion overlays): lip-opening channels fade out, ``mouthPress
 ``mouthClose`` follows ``jawOpen`` (ARKit's ``mouthClose`` closes the lips relative to the jaw; on the
 ICT FaceKit head the lips meet at ``mouthClose ~= 0.78 * jawOpen``, so 0.9 closes with a little press).
 
-Diphthongs (AW AY EY OW OY) are split into an onset and an offglide target.
+Diphthongs (AW AY EY OW OY) are split into an onset and an offglide target. Phone classes and label
+normalisation come from :mod:`rigs.core.phones`; a label outside its inventory animates as silence.
 """
 from __future__ import annotations
 
@@ -24,28 +25,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from rigs.core.arkit import ARKIT_INDEX
+from rigs.core.phones import PHONE_CLASSES, SIL, normalize_label
 
 A = ARKIT_INDEX
+BILABIALS = PHONE_CLASSES["bilabial"]
+LABIODENTALS = PHONE_CLASSES["labiodental"]
 
-VOWELS = frozenset("AA AE AH AO AW AX AXR AY EH ER EY IH IX IY OW OY UH UW".split())
-OPEN_VOWELS = frozenset("AA AE AH AO AW AY".split())
-ROUNDED = frozenset("UW UH OW AO W".split())
-BILABIALS = frozenset("P B M EM".split())
-LABIODENTALS = frozenset("F V".split())
-SILENCE = frozenset(("SIL", "SP", "SPN", "NSN", ""))
-
-# jaw opening per vowel at full loudness (JALI's "JA" axis)
-_VOWEL_JAW = {"AA": 0.55, "AE": 0.48, "AH": 0.42, "AO": 0.46, "AX": 0.25, "AXR": 0.2, "EH": 0.34, "ER": 0.2,
-              "IH": 0.2, "IX": 0.2, "IY": 0.14, "UH": 0.22, "UW": 0.14}
+# jaw opening per vowel at full loudness (JALI's "JA" axis); diphthongs take their two parts' values
+_VOWEL_JAW = {"AA": 0.55, "AE": 0.48, "AH": 0.42, "AO": 0.46, "EH": 0.34, "ER": 0.2,
+              "IH": 0.2, "IY": 0.14, "UH": 0.22, "UW": 0.14}
 _DIPHTHONGS = {"AW": ("AA", "UH"), "AY": ("AA", "IY"), "EY": ("EH", "IY"), "OW": ("AO", "UH"), "OY": ("AO", "IY")}
 
 # lip targets (JALI's "LI" axis), channel -> weight
 _LIPS: dict[str, dict[str, float]] = {
     "AA": {"mouthLowerDown": 0.25}, "AE": {"mouthLowerDown": 0.2, "mouthUpperUp": 0.15, "mouthStretch": 0.2},
     "AH": {"mouthLowerDown": 0.2}, "AO": {"mouthFunnel": 0.35, "mouthPucker": 0.15, "mouthLowerDown": 0.1},
-    "AX": {"mouthLowerDown": 0.1}, "AXR": {"mouthFunnel": 0.2, "mouthPucker": 0.15},
     "EH": {"mouthLowerDown": 0.15, "mouthStretch": 0.2}, "ER": {"mouthFunnel": 0.25, "mouthPucker": 0.2},
-    "IH": {"mouthStretch": 0.25, "mouthSmile": 0.05}, "IX": {"mouthStretch": 0.2},
+    "IH": {"mouthStretch": 0.25, "mouthSmile": 0.05},
     "IY": {"mouthStretch": 0.4, "mouthSmile": 0.15, "mouthUpperUp": 0.05},
     "UH": {"mouthFunnel": 0.3, "mouthPucker": 0.4}, "UW": {"mouthPucker": 0.75, "mouthFunnel": 0.3},
     "W": {"mouthPucker": 0.8, "mouthFunnel": 0.2}, "R": {"mouthPucker": 0.35, "mouthFunnel": 0.25},
@@ -55,49 +51,30 @@ _LIPS: dict[str, dict[str, float]] = {
     "JH": {"mouthFunnel": 0.4, "mouthPucker": 0.25, "mouthUpperUp": 0.1},
     "S": {"mouthStretch": 0.2, "mouthUpperUp": 0.05}, "Z": {"mouthStretch": 0.2, "mouthUpperUp": 0.05},
     "Y": {"mouthStretch": 0.25}, "TH": {"tongueOut": 0.55}, "DH": {"tongueOut": 0.5},
-    "P": {}, "B": {}, "M": {}, "EM": {}, "F": {}, "V": {},
+    "P": {}, "B": {}, "M": {}, "F": {}, "V": {},
 }
-_CONS_JAW = {"P": 0.05, "B": 0.05, "M": 0.05, "EM": 0.05, "F": 0.06, "V": 0.06, "TH": 0.13, "DH": 0.12,
+# jaw height per consonant (every ARPAbet consonant)
+_CONS_JAW = {"P": 0.05, "B": 0.05, "M": 0.05, "F": 0.06, "V": 0.06, "TH": 0.13, "DH": 0.12,
              "S": 0.05, "Z": 0.05, "SH": 0.08, "ZH": 0.08, "CH": 0.07, "JH": 0.07, "T": 0.1, "D": 0.1,
-             "N": 0.1, "EN": 0.1, "L": 0.16, "EL": 0.16, "K": 0.14, "G": 0.14, "NG": 0.14, "R": 0.1,
-             "Y": 0.08, "W": 0.06, "HH": 0.2, "DX": 0.1, "Q": 0.1}
-# dominance (jaw, lips): how strongly a phone holds each articulator against its neighbours
+             "N": 0.1, "L": 0.16, "K": 0.14, "G": 0.14, "NG": 0.14, "R": 0.1,
+             "Y": 0.08, "W": 0.06, "HH": 0.2}
+# dominance (jaw, lips) per phone class of rigs.core.phones (these classes are disjoint): how strongly a
+# phone holds each articulator against its neighbours. Phones in none of them (T D N L Y) take _OTHER_DOM.
 _DOM = {"vowel": (1.0, 1.0), "bilabial": (0.9, 1.0), "labiodental": (0.8, 1.0), "dental": (0.8, 0.5),
-        "sibilant": (0.9, 0.5), "postalveolar": (0.8, 0.9), "rounded_cons": (0.5, 0.9),
-        "alveolar": (0.6, 0.15), "velar": (0.5, 0.1), "glottal": (0.08, 0.05), "sil": (0.5, 0.5)}
+        "alveolar_sibilant": (0.9, 0.5), "postalveolar_sibilant": (0.8, 0.9), "rounded_approximant": (0.5, 0.9),
+        "velar": (0.5, 0.1), "glottal": (0.08, 0.05), "silence": (0.5, 0.5)}
+_OTHER_DOM = (0.6, 0.15)   # alveolar stops, nasal and lateral (T D N L) and the palatal Y
+_DOM_CLASS = {p: c for c in _DOM for p in PHONE_CLASSES[c]}   # phone -> its dominance class
 
 # the lip channels blended over phones (sided ones are written to both sides)
 LIP_CHANNELS = ("mouthFunnel", "mouthPucker", "mouthLowerDown", "mouthUpperUp", "mouthStretch", "mouthSmile")
-_TONGUE_DOM = {"dental": 1.0}  # the tongue is its own articulator: dentals hold it, others barely
+# the tongue is its own articulator: dentals hold it, others barely
+_TONGUE_DOM, _OTHER_TONGUE_DOM = {"dental": 1.0}, 0.25
 _SIDED = {"mouthLowerDown", "mouthUpperUp", "mouthStretch", "mouthSmile", "mouthPress"}
 # channels that part the lips (gap grows with them); faded out under a bilabial contact
 LIP_OPENERS = ("mouthFunnel", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
                "mouthUpperUpRight", "mouthShrugUpper", "mouthRollUpper", "jawForward", "tongueOut",
                "noseSneerLeft", "noseSneerRight")
-
-
-def _cls(label: str) -> str:
-    if label in SILENCE:
-        return "sil"
-    if label in VOWELS:
-        return "vowel"
-    if label in BILABIALS:
-        return "bilabial"
-    if label in LABIODENTALS:
-        return "labiodental"
-    if label in ("TH", "DH"):
-        return "dental"
-    if label in ("S", "Z"):
-        return "sibilant"
-    if label in ("SH", "ZH", "CH", "JH"):
-        return "postalveolar"
-    if label in ("W", "R"):
-        return "rounded_cons"
-    if label in ("K", "G", "NG"):
-        return "velar"
-    if label == "HH":
-        return "glottal"
-    return "alveolar"
 
 
 @dataclass(frozen=True)
@@ -136,7 +113,7 @@ def _segments(phones, loudness: np.ndarray, fps: float, cfg: CoarticulationConfi
     T = len(loudness)
     out: list[_Seg] = []
     for ph in phones:
-        lab = str(ph.label).upper().rstrip("012")
+        lab = normalize_label(ph.label)
         s, e = float(ph.start_s), float(ph.end_s)
         i0, i1 = int(np.floor(s * fps)), int(np.ceil(e * fps)) + 1
         seg = loudness[max(0, min(i0, T - 1)):max(1, min(i1, T))]
@@ -148,14 +125,14 @@ def _segments(phones, loudness: np.ndarray, fps: float, cfg: CoarticulationConfi
             for (a, b), sub in (((s, mid), parts[0]), ((mid, e), parts[1])):
                 out.append(_Seg(a, b, lab, _VOWEL_JAW[sub] * gain, _LIPS[sub], _DOM["vowel"]))
             continue
-        c = _cls(lab)
+        c = _DOM_CLASS.get(lab)
         if c == "vowel":
-            jaw = _VOWEL_JAW.get(lab, 0.3) * gain
-        elif c == "sil":
+            jaw = _VOWEL_JAW[lab] * gain
+        elif c == "silence":
             jaw = 0.0
         else:
-            jaw = _CONS_JAW.get(lab, 0.1)
-        out.append(_Seg(s, e, lab, jaw, _LIPS.get(lab, {}), _DOM[c]))
+            jaw = _CONS_JAW[lab]
+        out.append(_Seg(s, e, lab, jaw, _LIPS.get(lab, {}), _DOM.get(c, _OTHER_DOM)))
     return out
 
 
@@ -186,7 +163,7 @@ def mouth_curves(phones, loudness: np.ndarray, *, fps: float, n_frames: int, art
         after = np.clip(tt - sg.end_s, 0, None) / config.carryover_s
         shape = np.exp(-(before + after) ** c)
         dj, dl = sg.dom[0] * shape, sg.dom[1] * shape
-        dt = _TONGUE_DOM.get(_cls(sg.label), 0.25) * shape
+        dt = _TONGUE_DOM.get(_DOM_CLASS.get(sg.label), _OTHER_TONGUE_DOM) * shape
         num_tg[a:b] += dt * sg.lips.get("tongueOut", 0.0)
         den_tg[a:b] += dt
         num_jaw[a:b] += dj * sg.jaw
@@ -209,6 +186,18 @@ def mouth_curves(phones, loudness: np.ndarray, *, fps: float, n_frames: int, art
     return np.clip(out, 0.0, 1.0)
 
 
+def _raised_cosine_plateau(t: np.ndarray, inside: np.ndarray, start_s: float, end_s: float, rise_s: float,
+                           fall_s: float) -> np.ndarray:
+    """(T,) 1 on the frames ``inside``, a raised-cosine rise over ``rise_s`` before ``start_s`` and fall over
+    ``fall_s`` after ``end_s`` (frame times ``t`` (T,) in seconds), 0 elsewhere."""
+    v = np.where(inside, 1.0, 0.0)
+    pre = (t < start_s) & (t > start_s - rise_s)
+    v[pre] = 0.5 - 0.5 * np.cos(np.pi * (1.0 - (start_s - t[pre]) / rise_s))
+    post = (t > end_s) & (t < end_s + fall_s)
+    v[post] = 0.5 + 0.5 * np.cos(np.pi * (t[post] - end_s) / fall_s)
+    return v
+
+
 def rest_kernel(phones, *, fps: float, n_frames: int,
                 config: CoarticulationConfig = CoarticulationConfig()) -> np.ndarray:
     """(T,) lips-together-at-rest strength: 1 inside long silences (minus a settling margin at each end)."""
@@ -217,20 +206,15 @@ def rest_kernel(phones, *, fps: float, n_frames: int,
     out = np.zeros(T)
     phones = list(phones)
     for i, ph in enumerate(phones):
-        if str(ph.label).upper() not in SILENCE or float(ph.end_s) - float(ph.start_s) < config.rest_min_s:
+        if normalize_label(ph.label) != SIL or float(ph.end_s) - float(ph.start_s) < config.rest_min_s:
             continue
-        prev_lab = str(phones[i - 1].label).upper() if i > 0 else None
-        next_lab = str(phones[i + 1].label).upper() if i + 1 < len(phones) else None
+        prev_lab = normalize_label(phones[i - 1].label) if i > 0 else None
+        next_lab = normalize_label(phones[i + 1].label) if i + 1 < len(phones) else None
         s = float(ph.start_s) + (config.rest_close_after_s if prev_lab and prev_lab not in BILABIALS else 0.0)
         e = float(ph.end_s) - (config.rest_open_before_s if next_lab and next_lab not in BILABIALS else 0.0)
         if e <= s:
             continue
-        r0, r1 = config.rest_close_after_s, config.rest_open_before_s
-        v = np.where((t >= s) & (t <= e), 1.0, 0.0)
-        pre = (t < s) & (t > s - r0)
-        v[pre] = 0.5 - 0.5 * np.cos(np.pi * (1.0 - (s - t[pre]) / r0))
-        post = (t > e) & (t < e + r1)
-        v[post] = 0.5 + 0.5 * np.cos(np.pi * (t[post] - e) / r1)
+        v = _raised_cosine_plateau(t, (t >= s) & (t <= e), s, e, config.rest_close_after_s, config.rest_open_before_s)
         np.maximum(out, v, out=out)
     return out
 
@@ -248,7 +232,7 @@ def contact_kernels(phones, *, fps: float, n_frames: int,
     bil, lab = np.zeros(T), np.zeros(T)
     phones = list(phones)
     for i, ph in enumerate(phones):
-        name = str(ph.label).upper().rstrip("012")
+        name = normalize_label(ph.label)
         if name in BILABIALS:
             k = bil
         elif name in LABIODENTALS:
@@ -265,13 +249,7 @@ def contact_kernels(phones, *, fps: float, n_frames: int,
             j = int(np.clip(round(0.5 * (s + e) * fps), 0, T - 1))
             inside[j] = True
             s = e = t[j]
-        v = np.zeros(T)
-        v[inside] = 1.0
-        pre = (t < s) & (t > s - ra)
-        v[pre] = 0.5 - 0.5 * np.cos(np.pi * (1.0 - (s - t[pre]) / ra))
-        post = (t > e) & (t < e + rr)
-        v[post] = 0.5 + 0.5 * np.cos(np.pi * (t[post] - e) / rr)
-        np.maximum(k, v, out=k)
+        np.maximum(k, _raised_cosine_plateau(t, inside, s, e, ra, rr), out=k)
     return bil, lab
 
 
