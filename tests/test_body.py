@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.animators.body.animator import BodyConfig, animate_body
+from engine.animators.body import BodyConfig, animate_body
 from rigs.core.errors import ConfigError
 from rigs.core.rotations import axis_angle_to_matrix, matrix_to_euler
 from rigs.core.skeleton import canonical_skeleton, joint_limits_rad
@@ -14,12 +14,12 @@ from rigs.core.skeleton import canonical_skeleton, joint_limits_rad
 FPS = 30.0
 SK = canonical_skeleton()
 ARM_JOINTS = [SK.index(n) for n in ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow")]
+DEFAULT_CONFIG = BodyConfig()
 
 
 def prosody(speech, loudness=None, fps=FPS):
     """A duck-typed prosody fixture: per-frame rms, loudness, f0_hz, voiced, speech."""
     speech = np.asarray(speech, dtype=bool)
-    T = len(speech)
     if loudness is None:
         loudness = np.where(speech, 0.5, 0.02)
     loudness = np.asarray(loudness, dtype=np.float64)
@@ -27,7 +27,7 @@ def prosody(speech, loudness=None, fps=FPS):
                            voiced=speech.copy(), speech=speech)
 
 
-def run(T, *, speech=True, loudness=None, accents=(), emotion=None, seed=0, config=BodyConfig(),
+def run(T, *, speech=True, loudness=None, accents=(), emotion=None, seed=0, config=DEFAULT_CONFIG,
         head=None, eyes=None):
     sp = np.full(T, speech, dtype=bool) if np.isscalar(speech) else np.asarray(speech, bool)
     return animate_body(fps=FPS, n_frames=T, prosody=prosody(sp, loudness), head_angles_rad=head,

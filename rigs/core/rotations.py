@@ -141,6 +141,35 @@ def euler_to_matrix(angles_rad: np.ndarray, order: str = "XYZ") -> np.ndarray:
     return out
 
 
+def euler_to_axis_angle(angles_rad: np.ndarray, order: str = "XYZ") -> np.ndarray:
+    """(..., 3) intrinsic Euler angles in ``order`` -> (..., 3) axis-angle radians, without matrices.
+
+    Same convention as :func:`euler_to_matrix` (``angles_rad[..., i]`` about axis ``order[i]``), composed as
+    the quaternion product q_order[0] q_order[1] q_order[2]. ``order`` is a permutation of ``"XYZ"``
+    (Tait-Bryan angles); anything else raises RigError.
+    """
+    o = str(order).upper()
+    if sorted(o) != ["X", "Y", "Z"]:
+        raise RigError(f"Euler order must be a permutation of XYZ, got {order!r}")
+    i, j, k = ("XYZ".index(c) for c in o)
+    h = 0.5 * np.asarray(angles_rad, dtype=np.float64)
+    c, s = np.cos(h), np.sin(h)
+    # q_a q_b = (ca cb, sa cb e_i + ca sb e_j + sa sb e_i e_j), where e_i e_j = +e_k for a cyclic order, -e_k else
+    w0, x0, y0, z0 = c[..., 0] * c[..., 1], s[..., 0] * c[..., 1], c[..., 0] * s[..., 1], s[..., 0] * s[..., 1]
+    odd = (j - i) % 3 != 1
+    if odd:
+        z0 = -z0
+    cc, sc = c[..., 2], s[..., 2]
+    # ... times (cc + sc e_k); e_i e_k = -e_j and e_j e_k = +e_i for a cyclic order (signs swap when odd)
+    xi, yj = (x0 * cc - y0 * sc, y0 * cc + x0 * sc) if odd else (x0 * cc + y0 * sc, y0 * cc - x0 * sc)
+    q = np.empty(h.shape[:-1] + (4,))
+    q[..., 0] = w0 * cc - z0 * sc
+    q[..., 1 + i] = xi
+    q[..., 1 + j] = yj
+    q[..., 1 + k] = z0 * cc + w0 * sc
+    return quaternion_to_axis_angle(q)
+
+
 def matrix_to_euler(R: np.ndarray, order: str = "XYZ") -> np.ndarray:
     """(..., 3, 3) -> (..., 3) intrinsic Euler angles in ``order`` (inverse of :func:`euler_to_matrix`)."""
     R = np.asarray(R, dtype=np.float64)
