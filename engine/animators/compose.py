@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.animators.base import AnimateRequest, Analysis, BodyTrack, FaceTrack, Progress
-from engine.animators.body.animator import BodyConfig, animate_body
+from engine.animators.body import BodyConfig, animate_body
 from engine.audio.accents import AccentConfig, detect_accents
 from engine.audio.prosody import FeatureConfig, analyze
 from rigs.core.clip import Clip, make_meta
