@@ -619,8 +619,8 @@ def test_generate_phonetic_in_subprocess_moves_the_jaw(extension, data_dir):
     face, arm = _test_rig()
     ap = bpy.context.preferences.addons[PKG].preferences
     ap.engine_mode, ap.engine_python, ap.engine_root = 'SUBPROCESS', sys.executable, str(ROOT)
-    s = _setup(face, arm, audio_path=str(data_dir / "speech" / "sr_english.wav"), mode="phonetic",
-               transcript="one two three", emo_joy=0.6, add_sound=False)
+    _setup(face, arm, audio_path=str(data_dir / "speech" / "sr_english.wav"), mode="phonetic",
+           transcript="one two three", emo_joy=0.6, add_sound=False)
     assert bpy.ops.parley.generate() == {'FINISHED'}
     (track,) = _parley_tracks(face.data.shape_keys)
     jaw = [fc for fc in _fcurves(track.strips[0].action) if fc.data_path == 'key_blocks["jawOpen"].value'][0]
@@ -703,8 +703,8 @@ def test_render_take_to_mp4(extension, tmp_path, data_dir):
     scene.render.fps = 10
     clip = neutral_clip(0.3, fps=30.0)
     path = save_clip(clip, tmp_path / "c.npz")
-    s = _setup(face, arm, clip_path=str(path), audio_path=str(data_dir / "speech" / "sr_english.wav"),
-               render_engine="BLENDER_WORKBENCH", render_path=str(tmp_path / "take.mp4"))
+    _setup(face, arm, clip_path=str(path), audio_path=str(data_dir / "speech" / "sr_english.wav"),
+           render_engine="BLENDER_WORKBENCH", render_path=str(tmp_path / "take.mp4"))
     assert not bpy.ops.parley.render_take.poll()  # no takes yet
     assert bpy.ops.parley.apply_clip() == {'FINISHED'}
     assert not bpy.ops.parley.render_take.poll()  # no camera

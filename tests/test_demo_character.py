@@ -129,8 +129,21 @@ def test_cut_at_height_gives_a_level_edge_and_keeps_vertex_order():
     assert keep2.tolist() == [False, False, True, True]
 
 
-def test_cache_key_follows_the_builder_source():
-    from addon.blender.demo_character import builder_digest
+def test_cache_key_follows_the_builder_source(tmp_path):
+    from addon.blender.demo_character import builder_digest, builder_sources
 
+    sources = builder_sources()
+    names = {p.name for p in sources}
+    assert {"demo_character.py", "geometry.py", "ict.py", "skeleton.py", "skeleton_smplx.json"} <= names
+    copies = []
+    for k, p in enumerate(sources):
+        c = tmp_path / f"{k}_{p.name}"
+        c.write_bytes(p.read_bytes())
+        copies.append(c)
     d = builder_digest()
-    assert len(d) == 12 and d == builder_digest()
+    assert len(d) == 12 and d == builder_digest() == builder_digest(copies)
+    for c in copies:   # an edit to any one source gives another key
+        original = c.read_bytes()
+        c.write_bytes(original + b"\n")
+        assert builder_digest(copies) != d, c.name
+        c.write_bytes(original)

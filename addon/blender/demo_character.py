@@ -296,12 +296,18 @@ def build(out_path, *, material: str = "grey", ict_path=None) -> Path:
     return out_path
 
 
-def builder_digest() -> str:
-    """12 hex digits of SHA-256 over the sources that shape the rig (this builder, its geometry, the ICT
-    loader, the skeleton) and Blender's version: the cache key, so an edited builder never serves a stale .blend."""
+def builder_sources() -> list[Path]:
+    """The files that shape the rig: this builder, its geometry, the ICT loader, the skeleton and its data."""
+    mods = [Path(m.__file__) for m in (sys.modules[__name__], geometry, ict, skeleton_module)]
+    return mods + [Path(skeleton_module.__file__).parent / "data" / "skeleton_smplx.json"]
+
+
+def builder_digest(sources=None) -> str:
+    """12 hex digits of SHA-256 over ``sources`` (default :func:`builder_sources`) and Blender's version: the
+    cache key, so an edited builder never serves a stale .blend."""
     h = hashlib.sha256()
-    for mod in (sys.modules[__name__], geometry, ict, skeleton_module):
-        h.update(Path(mod.__file__).read_bytes())
+    for path in (builder_sources() if sources is None else sources):
+        h.update(Path(path).read_bytes())
     try:
         import bpy
 
