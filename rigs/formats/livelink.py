@@ -39,6 +39,7 @@ import re
 from pathlib import Path
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 LIVELINK_HEADER: tuple[str, ...] = ("Timecode", "BlendShapeCount") + LIVELINK_COLUMNS
 ROTATION_COLUMNS: tuple[str, ...] = LIVELINK_COLUMNS[52:]
 QUARTER_TURN_RAD = math.pi / 2
+DEFAULT_RATE = 60.0        # the app records at 60 rows per second
+HALF_DAY_S = 43200.0       # a time-of-day timecode falling by more than this crossed midnight
 _STANDARD_RATES = (23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0, 90.0, 100.0, 120.0, 240.0)
 
 
@@ -167,13 +170,45 @@ def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | 
 
     Blendshape columns are matched by name (any order, any case); ``HeadYaw``... columns set the
     head joint (neck left at rest) and the eye joints; other columns are ignored. ``fps``: output
-    frame rate (default: derived from the timecodes). ``timecode_rate``: frames per second of the
+    frame rate (default: the take's own row rate). ``timecode_rate``: frames per second of the
     ``FF`` timecode field (default: inferred from the file -- the largest FF + 1 when the take
     crosses a second boundary -- else ``fps``, else 60, the app's default).
     Rotation values are taken as the app's normalised units (1.0 = quarter turn).
     Raises :class:`ClipError` on unreadable files.
     """
     path = Path(path)
+    header, body = _read_rows(path)
+    tc_col, columns = _map_columns(header, path)
+    data = _values(body, header, columns, path)
+    t = _row_times([r[tc_col] for r in body], path, fps=fps, timecode_rate=timecode_rate)
+    keep = np.concatenate([[True], np.diff(t) > 1e-9])  # drop duplicated / backwards rows
+    keep &= np.maximum.accumulate(t) <= t + 1e-12
+    t, data = t[keep], data[keep]
+    # the take's own row rate: each row holds for one period, the last one included
+    src_fps = float(timecode_rate or DEFAULT_RATE) if len(t) < 2 else _snap_rate(1.0 / float(np.median(np.diff(t))))
+    fps = src_fps if fps is None else float(fps)
+    duration_s = float(t[-1]) + 1.0 / src_fps
+    n = num_frames(duration_s, fps)
+    grid = frame_times_s(n, fps)
+    res = np.stack([np.interp(grid, t, data[:, j]) for j in range(data.shape[1])], axis=1) if len(t) > 1 \
+        else np.repeat(data, n, axis=0)
+    return _clip(res, columns, fps=fps, duration_s=duration_s, source=path.name)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Which CSV column holds each ARKit channel (``shapes``: channel index -> column) and each rotation
+    (``rotations``: index into :data:`ROTATION_COLUMNS` -> column)."""
+
+    shapes: dict[int, int]
+    rotations: dict[int, int]
+
+    def used(self) -> list[int]:
+        return list(self.shapes.values()) + list(self.rotations.values())
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """(header cells, data rows) of the CSV, blank lines dropped."""
     if not path.is_file():
         raise ClipError(f"{path}: no such CSV file")
     try:
@@ -183,81 +218,88 @@ def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | 
         raise ClipError(f"{path}: cannot read CSV ({e.__class__.__name__})") from None
     if len(rows) < 2:
         raise ClipError(f"{path}: no frames in CSV")
-    header = [h.strip() for h in rows[0]]
+    return [h.strip() for h in rows[0]], rows[1:]
+
+
+def _map_columns(header: list[str], path: Path) -> tuple[int, _Columns]:
+    """The timecode column and the blendshape and rotation columns, matched by name."""
     low = [h.lower() for h in header]
     if "timecode" not in low:
         raise ClipError(f"{path}: not a Live Link Face CSV (no Timecode column)")
     tc_col = low.index("timecode")
-    shape_cols: dict[int, int] = {}
-    rot_cols: dict[int, int] = {}
+    shapes: dict[int, int] = {}
+    rotations: dict[int, int] = {}
     ignored = []
     rot_low = [c.lower() for c in ROTATION_COLUMNS]
     for j, h in enumerate(header):
         if j == tc_col or h.lower() in ("blendshapecount", "numproperties"):
             continue
         if h.lower() in rot_low:
-            rot_cols[rot_low.index(h.lower())] = j
+            rotations[rot_low.index(h.lower())] = j
             continue
         c = canonical_name(h)
-        if c is not None and c in ARKIT_INDEX and ARKIT_INDEX[c] not in shape_cols:
-            shape_cols[ARKIT_INDEX[c]] = j
+        if c is not None and c in ARKIT_INDEX and ARKIT_INDEX[c] not in shapes:
+            shapes[ARKIT_INDEX[c]] = j
         else:
             ignored.append(h)
-    if not shape_cols and not rot_cols:
+    if not shapes and not rotations:
         raise ClipError(f"{path}: no ARKit blendshape or head rotation columns")
     if ignored:
         log.info("%s: ignoring columns %s", path, ", ".join(ignored))
-    body = rows[1:]
+    return tc_col, _Columns(shapes, rotations)
+
+
+def _values(body: list[list[str]], header: list[str], columns: _Columns, path: Path) -> np.ndarray:
+    """(rows, header columns) float64 values of the used columns (others stay 0); finite or ClipError."""
     ncol = len(header)
     data = np.zeros((len(body), ncol))
     for i, r in enumerate(body):
         if len(r) < ncol:
             raise ClipError(f"{path}: row {i + 2} has {len(r)} fields, header has {ncol}")
-        for j in list(shape_cols.values()) + list(rot_cols.values()):
+        for j in columns.used():
             try:
                 data[i, j] = float(r[j])
             except ValueError:
                 raise ClipError(f"{path}: row {i + 2}: {header[j]} value {r[j]!r} is not a number") from None
     if not np.all(np.isfinite(data)):
         raise ClipError(f"{path}: NaN or infinite values")
-    secs, frames = _parse_timecodes([r[tc_col] for r in body], path)
+    return data
+
+
+def _row_times(cells: list[str], path: Path, *, fps: float | None, timecode_rate: float | None) -> np.ndarray:
+    """(rows,) float64 seconds of each row from the take's start (midnight wraps undone)."""
+    secs, frames = _parse_timecodes(cells, path)
     if frames is None:  # HH:MM:SS.sss
         t = secs
     elif frames.size == 0:  # plain frame numbers
-        t = secs / float(fps or timecode_rate or 60.0)
+        t = secs / float(fps or timecode_rate or DEFAULT_RATE)
     else:
         rate = timecode_rate
         if rate is None:
             crossed = np.any(np.diff(secs) != 0)
-            rate = _snap_rate(float(np.floor(frames.max())) + 1) if crossed else float(fps or 60.0)
+            rate = _snap_rate(float(np.floor(frames.max())) + 1) if crossed else float(fps or DEFAULT_RATE)
         t = secs + frames / rate
     t = np.asarray(t, dtype=np.float64)
     d = np.diff(t)
-    if np.any(d < -43200):  # crossed midnight
-        t = t + 86400.0 * np.concatenate([[0], np.cumsum(d < -43200)])
-    t = t - t[0]
-    keep = np.concatenate([[True], np.diff(t) > 1e-9])  # drop duplicated / backwards rows
-    keep &= np.maximum.accumulate(t) <= t + 1e-12
-    t, data = t[keep], data[keep]
-    # the take's own row rate: each row holds for one period, the last one included
-    src_fps = float(timecode_rate or 60.0) if len(t) < 2 else _snap_rate(1.0 / float(np.median(np.diff(t))))
-    fps = src_fps if fps is None else float(fps)
-    duration_s = float(t[-1]) + 1.0 / src_fps
-    n = num_frames(duration_s, fps)
-    grid = frame_times_s(n, fps)
-    res = np.stack([np.interp(grid, t, data[:, j]) for j in range(ncol)], axis=1) if len(t) > 1 \
-        else np.repeat(data, n, axis=0)
+    if np.any(d < -HALF_DAY_S):  # crossed midnight
+        t = t + 2 * HALF_DAY_S * np.concatenate([[0], np.cumsum(d < -HALF_DAY_S)])
+    return t - t[0]
+
+
+def _clip(res: np.ndarray, columns: _Columns, *, fps: float, duration_s: float, source: str) -> Clip:
+    """The resampled columns (n, header columns) as a clip: expression, head and eye joints."""
+    n = res.shape[0]
     expr = np.zeros((n, len(ARKIT_NAMES)), np.float32)
-    for k, j in shape_cols.items():
+    for k, j in columns.shapes.items():
         expr[:, k] = np.clip(res[:, j], 0.0, 1.0)
-    rot = np.zeros((n, 9))
-    for k, j in rot_cols.items():
+    rot = np.zeros((n, len(ROTATION_COLUMNS)))
+    for k, j in columns.rotations.items():
         rot[:, k] = res[:, j] * QUARTER_TURN_RAD
     sk = canonical_skeleton()
     angles = np.zeros((n, sk.num_joints, 3))
     for name, sl in (("head", slice(0, 3)), ("left_eye", slice(3, 6)), ("right_eye", slice(6, 9))):
         angles[:, sk.index(name)] = matrix_to_axis_angle(euler_to_matrix(rot[:, sl], "YXZ"))
-    meta = make_meta(fps=fps, duration_s=duration_s, mode="livelink-import", source_file=path.name)
+    meta = make_meta(fps=fps, duration_s=duration_s, mode="livelink-import", source_file=source)
     clip = Clip(fps=fps, duration_s=duration_s, expression=expr, joint_angles=angles.astype(np.float32),
                 joint_names=sk.names, joint_parents=sk.parents, root_translation=np.zeros((n, 3), np.float32),
                 lip_vertices=np.zeros((n, 0, 3), np.float32), lip_vertex_ids=np.zeros(0, np.int64), meta=meta)
