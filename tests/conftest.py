@@ -43,3 +43,24 @@ def armature_from_rest(rest, name="rig"):
             eb.parent = data.edit_bones[rest.names[rest.parents[j]]]
     bpy.ops.object.mode_set(mode="OBJECT")
     return obj
+
+
+try:
+    import bpy as _bpy  # noqa: F401
+    HAVE_BPY = True
+except ImportError:
+    HAVE_BPY = False
+
+
+def requires_bpy(fn):
+    """Mark a test as needing bpy (Blender as a module): skipped with the reason when it is missing."""
+    fn = pytest.mark.blender(fn)
+    return pytest.mark.skipif(not HAVE_BPY, reason="needs bpy (Blender as a module)")(fn)
+
+
+@pytest.fixture(scope="session")
+def ext_zip(tmp_path_factory) -> Path:
+    """The Blender extension zip, built once per test session."""
+    from addon import packaging
+
+    return packaging.build_extension_zip(ROOT, tmp_path_factory.mktemp("dist"))

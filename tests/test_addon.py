@@ -1,4 +1,4 @@
-"""The Parley Blender extension: packaging, install into bpy, generate/apply/takes/remove, bad inputs.
+"""The Parley Blender extension in bpy: install, generate/apply/takes/remove, mapping, render, bad inputs.
 
 The zip is built with ``addon.packaging.build_extension_zip`` and installed with
 ``bpy.ops.extensions.package_install_files`` into a throw-away local repository (this works with
@@ -13,301 +13,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-REPO_ID = "parley_test_repo"
-PKG = f"bl_ext.{REPO_ID}.parley"
+from conftest import ROOT, requires_bpy
 
 try:
     import bpy
-except ImportError:  # the pure-Python parts (runner, job) are still tested
+except ImportError:
     bpy = None
-blender = [pytest.mark.blender, pytest.mark.skipif(bpy is None, reason="needs bpy (Blender as a module)")]
 
-
-def _blender(fn):
-    for m in blender:
-        fn = m(fn)
-    return fn
-
-from addon import packaging  # noqa: E402  (pure Python)
-from addon import job, runner  # noqa: E402
 from rigs.core.clip import make_meta, neutral_clip, save_clip  # noqa: E402
 from rigs.core.errors import SchemaVersionError  # noqa: E402
-from rigs.core.version import __version__  # noqa: E402
 
-
-# ----------------------------------------------------------------------------- packaging (no bpy state)
-
-@pytest.fixture(scope="module")
-def ext_zip(tmp_path_factory) -> Path:
-    return packaging.build_extension_zip(ROOT, tmp_path_factory.mktemp("dist"))
-
-
-@_blender
-def test_zip_layout_and_validation(ext_zip):
-    assert ext_zip.name == f"parley-{__version__}.zip"
-    with zipfile.ZipFile(ext_zip) as zf:
-        names = set(zf.namelist())
-        manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
-        for n in names:
-            if n.endswith(".py"):
-                src = zf.read(n).decode()
-                assert "import torch" not in src and "from torch" not in src, n
-    assert manifest["id"] == "parley" and manifest["type"] == "add-on" and manifest["version"] == __version__
-    assert manifest["blender_version_min"] == "4.2.0" and manifest["license"] == ["SPDX:MIT"]
-    assert "files" in manifest["permissions"]
-    assert {"__init__.py", "operators.py", "vocab.py", "blender/bake.py", "blender/encode.py", "rigs/core/clip.py",
-            "rigs/core/errors.py", "rigs/core/arkit.py", "rigs/core/data/arkit.json", "rigs/core/skeleton.py",
-            "rigs/retarget/plan.py", "rigs/retarget/maps/mixamo.json", "rigs/formats/livelink.py"} <= names
-    assert "packaging.py" not in names and not any("__pycache__" in n or n.startswith("engine/") for n in names)
-    report = packaging.validate_extension_zip(ext_zip)
-    assert report.blender_validator == "passed"
-
-
-@_blender
-def test_validation_rejects_broken_zips(tmp_path, ext_zip):
-    def rewrite(dst, edit):
-        with zipfile.ZipFile(ext_zip) as src, zipfile.ZipFile(dst, "w") as out:
-            for n in src.namelist():
-                data = edit(n, src.read(n))
-                if data is not None:
-                    out.writestr(n, data)
-        return dst
-
-    torch = rewrite(tmp_path / "t.zip", lambda n, d: d + b"\nimport torch\n" if n == "mapping.py" else d)
-    with pytest.raises(packaging.PackagingError, match="torch"):
-        packaging.validate_extension_zip(torch)
-    syntax = rewrite(tmp_path / "s.zip", lambda n, d: d + b"\ndef (:\n" if n == "blender/takes.py" else d)
-    with pytest.raises(packaging.PackagingError, match="compile"):
-        packaging.validate_extension_zip(syntax)
-    nokey = rewrite(tmp_path / "m.zip", lambda n, d: d.replace(b'tagline =', b'#tagline =')
-                    if n == "blender_manifest.toml" else d)
-    with pytest.raises(packaging.PackagingError, match="tagline"):
-        packaging.validate_extension_zip(nokey)
-    noman = rewrite(tmp_path / "n.zip", lambda n, d: None if n == "blender_manifest.toml" else d)
-    with pytest.raises(packaging.PackagingError, match="manifest"):
-        packaging.validate_extension_zip(noman)
-    absolute = rewrite(tmp_path / "a.zip", lambda n, d: d.replace(b"from .errors import", b"from rigs.core.errors import")
-                       if n == "rigs/core/clip.py" else d)
-    with pytest.raises(packaging.PackagingError, match="relative"):
-        packaging.validate_extension_zip(absolute)
-    engine = rewrite(tmp_path / "e.zip", lambda n, d: d + b"\nfrom engine import runtime\n" if n == "mapping.py" else d)
-    with pytest.raises(packaging.PackagingError, match="engine"):
-        packaging.validate_extension_zip(engine)
-
-
-@_blender
-def test_bundled_rigs_work_without_the_checkout(tmp_path, ext_zip):
-    """The zip's add-on code reads clips, Live Link takes and maps names with only its bundled ``rigs``, reached
-    relatively: no ``sys.path`` or ``sys.modules`` edits and no top-level ``rigs``/``engine`` module appears."""
-    with zipfile.ZipFile(ext_zip) as zf:
-        zf.extractall(tmp_path / "parley")
-    clip_path = tmp_path / "c.npz"
-    save_clip(neutral_clip(0.5, fps=30.0), clip_path)
-    code = (
-        "import sys, importlib.util\n"
-        f"sys.path[:] = [p for p in sys.path if p not in ('', {str(ROOT)!r}) and 'editable' not in p]\n"
-        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
-        f"sys.path.insert(0, {str(tmp_path)!r})\n"
-        "assert importlib.util.find_spec('engine') is None, 'checkout visible'\n"
-        "path_before = list(sys.path)\n"
-        "from parley import mapping, runner, vocab\n"
-        f"c = vocab.clip.load_clip({str(clip_path)!r})\n"
-        "m = mapping.match_shape_keys(['Basis', 'JawOpen', 'mouthSmile_L', 'CC_Base_eyeBlinkRight', 'foo'], basis='Basis')\n"
-        "print(c.num_frames, sorted(m.mapping), m.unmatched_keys)\n"
-        "print(vocab.BUNDLED, runner.engine_in_process(), runner.engine_root(), 'mixamo' in vocab.retarget.list_maps())\n"
-        "print(sys.path == path_before, sorted(k for k in sys.modules if k.split('.')[0] in ('rigs', 'engine')))\n"
-        "print(vocab.clip.__name__, callable(vocab.livelink.read_livelink_csv))\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.split("\n")
-    assert lines[0] == "15 ['eyeBlinkRight', 'jawOpen', 'mouthSmileLeft'] ['foo']"
-    assert lines[1] == "True False None True"   # bundled; no engine inside; the retarget maps ship
-    assert lines[2] == "True []"                  # no path edits, no top-level rigs/engine modules
-    assert lines[3] == "parley.rigs.core.clip True"
-
-
-# ----------------------------------------------------------------------------- runner (no bpy state)
-
-def test_runner_command_and_progress_parsing():
-    spec = runner.GenerateSpec(audio_path="a.wav", seed=3, samples=2, emotion=(("joy", 0.5), ("fear", 0.0)),
-                               transcript=" hi ", body=False)
-    cmd = runner.animate_command("py", spec, "out.npz")
-    assert cmd[:6] == ["py", "-m", "engine", "animate", "a.wav", "-o"]
-    assert cmd[cmd.index("--emotion") + 1] == "joy:0.500" and cmd[cmd.index("--transcript") + 1] == "hi"
-    assert "--progress-json" in cmd and "--no-body" in cmd and cmd[cmd.index("--samples") + 1] == "2"
-    assert runner.parse_progress('{"stage": "animate", "progress": 0.5}') == ("animate", 0.5)
-    assert runner.parse_progress('{"stage": "x", "progress": 7}') == ("x", 1.0)
-    assert runner.parse_progress("parley: error: bad") is None
-    assert "not found" in runner.check_interpreter("/no/such/python")
-    assert "--mode" not in cmd                       # no mode chosen: the engine's own default
-    assert runner.animate_command("py", runner.GenerateSpec(audio_path="a", mode="neutral"), "o")[8:10] == [
-        "--mode", "neutral"]
-
-
-def test_mode_list_comes_from_the_engine_registry():
-    """The add-on's mode menu is the engine's registry, asked in-process or of the engine interpreter."""
-    from engine.animators.registry import ANIMATORS
-
-    asked = runner.list_modes(sys.executable, str(ROOT))
-    assert [m.name for m in asked] == list(ANIMATORS.names())
-    assert [m.name for m in runner.modes_in_process()] == list(ANIMATORS.names())
-    assert all(m.label and m.description and m.available for m in asked)
-    with pytest.raises(runner.RunError):
-        runner.list_modes("/no/such/python")
-
-
-def test_subprocess_run_errors_and_cancel(tmp_path):
-    bad = runner.SubprocessRun(sys.executable, runner.GenerateSpec(audio_path=str(tmp_path / "none.wav"),
-                                                                   mode="neutral"), engine_root=str(ROOT))
-    st = _wait(bad)
-    bad.cleanup()
-    assert st.error and "not found" in st.error and not st.paths
-    # a slow fake engine: cancel kills it and reports "cancelled"
-    fake = tmp_path / "fake"
-    (fake / "engine").mkdir(parents=True)
-    (fake / "engine" / "__init__.py").write_text("")
-    (fake / "engine" / "__main__.py").write_text(
-        "import sys, time, json\nsys.stderr.write(json.dumps({'stage': 'animate', 'progress': 0.25}) + '\\n')\n"
-        "sys.stderr.flush()\ntime.sleep(60)\n")
-    run = runner.SubprocessRun(sys.executable, runner.GenerateSpec(audio_path="x.wav"), engine_root=str(fake))
-    for _ in range(100):
-        if run.poll().stage == "animate":
-            break
-        import time
-        time.sleep(0.05)
-    assert run.poll().progress == 0.25
-    run.cancel()
-    assert run.poll().done and run.poll().error == "cancelled"
-    assert run.proc.poll() is not None
-    run.cleanup()
-    assert not run.workdir.exists()
-
-
-def _wait(run, timeout_s=120.0):
-    import time
-
-    t0 = time.time()
-    while not (st := run.poll()).done:
-        assert time.time() - t0 < timeout_s, "engine run timed out"
-        time.sleep(0.05)
-    return st
-
-
-# ----------------------------------------------------------------------------- Generate's state machine (no bpy)
-
-def _engine_job(audio, *, engine_root=ROOT, **spec_kw):
-    spec = runner.GenerateSpec(audio_path=str(audio), **spec_kw)
-    return job.GenerateJob(lambda: runner.SubprocessRun(sys.executable, spec, engine_root=str(engine_root)))
-
-
-def _poll_until(j, pred, timeout_s=120.0):
-    import time
-
-    t0, seen = time.monotonic(), []
-    while not pred(st := j.poll()):
-        assert time.monotonic() - t0 < timeout_s, f"timed out in state {st}"
-        seen.append(st.progress)
-        time.sleep(0.02)
-    return st, seen
-
-
-def test_job_progress_from_the_real_engine(data_dir):
-    j = _engine_job(data_dir / "speech" / "jfk.flac", mode="phonetic", samples=3, seed=2)
-    assert j.poll().state == "idle" and not j.history
-    assert j.start().state == "running"
-    st, seen = _poll_until(j, lambda st: st.done)
-    assert st.state == "finished" and st.error is None and st.percent == 100 and len(st.paths) == 3
-    # every JSON line of `python -m engine animate --progress-json`, in order
-    hist = j.history
-    stages = [h[0] for h in hist]
-    assert stages[0] == "load" and stages[-2:] == ["write", "done"]
-    per_take = ["analyze", "phones", "face", "body", "lips", "compose", "animated"]
-    assert stages[1:-2] == per_take * 3                     # the animator's own stages, take by take
-    fracs = [p for _, p in hist]
-    assert fracs == sorted(fracs) and fracs[0] == 0 and fracs[-1] == 1
-    assert np.isclose(fracs[stages.index("animated")], 0.95 / 3, atol=1e-3)  # take 1 of 3 done
-    assert seen == sorted(seen) and any(0 < p < 1 for p in seen)  # the bar moved while the engine ran
-    from rigs.core.clip import load_clip
-
-    assert [load_clip(p).meta["seed"] for p in st.paths] == [2, 3, 4]
-    assert job.JobStatus(stage="animate", progress=1 / 3).status_text() == "Parley: animate 33%  (Esc to cancel)"
-    j.cleanup()
-    assert not j.run.workdir.exists()
-
-
-def test_job_cancel_stops_the_real_engine_within_a_second(data_dir):
-    import time
-
-    j = _engine_job(data_dir / "speech" / "jfk.flac", mode="phonetic", samples=30)
-    j.start()
-    _poll_until(j, lambda st: st.stage == "phones")
-    t0 = time.monotonic()
-    st = j.cancel()
-    assert time.monotonic() - t0 < 1.0 and j.run.proc.poll() is not None
-    assert st.state == "cancelled" and st.cancelled and st.done and st.error == "cancelled" and not st.paths
-    assert not list(j.run.workdir.glob("*.npz")) and j.poll() == st  # stays cancelled
-    j.cleanup()
-
-
-def test_job_cancel_drops_a_clip_already_written(tmp_path):
-    """An engine that wrote its clip and then hangs: cancel kills it and deletes the clip."""
-    import time
-
-    fake = tmp_path / "fake"
-    (fake / "engine").mkdir(parents=True)
-    (fake / "engine" / "__init__.py").write_text("")
-    (fake / "engine" / "__main__.py").write_text(
-        "import sys, time, json, signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-        "out = sys.argv[sys.argv.index('-o') + 1]\nopen(out, 'wb').write(b'clip')\n"
-        "sys.stderr.write(json.dumps({'stage': 'write', 'progress': 0.9}) + '\\n')\nsys.stderr.flush()\n"
-        "time.sleep(60)\n")
-    j = _engine_job("x.wav", engine_root=fake)
-    j.start()
-    st, _ = _poll_until(j, lambda st: st.stage == "write", timeout_s=30)
-    assert st.percent == 90 and j.run.out_path.is_file()
-    t0 = time.monotonic()
-    st = j.cancel()  # SIGINT is ignored: killed after the grace period
-    assert time.monotonic() - t0 < 1.0
-    assert st.cancelled and j.run.proc.poll() is not None and not j.run.out_path.exists()
-    j.cleanup()
-
-
-def test_job_errors_are_one_line(tmp_path, data_dir):
-    junk = tmp_path / "junk.wav"
-    junk.write_bytes(b"not audio" * 50)
-    j = _engine_job(junk, mode="phonetic")
-    j.start()
-    st, _ = _poll_until(j, lambda st: st.done)
-    assert st.state == "failed" and st.error and "\n" not in st.error and not st.paths
-    assert not st.error.startswith(("parley:", "error:")) and "Traceback" not in st.error
-    j.cleanup()
-
-    from rigs.core.errors import AudioError
-
-    def broken(audio, out, **kw):
-        raise AudioError("cannot decode\n   the file:\n\tbad header " + "x" * 500)
-
-    j = job.GenerateJob(lambda: runner.InProcessRun(runner.GenerateSpec(audio_path="a.wav"), animate_file=broken))
-    j.start()
-    st, _ = _poll_until(j, lambda st: st.done, timeout_s=10)
-    assert st.state == "failed" and st.error.startswith("cannot decode the file: bad header x")
-    assert "\n" not in st.error and len(st.error) == job.MAX_ERROR_CHARS
-    j.cleanup()
-    # an interpreter that cannot start: start() raises, nothing runs
-    j = _engine_job("a.wav")
-    j._make_run = lambda: runner.SubprocessRun(str(tmp_path / "nopython"), runner.GenerateSpec(audio_path="a"))
-    with pytest.raises(runner.RunError, match="not found"):
-        j.start()
-    assert j.run is None and j.poll().state == "idle"
+REPO_ID = "parley_test_repo"
+PKG = f"bl_ext.{REPO_ID}.parley"
+_blender = requires_bpy
 
 
 # ----------------------------------------------------------------------------- Blender: install and use
@@ -628,32 +349,6 @@ def test_generate_phonetic_in_subprocess_moves_the_jaw(extension, data_dir):
     assert v.max() > 0.05 and v.std() > 0.01  # speech opens and closes the jaw
     se = bpy.context.scene.sequence_editor
     assert se is None or not len(se.strips_all)  # add_sound off
-
-
-def test_in_process_runner(tmp_path, data_dir):
-    """The in-process path: engine.runtime.animate_file in a thread, with progress and cancel."""
-    from engine.runtime import animate_file
-
-    run = runner.InProcessRun(runner.GenerateSpec(audio_path=str(data_dir / "speech" / "sr_english.wav"),
-                                                  mode="neutral", samples=2, seed=4), animate_file=animate_file)
-    st = _wait(run)
-    assert st.error is None and len(st.paths) == 2 and st.progress == 1.0
-    from rigs.core.clip import load_clip
-
-    assert [load_clip(p).meta["seed"] for p in st.paths] == [4, 5]
-    run.cleanup()
-
-    def slow(audio, out, *, progress, **kw):
-        import time
-        for i in range(200):
-            progress("animate", i / 200)
-            time.sleep(0.01)
-        raise AssertionError("not cancelled")
-
-    run = runner.InProcessRun(runner.GenerateSpec(audio_path="x.wav"), animate_file=slow)
-    run.cancel()
-    assert run.poll().done and run.poll().error == "cancelled"
-    run.cleanup()
 
 
 @_blender
