@@ -173,3 +173,25 @@ def test_vad_on_speech_and_silence(data_dir):
     quiet = Audio(samples=(1e-4 * np.random.default_rng(2).standard_normal(48000)).astype(np.float32), sr=16000,
                   duration_s=3.0, source_name="n", source_sha256="0" * 64, original_sr=16000, channels=1)
     assert analyze(quiet, fps=30).speech.mean() < 0.05
+
+
+def test_corrupt_data_after_a_good_header(tmp_path):
+    """libsndfile opens the file but fails mid-stream: one AudioError line naming the file."""
+    p = tmp_path / "cut.flac"
+    sf.write(p, 0.1 * np.random.default_rng(1).standard_normal(160000), 16000)
+    data = bytearray(p.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 2000] = np.random.default_rng(2).bytes(2000)
+    p.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match=r"cut\.flac: unreadable audio data") as ei:
+        load_audio(p)
+    assert "\n" not in str(ei.value)
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
+def test_not_audio_goes_through_ffprobe(tmp_path):
+    """What libsndfile cannot open is handed to ffprobe/ffmpeg, which reports it as not audio."""
+    p = tmp_path / "notes.m4a"
+    p.write_text("this is not audio\n" * 50)
+    with pytest.raises(AudioError, match=r"notes\.m4a: not an audio file"):
+        load_audio(p)
