@@ -3,6 +3,7 @@ spectral features for learned models."""
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,7 +178,8 @@ def test_a_bug_in_silero_is_not_hidden(monkeypatch):
 def test_importing_engine_audio_does_not_import_torch():
     code = ("import sys, engine.audio.load, engine.audio.prosody, engine.audio.vad, engine.audio.spectral; "
             "assert 'torch' not in sys.modules, 'torch imported'")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=root)
     assert r.returncode == 0, r.stderr
 
 
