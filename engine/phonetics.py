@@ -179,7 +179,8 @@ def _entry_phones(entries, prons, offset_frames: int) -> list[Phone]:
 
 def _speech_frames(audio: Audio) -> np.ndarray:
     """(T,) bool energy voice activity at the 10 ms aligner frame rate."""
-    from engine.audio.prosody import energy_vad, frame_rms
+    from engine.audio.prosody import frame_rms
+    from engine.audio.vad import energy_vad
     T = int(np.ceil(audio.duration_s / FRAME_S))
     rms = frame_rms(audio.samples, sr=audio.sr, fps=1 / FRAME_S, n_frames=T)
     return energy_vad(rms, fps=1 / FRAME_S)
@@ -191,7 +192,7 @@ def _chunk_bounds(pcm: np.ndarray, *, chunk_s: float, min_pause_s: float) -> lis
     A pause is a run of at least ``min_pause_s`` of frames below an adaptive energy threshold (energy
     VAD with a short hangover); the last pause in the second half of the window is used, else the
     quietest frame there."""
-    from engine.audio.prosody import energy_vad
+    from engine.audio.vad import energy_vad
     T = pcm.size // 160
     if T == 0:
         return [(0, 0)]

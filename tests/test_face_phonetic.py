@@ -48,12 +48,12 @@ def test_speech_mask_from_phones():
 
 def test_speech_mask_drives_animation_without_silero(data_dir, monkeypatch):
     """The default animator takes its speech mask from the phones and never loads Silero."""
-    import engine.audio.prosody as F
+    import engine.audio.vad as vad
     from engine.audio.load import load_audio
 
     def boom(*a, **k):
         raise AssertionError("silero called")
-    monkeypatch.setattr(F, "silero_vad_frames", boom)
+    monkeypatch.setattr(vad, "silero_vad_frames", boom)    # where engine.audio.vad.voice_activity looks it up
     audio = load_audio(data_dir / "speech" / "sr_english.wav")
     seen = {}
     import engine.animators.phonetic.animator as P

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 MIN_SR = 2000
 MAX_SR = 768000
 SILENCE_DBFS = -60.0
+AMPLITUDE_FLOOR = 1e-10  # amplitudes below this read as -200 dBFS (keeps log10 finite)
 _BLOCK_S = 20.0          # source seconds per streamed block
 _FFMPEG_TIMEOUT_S = 600
 
@@ -62,6 +63,11 @@ class Audio:
     def is_silent(self, *, threshold_dbfs: float = SILENCE_DBFS) -> bool:
         """True when no sample exceeds ``threshold_dbfs`` (default -60 dBFS): nothing to animate."""
         return self.peak_dbfs < threshold_dbfs
+
+
+def amplitude_dbfs(x: np.ndarray) -> np.ndarray:
+    """(...) float64 level in dBFS of linear amplitudes ``x`` (e.g. frame RMS), floored at -200 dBFS."""
+    return 20.0 * np.log10(np.maximum(np.asarray(x, np.float64), AMPLITUDE_FLOOR))
 
 
 def _check_path(path: str | Path) -> Path:
@@ -93,11 +99,11 @@ def _check_finite(x: np.ndarray, p: Path) -> None:
 
 
 def _open_soundfile(p: Path):
-    """soundfile.SoundFile or None if libsndfile cannot read the format."""
+    """soundfile.SoundFile or None if libsndfile cannot read the format (then ffmpeg is tried)."""
     import soundfile as sf
     try:
         return sf.SoundFile(str(p))
-    except Exception:  # LibsndfileError / RuntimeError: not a format libsndfile knows
+    except sf.SoundFileError:  # LibsndfileError "Format not recognised", a broken header...
         return None
 
 
@@ -113,7 +119,7 @@ def _ffprobe(p: Path) -> tuple[int, int]:
         streams = json.loads(r.stdout.decode("utf-8", "replace") or "{}").get("streams", [])
     except (subprocess.TimeoutExpired, ValueError, OSError):
         streams = []
-    if r.returncode != 0 or not streams:
+    if not streams or r.returncode != 0:
         raise AudioError(f"{p.name}: not an audio file (no decodable audio stream)")
     s = streams[0]
     try:
@@ -155,6 +161,7 @@ def _ffmpeg_blocks(p: Path, channels: int, block_frames: int) -> Iterator[np.nda
 def _source_blocks(p: Path, block_s: float) -> tuple[int, int, Iterator[np.ndarray], int | None]:
     """(original_sr, channels, iterator of (n, channels) float32 blocks at the native rate, number of
     source frames when the container states it, else None)."""
+    import soundfile as sf
     f = _open_soundfile(p)
     if f is not None:
         sr, ch = int(f.samplerate), int(f.channels)
@@ -169,9 +176,7 @@ def _source_blocks(p: Path, block_s: float) -> tuple[int, int, Iterator[np.ndarr
                         if len(b) == 0:
                             break
                         yield b
-                except AudioError:
-                    raise
-                except Exception as e:
+                except sf.SoundFileError as e:   # LibsndfileError: e.g. "flac decoder lost sync"
                     raise AudioError(f"{p.name}: unreadable audio data ({e})") from None
         return sr, ch, gen(), (int(f.frames) if f.frames > 0 else None)
     sr, ch = _ffprobe(p)

@@ -1,0 +1,75 @@
+"""Spectral features sampled at the clip frame rate: the inputs of learned face and body models.
+
+Prepared API: nothing in the engine calls these yet (the tests do); learned animators and training will.
+Every function returns T = ``rigs.core.timebase.num_frames(len(y) / sr, fps)`` rows unless ``n_frames`` is
+given, row ``i`` centred on ``i / fps`` seconds like :mod:`engine.audio.prosody`.
+
+References
+- ``lpc_autocorrelation``: the articulation input of T. Karras, T. Aila, S. Laine, A. Herva and
+  J. Lehtinen, "Audio-driven facial animation by joint end-to-end learning of pose and emotion",
+  SIGGRAPH 2017: per video frame, 520 ms of audio cut into 64 overlapping 16 ms windows, each
+  described by its first 32 autocorrelation coefficients (a simplified, faithful reimplementation:
+  Hann window, normalised by lag 0; the paper's extra formant-analysis tricks are omitted).
+- ``log_mel`` / ``mfcc``: the usual HTK-free Slaney mel filterbank (librosa.filters.mel) and DCT-II.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.audio.prosody import frame_centers, frame_signal
+from rigs.core.timebase import num_frames
+
+
+def _hop_frames(y, *, sr, fps, n_frames, frame_length):
+    T = num_frames(len(y) / float(sr), fps) if n_frames is None else n_frames
+    return frame_signal(y, centers=frame_centers(n_frames=T, sr=sr, fps=fps), frame_length=frame_length)
+
+
+def log_mel(y: np.ndarray, *, sr: int, fps: float, n_mels: int = 80, n_fft: int = 512,
+            win_length: int | None = None, fmin: float = 40.0, fmax: float | None = None,
+            n_frames: int | None = None, floor: float = 1e-10) -> np.ndarray:
+    """(T, n_mels) float32 log (natural) mel power spectrogram; frame i centred on i / fps.
+
+    T defaults to num_frames(len(y)/sr, fps). Hann window of ``win_length`` (default n_fft) samples.
+    """
+    import librosa
+    win = n_fft if win_length is None else int(win_length)
+    fr = _hop_frames(np.asarray(y, np.float32), sr=sr, fps=fps, n_frames=n_frames, frame_length=win)
+    fr = fr * np.hanning(win + 2)[1:-1].astype(np.float32)
+    spec = np.abs(np.fft.rfft(fr, n_fft, axis=1)) ** 2                         # (T, n_fft//2+1)
+    fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)  # (n_mels, F)
+    return np.log(np.maximum(spec @ fb.T, floor)).astype(np.float32)
+
+
+def mfcc(y: np.ndarray, *, sr: int, fps: float, n_mfcc: int = 13, n_mels: int = 40, n_fft: int = 512,
+         n_frames: int | None = None) -> np.ndarray:
+    """(T, n_mfcc) float32 MFCCs (orthonormal DCT-II of :func:`log_mel`); frame i centred on i / fps."""
+    import scipy.fft
+    lm = log_mel(y, sr=sr, fps=fps, n_mels=n_mels, n_fft=n_fft, n_frames=n_frames)
+    return scipy.fft.dct(lm, type=2, norm="ortho", axis=1)[:, :n_mfcc].astype(np.float32)
+
+
+def lpc_autocorrelation(y: np.ndarray, *, sr: int, fps: float, n_windows: int = 64, window_s: float = 0.016,
+                        span_s: float = 0.520, n_coeffs: int = 32, n_frames: int | None = None) -> np.ndarray:
+    """(T, n_windows, n_coeffs) float32 autocorrelation features after Karras et al. 2017.
+
+    For each clip frame, ``span_s`` (520 ms) of audio centred on it is cut into ``n_windows`` (64)
+    overlapping ``window_s`` (16 ms) Hann windows (hop = (span - window) / (n_windows - 1) = 8 ms);
+    each window gives its autocorrelation at lags 1..``n_coeffs`` (32) normalised by lag 0 (values in
+    [-1, 1]; silent windows are 0). Simplification of the paper's input (which also applies formant-
+    friendly preprocessing); keeps its shapes and time scales.
+    """
+    y = np.asarray(y, np.float32)
+    T = num_frames(len(y) / float(sr), fps) if n_frames is None else n_frames
+    wl = int(round(window_s * sr))
+    hop = (span_s - window_s) / (n_windows - 1)
+    offs = np.round((np.arange(n_windows) * hop - (span_s - window_s) / 2) * sr).astype(np.int64)
+    centres = frame_centers(n_frames=T, sr=sr, fps=fps)
+    allc = (centres[:, None] + offs[None, :]).reshape(-1)                       # (T*64,)
+    fr = frame_signal(y, centers=allc, frame_length=wl).astype(np.float64) * np.hanning(wl + 2)[1:-1]
+    nfft = 1 << int(np.ceil(np.log2(2 * wl)))
+    F = np.fft.rfft(fr, nfft, axis=1)
+    ac = np.fft.irfft(np.abs(F) ** 2, nfft, axis=1)[:, : n_coeffs + 1]
+    r0 = ac[:, :1]
+    out = np.where(r0 > 1e-12, ac[:, 1:] / np.maximum(r0, 1e-12), 0.0)
+    return out.reshape(T, n_windows, n_coeffs).astype(np.float32)
