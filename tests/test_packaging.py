@@ -30,7 +30,7 @@ def test_zip_layout_and_validation(ext_zip):
     assert manifest["id"] == "parley" and manifest["type"] == "add-on" and manifest["version"] == __version__
     assert manifest["blender_version_min"] == "4.2.0" and manifest["license"] == ["SPDX:MIT"]
     assert "files" in manifest["permissions"]
-    assert {"__init__.py", "operators.py", "vocab.py", "blender/bake.py", "blender/encode.py", "rigs/core/clip.py",
+    assert {"__init__.py", "operators/generate.py", "vocab.py", "blender/bake.py", "blender/encode.py", "rigs/core/clip.py",
             "rigs/core/errors.py", "rigs/core/arkit.py", "rigs/core/data/arkit.json", "rigs/core/skeleton.py",
             "rigs/retarget/plan.py", "rigs/retarget/maps/mixamo.json", "rigs/formats/livelink.py"} <= names
     assert "packaging.py" not in names and not any("__pycache__" in n or n.startswith("engine/") for n in names)
