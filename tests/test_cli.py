@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import requires_bpy
+
 from engine.cli import main
 from rigs.core.clip import load_clip
 
@@ -138,3 +140,15 @@ def test_silent_audio_gives_valid_clip_with_warning(tmp_path, caplog):
     c = load_clip(out)
     assert c.num_frames == 60
     assert any("speech" in r.getMessage().lower() for r in caplog.records if r.levelname == "WARNING")
+
+
+@requires_bpy
+def test_every_subcommand_uses_the_one_error_prefix(tmp_path, capfd):
+    """render runs in the Blender layer's own process; its errors read like every other subcommand's."""
+    bad_clip = tmp_path / "none.npz"
+    for argv in (["info", str(bad_clip)], ["export", str(bad_clip), "--json", str(tmp_path / "o.json")],
+                 ["render", str(bad_clip), "-o", str(tmp_path / "o.mp4")]):
+        assert main(argv) == 2, argv
+        err = capfd.readouterr().err.strip().splitlines()
+        assert err and err[-1].startswith("parley: error: ") and "no such clip file" in err[-1], (argv, err)
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.json").exists()
