@@ -26,9 +26,7 @@ https://github.com/ICT-VGL/ICT-FaceKit (MIT licence).
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +35,7 @@ import numpy as np
 
 from .core.arkit import ARKIT_NAMES, canonical_name
 from .core.errors import DataMissingError
-from .core.files import cache_dir, data_root, sha256_file
+from .core.files import atomic_path, atomic_write, cache_dir, data_root, sha256_file
 
 SOURCE_REPO = "https://github.com/ICT-VGL/ICT-FaceKit"
 SOURCE_RAW = "https://raw.githubusercontent.com/ICT-VGL/ICT-FaceKit/master/FaceXModel/"
@@ -217,22 +215,18 @@ def _verify_manifest(folder: Path) -> None:
 
 def _download(url: str, dest: Path, sha256: str | None) -> str:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as r:
-            while chunk := r.read(1 << 20):
-                f.write(chunk)
-        got = sha256_file(Path(tmp))
-        if sha256 and got != sha256:
-            raise DataMissingError(f"{url}: SHA-256 {got} does not match the expected {sha256}")
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:
+            with open(tmp, "wb") as f, urllib.request.urlopen(url, timeout=60) as r:
+                while chunk := r.read(1 << 20):
+                    f.write(chunk)
+            got = sha256_file(tmp)
+            if sha256 and got != sha256:
+                raise DataMissingError(f"{url}: SHA-256 {got} does not match the expected {sha256}")
         return got
     except OSError as e:
         raise DataMissingError(f"cannot download {url} ({e}); fetch the ICT FaceKit FaceXModel folder from "
                                f"{SOURCE_REPO} by hand and put {PACK_NAME} under $PARLEY_DATA/ict_facekit/") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_obj_vertices(path) -> np.ndarray:
@@ -273,11 +267,8 @@ def fetch(folder=None) -> Path:
     neutral = read_obj_vertices(raw / "generic_neutral_mesh.obj")
     faces = read_obj_faces(raw / "generic_neutral_mesh.obj")
     deltas = np.stack([read_obj_vertices(raw / f"{n}.obj") - neutral for n in names])
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
-    with os.fdopen(fd, "wb") as f:
-        np.savez_compressed(f, neutral=neutral, faces=faces, expr_names=np.array(names),
-                            expr_deltas=deltas.astype(np.float32))
-    os.replace(tmp, folder / PACK_NAME)
+    atomic_write(folder / PACK_NAME, lambda f: np.savez_compressed(
+        f, neutral=neutral, faces=faces, expr_names=np.array(names), expr_deltas=deltas.astype(np.float32)))
     manifest[PACK_NAME] = sha256_file(folder / PACK_NAME)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return folder / PACK_NAME

@@ -25,9 +25,7 @@ References: Li et al. 2020 (ICT FaceKit); Pavlakos et al. 2019 (SMPL-X skeleton)
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -284,15 +282,11 @@ def build(out_path, *, material: str = "grey", ict_path=None) -> Path:
     if len(head_obj.data.shape_keys.key_blocks) != 53:
         raise errors.RigError("demo character: shape keys were not all created")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".blend", dir=out_path.parent)
-    os.close(fd)
-    try:
-        bpy.ops.wm.save_as_mainfile(filepath=tmp, check_existing=False, compress=True)
-        os.replace(tmp, out_path)
-    finally:
-        for p in (tmp, tmp + "1"):
-            if os.path.exists(p):
-                os.unlink(p)
+    with files.atomic_path(out_path) as tmp:
+        try:
+            bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, compress=True)
+        finally:
+            Path(f"{tmp}1").unlink(missing_ok=True)  # Blender's backup of the (empty) file it replaced
     return out_path
 
 

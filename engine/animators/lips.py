@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from rigs.core.arkit import ARKIT_INDEX, ARKIT_NAMES, canonical_name
+from rigs.core.files import atomic_write, cache_dir
 from rigs.ict import pack_path
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,6 @@ class LipModel:
 
 def load_lip_model(config: LipModelConfig = LipModelConfig(), *, src: Path | None = None) -> LipModel:
     """The lip model, from the cache (``$PARLEY_CACHE`` or ``~/.cache/parley``) or built and cached."""
-    from rigs.core.files import cache_dir
-
     src = Path(src) if src is not None else pack_path()
     key = hashlib.sha256(f"{_source_hash(src)}|{config}|{_CACHE_VERSION}".encode()).hexdigest()[:16]
     cached = cache_dir() / f"lipmodel_{key}.npz"
@@ -152,9 +151,8 @@ def load_lip_model(config: LipModelConfig = LipModelConfig(), *, src: Path | Non
         except (OSError, ValueError, KeyError) as e:
             log.warning("lip model cache %s unreadable (%s); rebuilding", cached, e)
     model = LipModel.build(src, config)
-    tmp = cached.with_suffix(".tmp.npz")
-    np.savez(tmp, vertex_ids=model.vertex_ids, neutral_m=model.neutral_m, deltas_m=model.deltas_m,
-             gap_upper=model.gap_upper, gap_lower=model.gap_lower)
-    tmp.replace(cached)
+    atomic_write(cached, lambda f: np.savez(f, vertex_ids=model.vertex_ids, neutral_m=model.neutral_m,
+                                            deltas_m=model.deltas_m, gap_upper=model.gap_upper,
+                                            gap_lower=model.gap_lower))
     log.info("built lip model (%d vertices) -> %s", model.num_vertices, cached)
     return model

@@ -1,4 +1,5 @@
-"""Where Parley finds its data assets and caches.
+"""Files: where Parley finds its data assets and caches, hashing, and atomic writes (the one way every layer
+writes a file it produces, so an interrupted write never leaves a broken file).
 
 ``PARLEY_DATA`` points at the data folder (ICT FaceKit head, speech samples, BVH files); a checkout
 without it looks for ``../shared/data`` beside the repository. ``PARLEY_CACHE`` (default
@@ -6,9 +7,11 @@ without it looks for ``../shared/data`` beside the repository. ``PARLEY_CACHE`` 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ClipError, DataMissingError
@@ -47,25 +50,37 @@ def sha256_file(path: str | Path, *, block_bytes: int = 1 << 20) -> str:
 
 
 def atomic_write(path, write, *, text: bool = False) -> Path:
-    """Write a file atomically: ``write(f)`` fills a temp file in the same folder, which then replaces
-    ``path``; on any failure (Ctrl-C included) the temp file is removed and ``path`` is untouched."""
+    """Write a file atomically: ``write(f)`` fills a temp file in the same folder, which is flushed to disk and
+    then replaces ``path``; on any failure (Ctrl-C included) the temp file is removed and ``path`` is untouched."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ClipError(f"cannot write {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with (os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb")) as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") if text else open(tmp, "wb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path) -> Iterator[Path]:
+    """A temp file name beside ``path`` for writers that need a name (Blender, numpy, downloads): when the
+    ``with`` block ends without error the temp file replaces ``path`` (with the permissions a plain open()
+    would give it); on any failure, Ctrl-C included, it is removed and ``path`` is untouched."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=folder)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
         os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; give the file the mode a plain open() would
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
         raise
-    return path
 
 
 def _file_mode(path: Path) -> int:
