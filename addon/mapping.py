@@ -114,7 +114,7 @@ def load_preset(path) -> dict:
 def summary(match: ShapeKeyMatch, bones: BoneMatch | None = None) -> str:
     """One line for the status bar: how much was mapped and what was not."""
     n = len(match.mapping)
-    s = f"{n}/52 ARKit channels mapped"
+    s = f"{n}/{arkit.NUM_CHANNELS} ARKit channels mapped"
     if match.unmapped_channels and n:
         head = ", ".join(match.unmapped_channels[:6])
         s += f"; unmapped: {head}{' ...' if len(match.unmapped_channels) > 6 else ''}"

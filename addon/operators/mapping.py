@@ -145,6 +145,6 @@ class PARLEY_OT_mapping_load(bpy.types.Operator):
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}
         s.set_mapping(preset["shape_keys"])
-        s.mapping_report = f"preset {preset['name']}: {len(preset['shape_keys'])}/52 channels"
+        s.mapping_report = f"preset {preset['name']}: {len(preset['shape_keys'])}/{arkit.NUM_CHANNELS} channels"
         self.report({'INFO'}, "Parley: " + s.mapping_report)
         return {'FINISHED'}

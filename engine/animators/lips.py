@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rigs.core.arkit import ARKIT_INDEX, ARKIT_NAMES, canonical_name
+from rigs.core.arkit import ARKIT_INDEX, ARKIT_NAMES, NUM_CHANNELS, canonical_name
 from rigs.core.files import atomic_write, cache_dir
 from rigs.ict import pack_path
 
@@ -83,7 +83,7 @@ class LipModel:
         self.deltas_m = np.asarray(deltas_m, np.float32)
         self.gap_upper = np.asarray(gap_upper, np.int64)
         self.gap_lower = np.asarray(gap_lower, np.int64)
-        self._flat = self.deltas_m.reshape(52, -1)
+        self._flat = self.deltas_m.reshape(NUM_CHANNELS, -1)
 
     @property
     def num_vertices(self) -> int:
@@ -94,7 +94,7 @@ class LipModel:
         w = np.asarray(expression, np.float32)
         single = w.ndim == 1
         w = np.atleast_2d(w)
-        if w.shape[1] != 52:
+        if w.shape[1] != NUM_CHANNELS:
             raise ValueError(f"expression: expected (T, 52), got {w.shape}")
         # filled block by block into one preallocated float32 array: no (T, L*3) temporaries, so an
         # hour at 30 fps needs just the result (108000 x 299 x 3 float32 = 388 MB)

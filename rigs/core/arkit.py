@@ -31,6 +31,7 @@ def _table() -> dict:
 
 ARKIT_NAMES: tuple[str, ...] = tuple(_table()["canonical"])
 ARKIT_INDEX: dict[str, int] = {n: i for i, n in enumerate(ARKIT_NAMES)}
+NUM_CHANNELS: int = len(ARKIT_NAMES)   # 52
 LIVELINK_COLUMNS: tuple[str, ...] = tuple(_table()["livelink_columns"])
 REGIONS: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _table()["regions"].items()}
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .arkit import ARKIT_NAMES
+from .arkit import ARKIT_NAMES, NUM_CHANNELS
 from .errors import ClipError, SchemaVersionError
 from .files import atomic_write
 from .phones import Phone
@@ -83,7 +83,7 @@ class Clip:
             raise ClipError(f"fps: must be in (0, {MAX_FPS:g}], got {self.fps!r}")
         if not np.isfinite(self.duration_s) or self.duration_s <= 0:
             raise ClipError(f"duration_s: must be a positive number of seconds, got {self.duration_s!r}")
-        T = _check_array("expression", self.expression, (None, 52))
+        T = _check_array("expression", self.expression, (None, NUM_CHANNELS))
         if tuple(self.expression_names) != ARKIT_NAMES:
             raise ClipError("expression_names: must be the 52 canonical ARKit names in alphabetical order")
         if abs(T - self.duration_s * self.fps) > 1.0 + 1e-6:
@@ -254,7 +254,7 @@ def neutral_clip(duration_s: float, *, fps: float = 30.0, meta: dict | None = No
             else np.broadcast_to(np.asarray(lip_rest_m, np.float32), (T, len(ids), 3)).copy())
     return Clip(
         fps=float(fps), duration_s=float(duration_s),
-        expression=np.zeros((T, 52), np.float32),
+        expression=np.zeros((T, NUM_CHANNELS), np.float32),
         joint_angles=np.zeros((T, sk.num_joints, 3), np.float32),
         joint_names=sk.names, joint_parents=sk.parents,
         root_translation=np.zeros((T, 3), np.float32),

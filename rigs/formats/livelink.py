@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.arkit import ARKIT_INDEX, ARKIT_NAMES, LIVELINK_COLUMNS, canonical_name
+from ..core.arkit import ARKIT_INDEX, ARKIT_NAMES, LIVELINK_COLUMNS, NUM_CHANNELS, canonical_name
 from ..core.clip import Clip, make_meta
 from ..core.errors import ClipError
 from ..core.files import atomic_write
@@ -54,7 +54,7 @@ from ..core.timebase import frame_times_s, num_frames
 log = logging.getLogger(__name__)
 
 LIVELINK_HEADER: tuple[str, ...] = ("Timecode", "BlendShapeCount") + LIVELINK_COLUMNS
-ROTATION_COLUMNS: tuple[str, ...] = LIVELINK_COLUMNS[52:]
+ROTATION_COLUMNS: tuple[str, ...] = LIVELINK_COLUMNS[NUM_CHANNELS:]
 QUARTER_TURN_RAD = math.pi / 2
 DEFAULT_RATE = 60.0        # the app records at 60 rows per second
 HALF_DAY_S = 43200.0       # a time-of-day timecode falling by more than this crossed midnight
@@ -100,13 +100,13 @@ def livelink_rows(clip: Clip, *, angle_units: str = "livelink") -> np.ndarray:
     T = clip.num_frames
     out = np.zeros((T, len(LIVELINK_COLUMNS)))
     idx = {n: i for i, n in enumerate(clip.expression_names)}
-    for k, col in enumerate(LIVELINK_COLUMNS[:52]):
+    for k, col in enumerate(LIVELINK_COLUMNS[:NUM_CHANNELS]):
         c = canonical_name(col)
         if c in idx:
             out[:, k] = clip.expression[:, idx[c]]
     head, le, re_ = head_eye_angles(clip)
     rot = np.concatenate([head, le, re_], axis=1)  # yaw, pitch, roll x 3
-    out[:, 52:] = rot / QUARTER_TURN_RAD if angle_units == "livelink" else rot
+    out[:, NUM_CHANNELS:] = rot / QUARTER_TURN_RAD if angle_units == "livelink" else rot
     return out
 
 
