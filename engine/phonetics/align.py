@@ -140,8 +140,8 @@ def _align_chunked(pcm, words, prons, speech, aligner: _Aligner, deadline: float
     the total acoustic score of the chunk's alignment (all candidates cover the same frames, so the
     scores compare directly), moving at most ``chunk_word_search`` words; candidates must pass the
     mismatch checks; if the estimate does not align at all, the nearest count that does (within
-    ``chunk_word_spread`` of it) is the start. The last chunk takes all remaining words. A chunk that cannot be aligned is
-    recognised instead (warning), and its estimated words are skipped."""
+    ``chunk_word_spread`` of it) is the start. The last chunk takes all remaining words. A chunk that
+    cannot be aligned is recognised instead (warning), and its estimated words are skipped."""
     bounds = chunk_bounds(pcm, chunk_s=config.chunk_align_s, min_pause_s=config.chunk_min_pause_s)
     n_ph = np.array([len(prons[w][0][0]) for w in words], np.float64)
     cum = np.concatenate([[0.0], np.cumsum(n_ph)])
@@ -153,68 +153,87 @@ def _align_chunked(pcm, words, prons, speech, aligner: _Aligner, deadline: float
     log.info("aligning %d words in %d chunks", W, len(bounds))
     for ci, (a, b) in enumerate(bounds):
         chunk = pcm[a * FRAME_SAMPLES: b * FRAME_SAMPLES]
-        sp = speech[min(a, T): min(b, T)]
-        last = ci == len(bounds) - 1
-        if last:
-            cands = [W - p]
+        fits = _ChunkFits(aligner, chunk, speech[min(a, T): min(b, T)], words, p, config, ci)
+        if ci == len(bounds) - 1:             # the last chunk takes all remaining words
+            k, fit = fits.best(W - p)
         else:
             rem_speech = max(1, sp_cum[min(T, bounds[-1][1])] - sp_cum[min(a, T)])
             share = (sp_cum[min(b, T)] - sp_cum[min(a, T)]) / rem_speech
-            target = cum[p] + share * (cum[W] - cum[p])
-            k0 = int(np.searchsorted(cum, target)) - p
-            if k0 > 0 and abs(cum[p + k0 - 1] - target) < abs(cum[min(W, p + k0)] - target):
-                k0 -= 1
-            cands = [min(max(k0, 0), W - p)]
-        results: dict[int, tuple[float, list] | None] = {}
-
-        def score(k: int):
-            if k in results:
-                return results[k]
-            r = None
-            if 0 < k <= W - p:
-                try:
-                    ent = aligner.align(chunk, words[p:p + k])
-                    check_alignment(ent, sp, config)
-                    r = (float(sum(e[3] for e in ent)), ent)
-                except AlignmentMismatch as e:
-                    log.debug("chunk %d with %d words: %s", ci, k, e)
-                    r = None
-            results[k] = r
-            return r
-
-        best_k = cands[0]
-        if not last:
-            # nearest candidate that aligns at all (too many words usually finds no path), then hill
-            # climbing on the score from there
-            far = max(config.chunk_word_search, int(round(config.chunk_word_spread * best_k)))
-            order = [best_k] + [best_k + s * d for d in range(1, far + 1) for s in (-1, 1)]
-            best_k = next((k for k in order if score(k) is not None), best_k)
-            for step in (-1, 1):
-                k = best_k
-                while abs(k + step - best_k) <= config.chunk_word_search:
-                    cur, nxt = score(k), score(k + step)
-                    if nxt is not None and (cur is None or nxt[0] > cur[0]):
-                        k += step
-                    else:
-                        break
-                if k != best_k:
-                    best_k = k
-                    break
-        else:
-            score(best_k)
-        r = results.get(best_k)
-        if r is None:
-            ok = [k for k, v in results.items() if v is not None]
-            if ok:
-                best_k = max(ok, key=lambda k: results[k][0])
-                r = results[best_k]
-        if r is None:
+            k, fit = fits.best(_search_word_count(fits, _estimate_word_count(cum, p, share), config))
+        if fit is None:
             log.warning("chunk %.1f-%.1f s does not match its transcript words; using phone recognition "
                         "there", a * FRAME_S, b * FRAME_S)
             raw = recognize_pcm(chunk, deadline, config)
             phones.extend(recognition_stress([Phone(q.start_s + a * FRAME_S, q.end_s + a * FRAME_S, q.label)
-                                               for q in raw]))
+                                              for q in raw]))
         else:
-            phones.extend(entry_phones(r[1], prons, a))
-        p += best_k
+            phones.extend(entry_phones(fit[1], prons, a))
+        p += k
     return phones
+
+
+def _estimate_word_count(cum: np.ndarray, p: int, share) -> int:
+    """Words from ``p`` on whose expected phones (``cum``: (W+1,) cumulative phone counts) come
+    nearest to ``share`` of the remaining ones, within [0, W - p]."""
+    W = cum.size - 1
+    target = cum[p] + share * (cum[W] - cum[p])
+    k0 = int(np.searchsorted(cum, target)) - p
+    if k0 > 0 and abs(cum[p + k0 - 1] - target) < abs(cum[min(W, p + k0)] - target):
+        k0 -= 1
+    return min(max(k0, 0), W - p)
+
+
+class _ChunkFits:
+    """Memoised alignments of one chunk to the next ``k`` transcript words (from ``first``):
+    k -> (total acoustic score, aligner entries), or None where k is out of range or the alignment
+    fails or fails the mismatch checks."""
+
+    def __init__(self, aligner: _Aligner, pcm: np.ndarray, speech: np.ndarray, words: list[str], first: int,
+                 config: PhoneticsConfig, index: int):
+        self.aligner, self.pcm, self.speech, self.config = aligner, pcm, speech, config
+        self.words, self.first, self.index = words, first, index
+        self.results: dict[int, tuple[float, list] | None] = {}
+
+    def __call__(self, k: int) -> tuple[float, list] | None:
+        if k in self.results:
+            return self.results[k]
+        r = None
+        if 0 < k <= len(self.words) - self.first:
+            try:
+                ent = self.aligner.align(self.pcm, self.words[self.first:self.first + k])
+                check_alignment(ent, self.speech, self.config)
+                r = (float(sum(e[3] for e in ent)), ent)
+            except AlignmentMismatch as e:
+                log.debug("chunk %d with %d words: %s", self.index, k, e)
+        self.results[k] = r
+        return r
+
+    def best(self, k: int) -> tuple[int, tuple[float, list] | None]:
+        """(k, its fit) if ``k`` words fit; else the best-scoring count tried so far; else (k, None)."""
+        r = self(k)
+        if r is None:
+            ok = [j for j, v in self.results.items() if v is not None]
+            if ok:
+                k = max(ok, key=lambda j: self.results[j][0])
+                r = self.results[k]
+        return k, r
+
+
+def _search_word_count(fits: _ChunkFits, estimate: int, config: PhoneticsConfig) -> int:
+    """The nearest count to ``estimate`` that aligns at all (too many words usually finds no path;
+    searched within max(``chunk_word_search``, ``chunk_word_spread`` x estimate) words of it), then
+    hill climbing on the score from there, at most ``chunk_word_search`` words either way."""
+    far = max(config.chunk_word_search, int(round(config.chunk_word_spread * estimate)))
+    order = [estimate] + [estimate + s * d for d in range(1, far + 1) for s in (-1, 1)]
+    start = next((k for k in order if fits(k) is not None), estimate)
+    for step in (-1, 1):
+        k = start
+        while abs(k + step - start) <= config.chunk_word_search:
+            cur, nxt = fits(k), fits(k + step)
+            if nxt is not None and (cur is None or nxt[0] > cur[0]):
+                k += step
+            else:
+                break
+        if k != start:
+            return k
+    return start
