@@ -116,10 +116,12 @@ def test_mandarin_recognition(data_dir):
 
 
 def test_silence_gives_sil():
+    """A second of digital silence is recognised as silence only: no phone, however short."""
     a = Audio(samples=np.zeros(16000, np.float32), sr=16000, duration_s=1.0, source_name="z",
               source_sha256="0" * 64, original_sr=16000, channels=1)
     ph = phone_timing(a)
     _contiguous(ph, 1.0)
+    assert {p.label for p in ph} == {"SIL"}, ph
 
 
 def test_time_limit_raises():
