@@ -7,7 +7,8 @@ import pytest
 from rigs.core.phones import ARPABET, LABELS, PHONE_CLASS, ARPABET_TO_IPA, ARPABET_TO_SAMPA, ipa_to_arpabet, is_class
 from engine.audio.load import Audio, load_audio
 from rigs.core.errors import PhoneticsError
-from engine.phonetics import Phone, PhoneticsConfig, _finalize, normalize_transcript, phone_timing, pronunciations
+from engine.phonetics import Phone, PhoneticsConfig, normalize_transcript, phone_timing, pronunciations
+from engine.phonetics.sphinx import chunk_bounds, finalize, pcm16k
 
 
 def _contiguous(phones, dur):
@@ -47,7 +48,7 @@ def test_normalize_and_g2p():
 
 def test_finalize_merges_tiny_and_fills_gaps():
     raw = [Phone(0.10, 0.20, "AA"), Phone(0.20, 0.21, "B"), Phone(0.21, 0.40, "IY"), Phone(0.5, 0.6, "M")]
-    out = _finalize(raw, 1.0, 0.03)
+    out = finalize(raw, 1.0, 0.03)
     _contiguous(out, 1.0)
     assert [p.label for p in out] == ["SIL", "AA", "IY", "SIL", "M", "SIL"]
     assert min(p.duration_s for p in out) >= 0.03
@@ -115,10 +116,12 @@ def test_mandarin_recognition(data_dir):
 
 
 def test_silence_gives_sil():
+    """A second of digital silence is recognised as silence only: no phone, however short."""
     a = Audio(samples=np.zeros(16000, np.float32), sr=16000, duration_s=1.0, source_name="z",
               source_sha256="0" * 64, original_sr=16000, channels=1)
     ph = phone_timing(a)
     _contiguous(ph, 1.0)
+    assert {p.label for p in ph} == {"SIL"}, ph
 
 
 def test_time_limit_raises():
@@ -189,7 +192,6 @@ def test_long_recording_aligns_in_chunks(data_dir, caplog):
     """jfk + 3 LibriVox sentences with pauses (~36 s) through the chunked aligner (20 s chunks):
     every transcript word, in order, each inside its own sentence's stretch of audio."""
     from engine.audio.load import audio_from_array
-    from engine.phonetics import _chunk_bounds, _pcm16k
     sp = data_dir / "speech"
     parts = [(load_audio(sp / "jfk.flac").samples, "And so my fellow Americans, ask not what your country "
               "can do for you, ask what you can do for your country.")]
@@ -203,7 +205,7 @@ def test_long_recording_aligns_in_chunks(data_dir, caplog):
         t += (y.size + 9600) / 16000
     audio = audio_from_array(np.concatenate(pieces), sr=16000)
     cfg = PhoneticsConfig(chunk_align_s=20.0)
-    assert len(_chunk_bounds(_pcm16k(audio), chunk_s=20.0, min_pause_s=0.3)) >= 2
+    assert len(chunk_bounds(pcm16k(audio), chunk_s=20.0, min_pause_s=0.3)) >= 2
     with caplog.at_level(logging.WARNING, logger="engine.phonetics"):
         ph = phone_timing(audio, transcript=" ".join(text for _, text in parts), config=cfg)
     assert "does not match" not in caplog.text, caplog.text

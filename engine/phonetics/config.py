@@ -1,0 +1,36 @@
+"""Settings and the one error of phone timing: :class:`PhoneticsConfig` and :class:`AlignmentMismatch`.
+
+They sit below every stage of the package (``sphinx``, ``align``, ``recognize``, ``timing``) so that
+each stage can take the config and raise the error without importing the policy that uses them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rigs.core.errors import PhoneticsError
+
+
+@dataclass(frozen=True)
+class PhoneticsConfig:
+    """Parameters of :func:`engine.phonetics.phone_timing`."""
+
+    min_phone_s: float = 0.03
+    segment_s: float = 30.0                  # recognition segment length (cut at quiet points)
+    time_limit_s: float | None = None        # default: 20 s + 3 x the audio duration (sphinx.time_limit_s)
+    max_align_s: float = 4 * 3600.0          # longer recordings are recognised, not aligned
+    chunk_align_s: float = 45.0              # longer recordings are aligned in chunks of at most this
+    chunk_min_pause_s: float = 0.3           # chunks are cut in pauses at least this long
+    chunk_word_search: int = 3               # words a chunk boundary moves by hill climbing
+    chunk_word_spread: float = 0.2           # fraction of a chunk's words searched when its estimate fails
+    min_align_score_per_frame: float = -60.0 # below: transcript judged not to match
+    max_speech_in_silence: float = 0.5       # fraction of detected speech the alignment calls silence
+    max_min_length_phones: float = 0.6       # fraction of phones at the 3-frame HMM minimum
+    allphone_lw: float = 2.0
+    allphone_pip: float = 0.5
+
+
+class AlignmentMismatch(PhoneticsError):
+    """The transcript does not fit the audio (alignment failed or is implausible)."""
+
+
+DEFAULT_CONFIG = PhoneticsConfig()   # the stages' default argument (one frozen instance, shared)

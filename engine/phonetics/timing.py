@@ -1,0 +1,32 @@
+"""The phone-timing policy: force-align the transcript when there is one, else (or when it does not
+fit the audio) recognise phones.
+"""
+from __future__ import annotations
+
+import logging
+
+from engine.audio.load import Audio
+from engine.phonetics.align import align
+from engine.phonetics.config import DEFAULT_CONFIG, AlignmentMismatch, PhoneticsConfig
+from engine.phonetics.lexicon import normalize_transcript
+from engine.phonetics.recognize import recognize
+from rigs.core.phones import Phone
+
+log = logging.getLogger(__name__)
+
+
+def phone_timing(audio: Audio, *, transcript: str | None = None,
+                 config: PhoneticsConfig = DEFAULT_CONFIG) -> list[Phone]:
+    """Phones covering [0, audio.duration_s] contiguously, sorted, SIL in pauses.
+
+    With ``transcript``: forced alignment; falls back to recognition with a logged warning when the
+    transcript does not match the audio. Raises PhoneticsError when the recogniser fails or times out.
+    """
+    if transcript is not None and normalize_transcript(transcript):
+        try:
+            return align(audio, transcript, config=config)
+        except AlignmentMismatch as e:
+            log.warning("transcript does not match the audio (%s); using phone recognition instead", e)
+    elif transcript is not None:
+        log.warning("transcript has no words; using phone recognition instead")
+    return recognize(audio, config=config)
