@@ -2,10 +2,11 @@
 """Parley's one entry point: set up, test, run the demo, build the rig and the Blender extension.
 
     python3 build.py demo     # audio -> clip -> Blender render -> out/demo.mp4
-    python3 build.py test     # the test suite
+    python3 build.py test     # the checks (import layers, ruff, mypy) and the test suite
     python3 build.py rig      # the demo character as out/demo_rig.blend
     python3 build.py addon    # the Blender extension as dist/parley-<version>.zip
     python3 build.py bench    # the benchmarks (prints figures for README)
+    python3 build.py check    # only the checks: import-linter contracts, ruff, mypy on rigs/core
 
 Each command creates or reuses ``.venv`` (Python 3.11, as bpy 5.0.1 needs), installs the project with
 its pinned dependencies (torch==2.13.0, bpy==5.0.1) and the Debian packages it uses (apt-get when
@@ -107,16 +108,29 @@ def setup() -> None:
 
 
 def py(*args, **kw) -> None:
+    """Run the venv's Python with ``args`` (or a venv console script when the first arg is its path)."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     shared = ROOT.parent / "shared" / "data"
     if "PARLEY_DATA" not in env and shared.is_dir():
         env["PARLEY_DATA"] = str(shared)
-    run([PY, *args], cwd=ROOT, env=env, **kw)
+    cmd = list(args) if args and str(args[0]).startswith(str(VENV / "bin")) else [PY, *args]
+    run(cmd, cwd=ROOT, env=env, **kw)
+
+
+def cmd_check() -> None:
+    """The architecture and code checks (docs/architecture.md): import layers, lint, types of the vocabulary."""
+    step("checking the layers (import-linter contracts in pyproject.toml)")
+    py(VENV / "bin" / "lint-imports")
+    step("linting (ruff: pyflakes + bugbear)")
+    py("-m", "ruff", "check", "--quiet", ".")
+    step("type-checking the vocabulary layer (mypy rigs/core)")
+    py("-m", "mypy")
 
 
 def cmd_test(extra: list[str]) -> None:
     setup()
+    cmd_check()
     step("running the test suite")
     py("-m", "pytest", "-ra", "--durations=15", *extra)
 
@@ -161,7 +175,7 @@ def cmd_bench(extra: list[str]) -> None:
 
 
 COMMANDS = {"demo": cmd_demo, "test": cmd_test, "rig": cmd_rig, "addon": cmd_addon, "bench": cmd_bench,
-            "setup": lambda extra: setup()}
+            "check": lambda extra: (setup(), cmd_check()), "setup": lambda extra: setup()}
 
 
 def main(argv: list[str]) -> None:
