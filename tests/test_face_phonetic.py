@@ -2,6 +2,7 @@
 import logging
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from engine.animators.base import AnimateRequest
@@ -73,3 +74,25 @@ def test_speech_mask_drives_animation_without_silero(data_dir, monkeypatch):
             assert pr.speech[(t >= p.start_s) & (t < p.end_s)].all()
         elif inside.any():
             assert not pr.speech[inside].any()
+
+
+def test_phone_timing_reports_progress_and_can_be_cancelled_midway(data_dir):
+    """Cancellation reaches inside the slowest stage: the decoder reports each utterance it finishes."""
+    from engine.animators.phonetic.animator import PhoneticConfig
+    from engine.audio.load import load_audio
+    from engine.phonetics import PhoneticsConfig
+    from rigs.core.errors import CancelledError
+
+    audio = load_audio(data_dir / "speech" / "jfk.flac")
+    animator = PhoneticAnimator(PhoneticConfig(phonetics=PhoneticsConfig(segment_s=3.0)))  # 4 utterances
+    seen = []
+    animator.animate(audio, AnimateRequest(body=False), progress=lambda s, f: seen.append((s, f)))
+    phones = [f for s, f in seen if s == "phones"]
+    assert len(phones) >= 4 and phones == sorted(phones) and len(set(phones)) == len(phones)
+
+    def stop_after_first_utterance(stage, frac):
+        if stage == "phones" and frac > phones[0]:
+            raise CancelledError("stop")
+
+    with pytest.raises(CancelledError):
+        animator.animate(audio, AnimateRequest(body=False), progress=stop_after_first_utterance)

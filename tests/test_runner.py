@@ -105,7 +105,8 @@ def test_job_progress_from_the_real_engine(data_dir):
     stages = [h[0] for h in hist]
     assert stages[0] == "load" and stages[-2:] == ["write", "done"]
     per_take = ["analyze", "phones", "face", "body", "lips", "compose", "animated"]
-    assert stages[1:-2] == per_take * 3                     # the animator's own stages, take by take
+    runs = [s for i, s in enumerate(stages) if i == 0 or s != stages[i - 1]]   # a stage may report several times
+    assert runs[1:-2] == per_take * 3                       # the animator's own stages, take by take
     fracs = [p for _, p in hist]
     assert fracs == sorted(fracs) and fracs[0] == 0 and fracs[-1] == 1
     assert np.isclose(fracs[stages.index("animated")], 0.95 / 3, atol=1e-3)  # take 1 of 3 done

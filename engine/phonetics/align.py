@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 
@@ -28,7 +28,7 @@ from engine.audio.load import Audio
 from engine.phonetics.config import DEFAULT_CONFIG, AlignmentMismatch, PhoneticsConfig
 from engine.phonetics.lexicon import Pronunciation, normalize_transcript, pronunciations, word_stress
 from engine.phonetics.recognize import recognition_stress, recognize_pcm
-from engine.phonetics.sphinx import (FRAME_S, FRAME_SAMPLES, check_alignment, chunk_bounds, decode, decoder,
+from engine.phonetics.sphinx import (Budget, FRAME_S, FRAME_SAMPLES, check_alignment, chunk_bounds, decode, decoder,
                                      finalize, pcm16k, speech_frames, time_limit_s)
 from rigs.core.phones import SIL, Phone, normalize_label
 
@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 WIDE_BEAMS = MappingProxyType({"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80})  # the retry's beams
 
 
-def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = DEFAULT_CONFIG) -> list[Phone]:
+def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = DEFAULT_CONFIG,
+          progress: Callable[[float], None] | None = None) -> list[Phone]:
     """Forced alignment of ``transcript`` to ``audio``. Raises AlignmentMismatch / PhoneticsError.
+    ``progress(fraction)`` follows the decoding (it may raise to cancel).
 
     Recordings up to ``chunk_align_s`` are aligned in one pass; longer ones in chunks cut at pauses
     (:func:`_align_chunked`), so memory stays bounded by the chunk length."""
@@ -48,19 +50,19 @@ def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = DEFAULT_CO
     if audio.duration_s > config.max_align_s:
         raise AlignmentMismatch(f"recording longer than {config.max_align_s:g} s is not force-aligned")
     pcm = pcm16k(audio)
-    deadline = time.monotonic() + time_limit_s(audio, config)
+    budget = Budget.start(time_limit_s(audio, config), pcm.size, progress)
     prons = pronunciations(words)
     speech = speech_frames(audio)
     with tempfile.TemporaryDirectory(prefix="parley-ps-") as tmp:
         dic = Path(tmp) / "words.dict"
         dic.write_text(_dictionary_text(words, prons), encoding="utf-8")
-        aligner = _Aligner(str(dic), deadline)
+        aligner = _Aligner(str(dic), budget)
         if audio.duration_s <= config.chunk_align_s:
             entries = aligner.align(pcm, words)
             check_alignment(entries, speech, config)
             phones = entry_phones(entries, prons, 0)
         else:
-            phones = _align_chunked(pcm, words, prons, speech, aligner, deadline, config)
+            phones = _align_chunked(pcm, words, prons, speech, aligner, budget, config)
     return finalize(phones, audio.duration_s, config.min_phone_s)
 
 
@@ -76,8 +78,8 @@ def _dictionary_text(words: list[str], prons: dict[str, list[Pronunciation]]) ->
 class _Aligner:
     """PocketSphinx word + phone alignment of one utterance; decoders are built once per beam setting."""
 
-    def __init__(self, dic: str, deadline: float):
-        self.dic, self.deadline = dic, deadline
+    def __init__(self, dic: str, budget: Budget):
+        self.dic, self.budget = dic, budget
         self.decoders: dict[int, object] = {}
 
     def align(self, pcm: np.ndarray, words: list[str]) -> list:
@@ -93,11 +95,11 @@ class _Aligner:
             dec = self.decoders[i]
             try:
                 dec.set_align_text(" ".join(words))
-                decode(dec, pcm, self.deadline)
+                decode(dec, pcm, self.budget)
                 if dec.hyp() is None:
                     raise AlignmentMismatch("aligner found no path through the transcript")
                 dec.set_alignment()
-                decode(dec, pcm, self.deadline)
+                decode(dec, pcm, self.budget)
                 al = dec.get_alignment()
                 entries = [(w.name, w.start, w.duration, w.score,
                             [(p.name, p.start, p.duration) for p in w]) for w in al] if al is not None else []
@@ -131,7 +133,7 @@ def entry_phones(entries, prons: dict[str, list[Pronunciation]], offset_frames: 
 # long recordings
 
 
-def _align_chunked(pcm, words, prons, speech, aligner: _Aligner, deadline: float,
+def _align_chunked(pcm, words, prons, speech, aligner: _Aligner, budget: Budget,
                    config: PhoneticsConfig) -> list[Phone]:
     """Align a long recording chunk by chunk (chunks cut at pauses, see :func:`.sphinx.chunk_bounds`).
 
@@ -163,7 +165,7 @@ def _align_chunked(pcm, words, prons, speech, aligner: _Aligner, deadline: float
         if fit is None:
             log.warning("chunk %.1f-%.1f s does not match its transcript words; using phone recognition "
                         "there", a * FRAME_S, b * FRAME_S)
-            raw = recognize_pcm(chunk, deadline, config)
+            raw = recognize_pcm(chunk, budget, config)
             phones.extend(recognition_stress([Phone(q.start_s + a * FRAME_S, q.end_s + a * FRAME_S, q.label)
                                               for q in raw]))
         else:

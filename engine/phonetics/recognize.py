@@ -8,14 +8,14 @@ Reference: PocketSphinx 5 allphone mode (``allphone=en-us/en-us-phone.lm.bin``).
 from __future__ import annotations
 
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from engine.audio.load import Audio
 from engine.phonetics.config import DEFAULT_CONFIG, PhoneticsConfig
-from engine.phonetics.sphinx import (FRAME_S, SAMPLE_RATE_HZ, decode, decoder, finalize, pcm16k, segments,
+from engine.phonetics.sphinx import (Budget, FRAME_S, SAMPLE_RATE_HZ, decode, decoder, finalize, pcm16k, segments,
                                      time_limit_s)
 from rigs.core.errors import PhoneticsError
 from rigs.core.phones import VOWELS, Phone, normalize_label
@@ -23,15 +23,17 @@ from rigs.core.phones import VOWELS, Phone, normalize_label
 STRESSED_VOWEL_RATIO = 1.2      # a recognised vowel this many times the median vowel is stressed
 
 
-def recognize(audio: Audio, *, config: PhoneticsConfig = DEFAULT_CONFIG) -> list[Phone]:
-    """Phoneme recognition (PocketSphinx allphone search). Contiguous phones over [0, duration_s]."""
+def recognize(audio: Audio, *, config: PhoneticsConfig = DEFAULT_CONFIG,
+              progress: Callable[[float], None] | None = None) -> list[Phone]:
+    """Phoneme recognition (PocketSphinx allphone search). Contiguous phones over [0, duration_s].
+    ``progress(fraction)`` follows the decoding (it may raise to cancel)."""
     pcm = pcm16k(audio)
-    deadline = time.monotonic() + time_limit_s(audio, config)
-    phones = finalize(recognize_pcm(pcm, deadline, config), audio.duration_s, config.min_phone_s)
+    budget = Budget.start(time_limit_s(audio, config), pcm.size, progress)
+    phones = finalize(recognize_pcm(pcm, budget, config), audio.duration_s, config.min_phone_s)
     return recognition_stress(phones)
 
 
-def recognize_pcm(pcm: np.ndarray, deadline: float, config: PhoneticsConfig) -> list[Phone]:
+def recognize_pcm(pcm: np.ndarray, budget: Budget, config: PhoneticsConfig) -> list[Phone]:
     """Raw recognised phones (not finalised) of 16 kHz int16 ``pcm``, times from its start."""
     import pocketsphinx as ps
     with tempfile.TemporaryDirectory(prefix="parley-ps-") as tmp:
@@ -42,7 +44,7 @@ def recognize_pcm(pcm: np.ndarray, deadline: float, config: PhoneticsConfig) -> 
         phones: list[Phone] = []
         for a, b in segments(pcm, config.segment_s):
             try:
-                decode(dec, pcm[a:b], deadline)
+                decode(dec, pcm[a:b], budget)
                 segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()]
             except RuntimeError as e:
                 raise PhoneticsError(f"phone recogniser failed: {e}") from None

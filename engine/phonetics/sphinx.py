@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 
 import numpy as np
@@ -77,15 +78,40 @@ def time_limit_s(audio: Audio, config: PhoneticsConfig) -> float:
     return TIME_LIMIT_BASE_S + TIME_LIMIT_PER_AUDIO_S * audio.duration_s
 
 
-def decode(dec, pcm: np.ndarray, deadline: float) -> None:
+@dataclass
+class Budget:
+    """The allowance of one phone-timing run: a ``time.monotonic()`` deadline, and a ``progress(fraction)``
+    hook called after every decoded utterance (the caller's way to follow the work or cancel it: the hook
+    may raise). ``total_samples`` is the PCM the run must decode at least once."""
+
+    deadline: float
+    total_samples: int
+    progress: Callable[[float], None] | None = None
+    decoded_samples: int = 0
+
+    @classmethod
+    def start(cls, limit_s: float, total_samples: int, progress: Callable[[float], None] | None = None) -> "Budget":
+        return cls(time.monotonic() + limit_s, max(1, int(total_samples)), progress)
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise PhoneticsError("phone timing exceeded its time limit")
+
+    def advance(self, n_samples: int) -> None:
+        self.decoded_samples += int(n_samples)
+        if self.progress is not None:
+            self.progress(min(1.0, self.decoded_samples / self.total_samples))
+
+
+def decode(dec, pcm: np.ndarray, budget: Budget) -> None:
     """Decode one utterance in one full-utterance call (batch CMN, as PocketSphinx expects for
     alignment). Work is bounded by the caller: utterances are at most ``segment_s`` (recognition) or
-    ``chunk_align_s`` (alignment) long, and the ``time.monotonic()`` deadline is checked before each."""
-    if time.monotonic() > deadline:
-        raise PhoneticsError("phone timing exceeded its time limit")
+    ``chunk_align_s`` (alignment) long, and the budget's deadline is checked before each."""
+    budget.check()
     dec.start_utt()
     dec.process_raw(pcm.tobytes(), no_search=False, full_utt=True)
     dec.end_utt()
+    budget.advance(pcm.size)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ fit the audio) recognise phones.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from engine.audio.load import Audio
 from engine.phonetics.align import align
@@ -15,18 +16,21 @@ from rigs.core.phones import Phone
 log = logging.getLogger(__name__)
 
 
-def phone_timing(audio: Audio, *, transcript: str | None = None,
-                 config: PhoneticsConfig = DEFAULT_CONFIG) -> list[Phone]:
+def phone_timing(audio: Audio, *, transcript: str | None = None, config: PhoneticsConfig = DEFAULT_CONFIG,
+                 progress: Callable[[float], None] | None = None) -> list[Phone]:
     """Phones covering [0, audio.duration_s] contiguously, sorted, SIL in pauses.
+
+    ``progress(fraction)`` is called as the decoder works through the audio; it may raise (e.g.
+    CancelledError) to stop the run between utterances.
 
     With ``transcript``: forced alignment; falls back to recognition with a logged warning when the
     transcript does not match the audio. Raises PhoneticsError when the recogniser fails or times out.
     """
     if transcript is not None and normalize_transcript(transcript):
         try:
-            return align(audio, transcript, config=config)
+            return align(audio, transcript, config=config, progress=progress)
         except AlignmentMismatch as e:
             log.warning("transcript does not match the audio (%s); using phone recognition instead", e)
     elif transcript is not None:
         log.warning("transcript has no words; using phone recognition instead")
-    return recognize(audio, config=config)
+    return recognize(audio, config=config, progress=progress)

@@ -25,6 +25,9 @@ from rigs.core.errors import ConfigError
 from rigs.core.phones import SIL, Phone
 
 
+PHONES_SHARE = (0.1, 0.45)   # the part of an animate() run's progress that phone timing reports
+
+
 @dataclass(frozen=True)
 class PhoneticConfig(ComposeConfig):
     """The whole phonetic animator: the shared stages plus phone timing and the face rules."""
@@ -52,14 +55,20 @@ class PhoneticAnimator(ComposedAnimator):
             raise ConfigError("mode 'phonetic' has no models or checkpoints; drop --model/--checkpoint")
         return cls()
 
-    def phones(self, audio, request: AnimateRequest) -> list:
-        return list(phone_timing(audio, transcript=request.transcript, config=self.config.phonetics))
+    def phones(self, audio, request: AnimateRequest, progress: Progress | None = None) -> list:
+        """Timed phones; ``progress(stage, fraction)`` follows the decoder (fractions of this stage's share)."""
+        def decoded(frac: float) -> None:
+            if progress is not None:
+                progress("phones", PHONES_SHARE[0] + (PHONES_SHARE[1] - PHONES_SHARE[0]) * frac)
+
+        return list(phone_timing(audio, transcript=request.transcript, config=self.config.phonetics,
+                                 progress=decoded))
 
     def analyze(self, audio, request: AnimateRequest, *, progress: Progress) -> Analysis:
         base = super().analyze(audio, request, progress=progress)
         fps, T, prosody = float(request.fps), base.n_frames, base.prosody
-        progress("phones", 0.1)
-        phones = self.phones(audio, request) if base.speech_found else []
+        progress("phones", PHONES_SHARE[0])
+        phones = self.phones(audio, request, progress) if base.speech_found else []
         found = base.speech_found and any(str(p.label).upper() != SIL for p in phones)
         if not found:
             phones = [Phone(0.0, float(audio.duration_s), SIL)]
