@@ -1,6 +1,6 @@
 """Per-region intensity of a clip's joint motion before baking (numpy only, no bpy).
 
-Face channels are scaled by ``addon.bake`` per ARKit region; joint angles are scaled here: ``jaw`` for
+Face channels are scaled by ``addon.blender.bake`` per ARKit region; joint angles are scaled here: ``jaw`` for
 the jaw joint, ``eyes`` for the eye joints, ``head`` for neck and head, ``body`` for every other joint
 (and the root translation). Scaling a local axis-angle vector scales the rotation angle about the
 same axis, so 0 is the rest pose and 1 the clip as generated.
@@ -32,5 +32,5 @@ def scale_joints(clip, intensities: dict):
 
 
 def face_intensity(intensities: dict) -> dict:
-    """The ARKit-region gains ``addon.bake.bake_clip(intensity=...)`` takes."""
+    """The ARKit-region gains ``addon.blender.bake.bake_clip(intensity=...)`` takes."""
     return {r: float(intensities[r]) for r in FACE_REGIONS if r in intensities}
