@@ -20,7 +20,7 @@ from rigs.core.signals import Interrupted, handle_signals
 log = logging.getLogger("parley")
 
 EXPORT_SUFFIXES = {"livelink": (".csv",), "bvh": (".bvh",), "json": (".json",)}
-RENDER_STOP_S = 30.0   # how long `render` waits for the Blender process to clean up after a signal
+RENDER_STOP_S = 120.0  # how long `render` waits for Blender to finish its frame and clean up after a signal
 
 ANIMATE_HELP = """\
 Animate a voice recording: writes a clip (.npz) with 52 ARKit expression weights, lip vertices and
