@@ -1,7 +1,10 @@
 """The ``parley`` command line: animate audio to a clip, inspect, export and render clips.
 
-Every user error is one line on stderr and exit code 2 (``ParleyError``); Ctrl-C exits 130 and leaves no
-partial file. ``--progress-json`` makes ``animate`` print JSON-lines progress on stderr for the add-on.
+Every user error is one line ``parley: error: ...`` on stderr and exit code 2 (``ParleyError``, a bad
+option, a file system error); Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129 (:mod:`rigs.core.signals`), and
+none of them leaves a partial or temporary file or replaces an old output. Outputs are checked before the
+work starts (:func:`rigs.core.files.check_output`: never an input, the right extension, writable).
+``--progress-json`` makes ``animate`` print JSON-lines progress on stderr for the add-on.
 """
 from __future__ import annotations
 
@@ -10,11 +13,14 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
-from rigs.core.errors import ConfigError, ParleyError
+from rigs.core.errors import ParleyError, one_line
+from rigs.core.signals import Interrupted, handle_signals
 
 log = logging.getLogger("parley")
+
+EXPORT_SUFFIXES = {"livelink": (".csv",), "bvh": (".bvh",), "json": (".json",)}
+RENDER_STOP_S = 120.0  # how long `render` waits for Blender to finish its frame and clean up after a signal
 
 ANIMATE_HELP = """\
 Animate a voice recording: writes a clip (.npz) with 52 ARKit expression weights, lip vertices and
@@ -22,12 +28,19 @@ body joint angles. `parley modes` lists the animators; 'phonetic' (the default) 
 no training: forced alignment with --transcript, phoneme recognition without."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with Parley's one error line (``parley: error: ...``, exit 2) for every subcommand."""
+
+    def error(self, message: str):
+        self.exit(2, f"parley: error: {one_line(message)} (see `{self.prog} --help`)\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from engine.animators.registry import ANIMATORS, DEFAULT_MODE
     from rigs.core.emotions import EMOTIONS
     from rigs.core.version import __version__
 
-    p = argparse.ArgumentParser(prog="parley", description="Speech-driven character animation.")
+    p = _Parser(prog="parley", description="Speech-driven character animation.")
     p.add_argument("--version", action="version", version=f"parley {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -84,21 +97,19 @@ def _progress_printer(enabled: bool):
 
 
 def _cmd_animate(ns) -> int:
-    from engine.runtime import AnimateRequest, animate_file, parse_emotion
+    from engine.runtime import AnimateRequest, animate_file, parse_emotion, read_transcript_file
 
     transcript = ns.transcript
     if ns.transcript_file:
-        try:
-            transcript = Path(ns.transcript_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read transcript file {ns.transcript_file}: {exc.__class__.__name__}") from None
+        transcript = read_transcript_file(ns.transcript_file)
     if transcript is not None and not transcript.strip():
         transcript = None
     req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=parse_emotion(ns.emotion),
                          transcript=transcript, body=not ns.no_body, model=ns.model, checkpoint=ns.checkpoint,
                          device=ns.device)
     paths = animate_file(ns.audio, ns.output, mode=ns.mode, request=req, samples=ns.samples,
-                         progress=_progress_printer(ns.progress_json))
+                         progress=_progress_printer(ns.progress_json),
+                         other_inputs=(ns.transcript_file,) if ns.transcript_file else ())
     for p in paths:
         print(p)
     return 0
@@ -156,17 +167,20 @@ def _cmd_info(ns) -> int:
         print(json.dumps(info, indent=1))
     else:
         width = max(len(k) for k in info)
-        for k, v in info.items():
+        for k, v in info.items():  # meta is the file's text: control characters are shown escaped
             if isinstance(v, dict):
                 v = ", ".join(f"{a}={b}" for a, b in v.items()) or "-"
-            print(f"{k:<{width}}  {v if v is not None else '-'}")
+            print(one_line(f"{k:<{width}}  {v if v is not None else '-'}"))
     return 0
 
 
 def _cmd_export(ns) -> int:
     from rigs.formats import bvh, livelink, motion_json
     from rigs.core.clip import load_clip
+    from rigs.core.files import check_output
 
+    fmt = next(f for f in EXPORT_SUFFIXES if getattr(ns, f))
+    check_output(getattr(ns, fmt), suffixes=EXPORT_SUFFIXES[fmt], inputs=(ns.clip,))
     clip = load_clip(ns.clip)
     if ns.livelink:
         out = livelink.export_livelink_csv(clip, ns.livelink)
@@ -179,13 +193,37 @@ def _cmd_export(ns) -> int:
 
 
 def _cmd_render(ns) -> int:
-    """Hand ``render`` to the Blender layer's own command line in a child process (engine never imports bpy)."""
+    """Hand ``render`` to the Blender layer's own command line in a child process (engine never imports bpy).
+    A signal here is passed on to it, which removes its temp video and exits (it keeps the old MP4)."""
     import importlib.util
     import subprocess
 
     if importlib.util.find_spec("bpy") is None:
         raise ParleyError("rendering needs Blender as a Python module (pip install bpy==5.0.1)")
-    return subprocess.call([sys.executable, "-m", "addon.blender.cli", "render", *ns.args])
+    proc = subprocess.Popen([sys.executable, "-m", "addon.blender.cli", "render", *ns.args])
+    try:
+        return proc.wait()
+    except Interrupted as exc:
+        return _stop_child(proc, exc)
+
+
+def _stop_child(proc, exc: Interrupted) -> int:
+    """Pass the signal on, give the child ``RENDER_STOP_S`` to clean up, then kill it; its exit code."""
+    import subprocess
+
+    if proc.poll() is None:
+        try:
+            proc.send_signal(exc.signum)
+            proc.wait(timeout=RENDER_STOP_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        except OSError:
+            pass
+    if proc.returncode is None or proc.returncode <= 0:  # killed, or ended before it saw the signal
+        sys.stderr.write(f"parley: {exc.message()}\n")
+        return exc.exit_code
+    return proc.returncode
 
 
 def main(argv=None) -> int:
@@ -200,9 +238,13 @@ def main(argv=None) -> int:
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
                 "render": _cmd_render}
     try:
-        return handlers[ns.command](ns)
+        with handle_signals():
+            return handlers[ns.command](ns)
     except ParleyError as exc:
-        sys.stderr.write(f"parley: error: {exc}\n")
+        sys.stderr.write(f"parley: error: {one_line(exc)}\n")
+        return exc.exit_code
+    except Interrupted as exc:
+        sys.stderr.write(f"parley: {exc.message()}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("parley: interrupted\n")
@@ -215,6 +257,10 @@ def main(argv=None) -> int:
         return 0
     except MemoryError:
         sys.stderr.write("parley: error: out of memory\n")
+        return 2
+    except OSError as exc:  # a file system error no check foresaw: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"parley: error: {one_line(where)}{one_line(exc.strerror or exc)}\n")
         return 2
 
 

@@ -8,13 +8,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-os.environ.setdefault("PARLEY_DATA", str(ROOT.parent / "shared" / "data"))
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+if DEFAULT_DATA.is_dir():  # a PARLEY_DATA that is not a folder is an error (issue 16), so set only a real one
+    os.environ.setdefault("PARLEY_DATA", str(DEFAULT_DATA))
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The shared data folder; tests that need it are skipped (with the reason) when it is absent."""
-    p = Path(os.environ["PARLEY_DATA"])
+    p = Path(os.environ.get("PARLEY_DATA", DEFAULT_DATA))
     if not p.is_dir():
         pytest.skip(f"PARLEY_DATA folder {p} not found")
     return p

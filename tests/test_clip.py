@@ -5,6 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 
+import rigs.core.clip as clip_module
 from rigs.core.clip import SCHEMA_VERSION, load_clip, make_meta, neutral_clip, save_clip
 from rigs.core.phones import Phone
 from rigs.core.timebase import num_frames
@@ -130,7 +131,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", boom)
+    monkeypatch.setattr(clip_module, "write_npz", boom)
     with pytest.raises(OSError):
         save_clip(_clip(T=40), p)
     assert p.read_bytes() == before

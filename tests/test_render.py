@@ -56,14 +56,18 @@ def test_workbench_mp4_has_h264_and_aac_of_clip_length(tmp_path, clip_path, demo
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
 
 
-def test_missing_audio_gives_silent_video_with_warning(tmp_path, clip_path, demo_blend):
+def test_no_audio_gives_silent_video_with_warning_and_a_missing_one_is_an_error(tmp_path, clip_path, demo_blend):
+    from rigs.core.errors import RenderError
     from addon.blender.scene import render_clip
 
     out = tmp_path / "silent.mp4"
-    r = render_clip(clip_path, audio=tmp_path / "nope.wav", out=out, rig=demo_blend, resolution=(64, 36))
+    with pytest.raises(RenderError, match="nope.wav not found"):  # a typo is not a silent video (issue 16)
+        render_clip(clip_path, audio=tmp_path / "nope.wav", out=out, rig=demo_blend, resolution=(64, 36))
+    assert not out.exists()
+    r = render_clip(clip_path, audio=None, out=out, rig=demo_blend, resolution=(64, 36))
     s = _probe(out)
     assert "video" in s and "audio" not in s
-    assert not r.has_audio and any("not found" in w for w in r.warnings)
+    assert not r.has_audio and any("no audio" in w for w in r.warnings)
 
 
 def test_bad_options_are_render_errors(tmp_path, clip_path, demo_blend):

@@ -3,8 +3,9 @@
 ``parley render`` (the engine's CLI, which never imports bpy) runs ``render`` here in a child process, as
 the add-on runs ``python -m engine animate``: Blender's own output stays in that process and a crash in
 Blender cannot take the caller with it. ``build.py rig`` runs ``rig``. Errors: one line
-``parley: error: ...`` on stderr and exit 2; progress as JSON lines on stderr; the result as one JSON line
-on stdout.
+``parley: error: ...`` on stderr and exit 2 (bad options included); Ctrl-C, SIGTERM and SIGHUP remove the
+temporary video, keep the old one and exit 128 + the signal number (:mod:`rigs.core.signals`); progress as
+JSON lines on stderr; the result as one JSON line on stdout.
 """
 from __future__ import annotations
 
@@ -13,29 +14,40 @@ import json
 import sys
 import time
 
-from ..vocab import errors
-from .encode import ENGINES
+from ..vocab import errors, files, signals
+from .encode import ENGINES, MAX_SIDE_PX, check_resolution
 from .scene import CAMERAS
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with Parley's one error line (``parley: error: ...``, exit 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"parley: error: {errors.one_line(message)} (see `{self.prog} --help`)\n")
 
 
 def _parse_resolution(s: str) -> tuple[int, int]:
     try:
         a, b = s.lower().split("x")
-        return int(a), int(b)
+        w, h = int(a), int(b)
     except ValueError:
         raise argparse.ArgumentTypeError(f"resolution must look like 1280x720, got {s!r}") from None
+    try:
+        return check_resolution(w, h)
+    except errors.RenderError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def render_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="parley render",
-                                 description="Render a clip on a rig to an MP4 (H.264 + AAC).")
+    ap = _Parser(prog="parley render", description="Render a clip on a rig to an MP4 (H.264 + AAC).")
     ap.add_argument("clip", help="clip .npz")
-    ap.add_argument("--audio", help="audio file to mux (missing: silent video with a warning)")
+    ap.add_argument("--audio", help="audio file to mux (without it: a silent video, with a warning)")
     ap.add_argument("-o", "--out", required=True, help="output .mp4")
     ap.add_argument("--engine", choices=sorted(ENGINES), default="workbench")
     ap.add_argument("--rig", default="demo", help="'demo' or a .blend file with the rig")
     ap.add_argument("--camera", choices=sorted(CAMERAS), default="face")
-    ap.add_argument("--resolution", type=_parse_resolution, default=(1280, 720))
+    ap.add_argument("--resolution", type=_parse_resolution, default=(1280, 720),
+                    help=f"WIDTHxHEIGHT, even, at most {MAX_SIDE_PX} a side (default 1280x720)")
     ap.add_argument("--samples", type=int, default=None)
     ap.add_argument("--material", choices=("grey", "skin"), default="grey", help="demo rig material")
     ap.add_argument("--side-by-side", dest="side_by_side", metavar="CLIP_B", help="second clip beside the first")
@@ -67,10 +79,11 @@ def _rig(argv) -> int:
     from .demo_character import build
     from .geometry import COLOURS
 
-    ap = argparse.ArgumentParser(prog="parley rig", description="Build the Parley demo character (.blend).")
+    ap = _Parser(prog="parley rig", description="Build the Parley demo character (.blend).")
     ap.add_argument("out", nargs="?", default="demo_character.blend", help="output .blend path")
     ap.add_argument("--material", choices=sorted(COLOURS), default="grey")
     a = ap.parse_args(argv)
+    files.check_output(a.out, suffixes=(".blend",))
     print(build(a.out, material=a.material))
     return 0
 
@@ -84,13 +97,21 @@ def main(argv=None) -> int:
         sys.stderr.write(f"parley: error: give one of: {', '.join(COMMANDS)}\n")
         return 2
     try:
-        return COMMANDS[argv[0]](argv[1:])
+        with signals.handle_signals():
+            return COMMANDS[argv[0]](argv[1:])
     except errors.ParleyError as e:
-        sys.stderr.write(f"parley: error: {e}\n")
+        sys.stderr.write(f"parley: error: {errors.one_line(e)}\n")
+        return e.exit_code
+    except signals.Interrupted as e:
+        sys.stderr.write(f"parley: {e.message()}\n")
         return e.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("parley: interrupted\n")
         return 130
+    except OSError as e:  # a file system error no check foresaw: still one line
+        where = f"{e.filename}: " if e.filename else ""
+        sys.stderr.write(f"parley: error: {errors.one_line(where)}{errors.one_line(e.strerror or e)}\n")
+        return 2
 
 
 if __name__ == "__main__":

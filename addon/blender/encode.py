@@ -1,8 +1,12 @@
 """The ONE render path: a Blender scene to an H.264/AAC MP4 through Blender's own FFmpeg output (bpy).
 
 :func:`render_scene` renders the current scene's frame range (sound from its unmuted sound strips) to a
-temporary file renamed onto ``out`` only when the render finished (Ctrl-C or a failure leaves no broken
-file), and restores every render setting it changed. The add-on's "Render Take" calls it on the artist's
+temporary file renamed onto ``out`` only when the render finished (:func:`rigs.core.files.atomic_path`: a
+failure leaves the old file and no temporary one), and restores every render setting it changed. Blender's
+animation render swallows exceptions raised between frames, so under a command line's signal handling
+(:mod:`rigs.core.signals`) Ctrl-C, SIGTERM or SIGHUP during the render removes the temporary video and ends
+the process (exit 128 + the signal number) at the next frame. Sizes above :data:`MAX_SIDE_PX` are refused
+(8192x8192 needed 6.4 GB). The add-on's "Render Take" calls it on the artist's
 scene; :func:`addon.blender.scene.render_clip` builds a scene for a clip and calls it.
 
 References: Blender 5.0 Python API (RenderSettings, ImageFormatSettings.media_type, FFmpegSettings,
@@ -16,13 +20,29 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..vocab import errors
+from ..vocab import errors, files, signals
 
 log = logging.getLogger(__name__)
 
 ENGINES = {"workbench": "BLENDER_WORKBENCH", "eevee": "BLENDER_EEVEE", "cycles": "CYCLES"}
 AUDIO_RATE_HZ = 48000
 AUDIO_BITRATE_KBPS = 160
+MIN_SIDE_PX = 16
+MAX_SIDE_PX = 4096     # DCI 4K; H.264 level 5.2 tops out at 4096x2304
+VIDEO_SUFFIXES = (".mp4",)
+# the least an H.264 frame takes here (the grey demo in Workbench: ~0.002 bytes a pixel): free space asked of
+# the output folder before rendering, so a full disk is found before the work
+MIN_VIDEO_BYTES_PER_PIXEL = 0.001
+
+
+def check_resolution(w: int, h: int) -> tuple[int, int]:
+    """``(w, h)`` if H.264 can encode it within Parley's limits, else RenderError."""
+    w, h = int(w), int(h)
+    if w < MIN_SIDE_PX or h < MIN_SIDE_PX or w % 2 or h % 2:
+        raise errors.RenderError(f"resolution {w}x{h}: H.264 needs even sizes of at least {MIN_SIDE_PX} pixels")
+    if w > MAX_SIDE_PX or h > MAX_SIDE_PX:
+        raise errors.RenderError(f"resolution {w}x{h} is above the limit of {MAX_SIDE_PX} pixels a side")
+    return w, h
 
 
 @dataclass(frozen=True)
@@ -79,19 +99,18 @@ def render_scene(scene, out, *, engine: str, frame_start: int, frame_end: int, r
     eng = _engine_id(engine)
     if scene.camera is None:
         raise errors.RenderError("the scene has no camera to render from")
-    out = Path(out)
-    if not out.parent.is_dir():
-        raise errors.RenderError(f"cannot write {out}: folder {out.parent} does not exist")
+    out = Path(os.path.abspath(out))  # Blender reads a relative path as relative to the .blend
     if resolution is not None:
         w, h = int(resolution[0]), int(resolution[1])
     else:
         pc = scene.render.resolution_percentage / 100.0
         w, h = int(scene.render.resolution_x * pc), int(scene.render.resolution_y * pc)
-    if w < 16 or h < 16 or w % 2 or h % 2:
-        raise errors.RenderError(f"resolution {w}x{h}: H.264 needs even sizes of at least 16 pixels")
+    check_resolution(w, h)
     f0, f1 = int(frame_start), int(frame_end)
     if f1 < f0:
         raise errors.RenderError(f"frame range {f0}-{f1} is empty")
+    files.check_output(out, suffixes=VIDEO_SUFFIXES, inputs=_scene_inputs(bpy, scene),
+                       need_bytes=int(MIN_VIDEO_BYTES_PER_PIXEL * w * h * (f1 - f0 + 1)))
     saved = []
     for path, attr in _SAVED:
         o = _owner(scene, path)
@@ -101,7 +120,6 @@ def render_scene(scene, out, *, engine: str, frame_start: int, frame_end: int, r
     has_audio = bool(se) and any(st.type == "SOUND" and not st.mute for st in se.strips_all)
     fps = scene.render.fps / scene.render.fps_base
     n_frames = f1 - f0 + 1
-    tmp = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
     t0 = time.perf_counter()
     state = {"done": 0}
 
@@ -113,38 +131,41 @@ def render_scene(scene, out, *, engine: str, frame_start: int, frame_end: int, r
             progress(state["done"], n_frames)
 
     try:
-        r = scene.render
-        r.engine = eng
-        if resolution is not None:
-            r.resolution_x, r.resolution_y, r.resolution_percentage = w, h, 100
-        if samples is not None:
-            if eng == "BLENDER_WORKBENCH":
-                scene.display.render_aa = nearest_aa(samples)
-            elif eng == "BLENDER_EEVEE":
-                scene.eevee.taa_render_samples = int(samples)
-            else:
-                scene.cycles.samples = int(samples)
-        img = r.image_settings
-        img.media_type = "VIDEO"
-        img.file_format = "FFMPEG"
-        ff = r.ffmpeg
-        ff.format, ff.codec = "MPEG4", "H264"
-        ff.constant_rate_factor, ff.ffmpeg_preset = "MEDIUM", "GOOD"
-        ff.gopsize = max(1, int(round(fps)))
-        ff.audio_codec = "AAC" if has_audio else "NONE"
-        ff.audio_mixrate, ff.audio_channels, ff.audio_bitrate = AUDIO_RATE_HZ, "STEREO", AUDIO_BITRATE_KBPS
-        r.use_file_extension = False
-        r.filepath = str(tmp)
-        scene.frame_start, scene.frame_end = f0, f1
-        bpy.app.handlers.render_write.append(on_write)
-        bpy.ops.render.render(animation=True, write_still=False, scene=scene.name)
-        if not tmp.is_file():
-            raise errors.RenderError(f"Blender did not write the video ({tmp.name}); see the log above")
-        os.replace(tmp, out)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
+        with files.atomic_path(out) as tmp:
+            tmp.unlink()  # Blender writes the file itself; none there tells whether it did
+            r = scene.render
+            r.engine = eng
+            if resolution is not None:
+                r.resolution_x, r.resolution_y, r.resolution_percentage = w, h, 100
+            if samples is not None:
+                if eng == "BLENDER_WORKBENCH":
+                    scene.display.render_aa = nearest_aa(samples)
+                elif eng == "BLENDER_EEVEE":
+                    scene.eevee.taa_render_samples = int(samples)
+                else:
+                    scene.cycles.samples = int(samples)
+            img = r.image_settings
+            img.media_type = "VIDEO"
+            img.file_format = "FFMPEG"
+            ff = r.ffmpeg
+            ff.format, ff.codec = "MPEG4", "H264"
+            ff.constant_rate_factor, ff.ffmpeg_preset = "MEDIUM", "GOOD"
+            ff.gopsize = max(1, int(round(fps)))
+            ff.audio_codec = "AAC" if has_audio else "NONE"
+            ff.audio_mixrate, ff.audio_channels, ff.audio_bitrate = AUDIO_RATE_HZ, "STEREO", AUDIO_BITRATE_KBPS
+            r.use_file_extension = False
+            r.filepath = str(tmp)
+            scene.frame_start, scene.frame_end = f0, f1
+            bpy.app.handlers.render_write.append(on_write)
+            with signals.native_call(lambda: tmp.unlink(missing_ok=True)):
+                bpy.ops.render.render(animation=True, write_still=False, scene=scene.name)
+            if not tmp.is_file() or tmp.stat().st_size == 0:
+                raise errors.RenderError(f"Blender did not write the video ({tmp.name}); see the log above")
+            if state["done"] < n_frames:
+                raise errors.RenderError(f"Blender wrote {state['done']} of {n_frames} frames; see the log above")
+            problem = mp4_problem(tmp)
+            if problem:
+                raise errors.RenderError(f"the video Blender wrote is broken ({problem}); is the disk full?")
     finally:
         if on_write in bpy.app.handlers.render_write:
             bpy.app.handlers.render_write.remove(on_write)
@@ -154,6 +175,47 @@ def render_scene(scene, out, *, engine: str, frame_start: int, frame_end: int, r
             except (TypeError, AttributeError, ValueError):
                 log.debug("could not restore %s", attr)
     return RenderResult(out, n_frames, fps, time.perf_counter() - t0, has_audio, ())
+
+
+def mp4_problem(path) -> str | None:
+    """What is wrong with an MP4 file's top-level boxes (ISO/IEC 14496-12: 32-bit size, 4-byte type; size 1
+    means a 64-bit size follows, 0 means to the end), or None: a file cut short (a full disk: Blender's FFmpeg
+    writer does not report it) has a box running past its end, or no ``moov``."""
+    import struct
+
+    size = os.path.getsize(path)
+    seen = set()
+    pos = 0
+    with open(path, "rb") as f:
+        while pos < size:
+            f.seek(pos)
+            head = f.read(16)
+            if len(head) < 8:
+                return f"{size - pos} stray bytes at the end"
+            n, kind = struct.unpack(">I4s", head[:8])
+            if n == 1:
+                if len(head) < 16:
+                    return "a box header cut short"
+                n = struct.unpack(">Q", head[8:16])[0]
+            elif n == 0:
+                n = size - pos
+            if n < 8 or pos + n > size:
+                return f"box {kind!r} runs past the end of the file"
+            seen.add(kind)
+            pos += n
+    missing = [k.decode() for k in (b"ftyp", b"mdat", b"moov") if k not in seen]
+    return f"no {', '.join(missing)} box" if missing else None
+
+
+def _scene_inputs(bpy, scene) -> list[str]:
+    """Files the render reads (the .blend, the sound strips' files): the output may not be one of them."""
+    found = [bpy.data.filepath] if bpy.data.filepath else []
+    se = scene.sequence_editor
+    if se:
+        for st in se.strips_all:
+            if st.type == "SOUND" and st.sound is not None and st.sound.filepath:
+                found.append(bpy.path.abspath(st.sound.filepath))
+    return found
 
 
 def nearest_aa(samples: int) -> str:

@@ -7,21 +7,28 @@ or full body), lights the scene and renders it with :func:`addon.blender.encode.
 ``side_by_side`` renders a second clip on a second copy of the rig beside the first, same camera and
 light, labelled "A"/"B" unless ``labels=False``.
 
-References: Blender 5.0 Python API (SequenceEditor.strips.new_sound, Camera, Light).
+Everything is checked before the rig is opened: the output (an ``.mp4`` that is none of the inputs:
+:func:`rigs.core.files.check_output`), the size (:func:`addon.blender.encode.check_resolution`), the clips,
+the audio (a given file that is missing or not audio is an error, not a silent video) and the rig (a real
+``.blend``).
+
+References: Blender 5.0 Python API (SequenceEditor.strips.new_sound, Camera, Light, ``aud.Sound``); the
+.blend header (``BLENDER``, or a gzip or Zstandard stream for compressed files).
 """
 from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 
-from ..vocab import errors
+from ..vocab import errors, files
 from ..vocab import clip as clip_format
 from . import bake
 from .demo_character import cached_demo_rig
-from .encode import ENGINES, RenderResult, nearest_aa, render_scene
+from .encode import ENGINES, VIDEO_SUFFIXES, RenderResult, check_resolution, nearest_aa, render_scene
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,8 @@ LENS_MM = 50.0
 SENSOR_MM = 36.0
 LABEL_HEIGHT = 0.33   # A/B label centre above the target, as a fraction of the visible height
 LABEL_SIZE = 0.07     # A/B label size, as a fraction of the visible height
+# first bytes of a .blend: plain, gzip-compressed (before 3.0) or Zstandard-compressed (3.0 on)
+BLEND_MAGICS = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")
 
 
 def camera_placement(camera: str, aspect: float, n_characters: int = 1) -> tuple[tuple, float]:
@@ -132,15 +141,62 @@ def _second_copy(bpy, scene, mesh, arm):
     return new_mesh, (new_root if arm is not None else None)
 
 
-def _open_rig(bpy, rig, material: str) -> Path:
+def _check_rig(rig) -> Path | None:
+    """The rig's .blend path (None for the demo character); RenderError unless it is a real .blend file."""
     if rig in (None, "demo"):
-        path = cached_demo_rig(material=material)
-    else:
-        path = Path(rig)
-        if not path.is_file() or path.suffix.lower() != ".blend":
-            raise errors.RenderError(f"rig {rig!r}: give 'demo' or an existing .blend file")
-    bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+        return None
+    path = Path(rig)
+    if not path.is_file() or path.suffix.lower() != ".blend":
+        raise errors.RenderError(f"rig {rig!r}: give 'demo' or an existing .blend file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise errors.RenderError(f"rig {rig!r}: cannot read it ({e.strerror})") from None
+    if not head.startswith(BLEND_MAGICS):
+        raise errors.RenderError(f"rig {rig!r} is not a Blender file")
     return path
+
+
+def _open_rig(bpy, rig, material: str) -> Path:
+    path = _check_rig(rig) or cached_demo_rig(material=material)
+    try:
+        bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+    except RuntimeError as e:
+        raise errors.RenderError(f"rig {str(rig)!r}: Blender cannot open it ({str(e).strip()})") from None
+    return path
+
+
+def _check_audio(audio) -> Path | None:
+    """The audio path to mux (None when none was given); RenderError when it is missing or not audio that
+    Blender can decode."""
+    if audio is None or str(audio) == "":
+        return None
+    path = Path(audio)
+    if not path.exists():
+        raise errors.RenderError(f"audio file {audio} not found")
+    if not path.is_file():
+        raise errors.RenderError(f"audio {audio} is not a regular file")
+    import aud
+
+    try:
+        sound = aud.Sound(str(path))
+        rate_hz, channels = sound.specs
+        frames = sound.length
+    except Exception as e:  # aud raises its own untyped error
+        raise errors.RenderError(f"audio file {audio} is not audio Blender can read ({e})") from None
+    if rate_hz <= 0 or channels <= 0 or frames <= 0:
+        raise errors.RenderError(f"audio file {audio} has no sound in it")
+    return path
+
+
+def _load_clip(c, what: str):
+    if isinstance(c, clip_format.Clip):
+        return c
+    try:
+        return clip_format.load_clip(c)
+    except errors.ParleyError as e:
+        raise type(e)(f"{what}: {e}") from None
 
 
 def _set_fps(scene, fps: float):
@@ -163,24 +219,18 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
         raise errors.RenderError(f"engine must be one of {sorted(ENGINES)}, got {engine!r}")
     if camera not in CAMERAS:
         raise errors.RenderError(f"camera must be one of {sorted(CAMERAS)}, got {camera!r}")
-    w, h = (int(resolution[0]), int(resolution[1]))
-    if w < 16 or h < 16 or w % 2 or h % 2:
-        raise errors.RenderError(f"resolution {w}x{h}: H.264 needs even sizes of at least 16 pixels")
-    out = Path(out)
-    if not out.parent.is_dir():
-        raise errors.RenderError(f"cannot write {out}: folder {out.parent} does not exist")
-    clip = clip_path if isinstance(clip_path, clip_format.Clip) else clip_format.load_clip(clip_path)
-    clip_b = None
-    if side_by_side is not None:
-        clip_b = side_by_side if isinstance(side_by_side, clip_format.Clip) else clip_format.load_clip(side_by_side)
+    w, h = check_resolution(resolution[0], resolution[1])
+    inputs = [x for x in (clip_path, side_by_side, audio, rig) if isinstance(x, (str, os.PathLike))]
+    files.check_output(out, suffixes=VIDEO_SUFFIXES, inputs=inputs)
+    out = Path(os.path.abspath(out))  # Blender reads a relative path as relative to the .blend
+    clip = _load_clip(clip_path, "clip")
+    clip_b = None if side_by_side is None else _load_clip(side_by_side, "side-by-side clip")
+    _check_rig(rig)
     warnings = []
-    audio_path = Path(audio) if audio else None
-    if audio_path is None or not audio_path.is_file():
-        msg = ("no audio given" if audio_path is None else f"audio file {audio_path} not found") + \
-              ": rendering a silent video"
-        warnings.append(msg)
-        log.warning(msg)
-        audio_path = None
+    audio_path = _check_audio(audio)
+    if audio_path is None:
+        warnings.append("no audio given: rendering a silent video")
+        log.warning(warnings[-1])
 
     _open_rig(bpy, rig, material)
     scene = bpy.context.scene

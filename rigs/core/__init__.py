@@ -3,6 +3,7 @@
 clip (the clip contract and file), timebase (frame counts, frame times, resampling), arkit (52 channels,
 aliases), skeleton (the canonical skeleton, its one forward kinematics and end sites), rotations
 (conversions, axis frames), phones (ARPAbet inventory, classes, the Phone type), emotions (names and the one
-blending rule), errors (the one error family), files (atomic writes, hashing, data and cache folders).
+blending rule), errors (the one error family), files (atomic writes, output checks, hashing, data and cache
+folders), signals (Ctrl-C, SIGTERM and SIGHUP in the command-line front ends).
 See docs/architecture.md.
 """

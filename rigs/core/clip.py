@@ -35,7 +35,7 @@ import numpy as np
 
 from .arkit import ARKIT_NAMES, NUM_CHANNELS
 from .errors import ClipError, SchemaVersionError
-from .files import atomic_write
+from .files import atomic_write, write_npz
 from .phones import Phone
 from .timebase import num_frames
 
@@ -151,8 +151,10 @@ def make_meta(*, fps: float, duration_s: float, mode: str, seed: int | None = No
     return meta
 
 
-def save_clip(clip: Clip, path) -> Path:
-    """Validate and write ``clip`` to ``path`` atomically (temp file in the same folder, then rename)."""
+def save_clip(clip: Clip, path, *, atomic: bool = True) -> Path:
+    """Validate and write ``clip`` to ``path`` atomically (temp file in the same folder, then rename);
+    ``atomic=False`` writes to ``path`` itself, for a caller that already writes to a temp file
+    (:func:`rigs.core.files.atomic_paths`, as the takes of one run are written)."""
     clip.validate()
     path = Path(path)
     meta = dict(clip.meta)
@@ -173,7 +175,11 @@ def save_clip(clip: Clip, path) -> Path:
         arrays["phoneme_times"] = np.array([[p.start_s, p.end_s] for p in clip.phonemes],
                                            dtype=np.float32).reshape(-1, 2)
         arrays["phoneme_labels"] = np.array([p.label for p in clip.phonemes], dtype=str)
-    return atomic_write(path, lambda f: np.savez(f, **arrays))
+    if not atomic:
+        with open(path, "wb") as f:
+            write_npz(f, arrays)
+        return path
+    return atomic_write(path, lambda f: write_npz(f, arrays))
 
 
 _REQUIRED = ("meta", "expression", "expression_names", "joint_angles", "joint_names", "joint_parents",

@@ -1,7 +1,7 @@
 """Parley's one error family.
 
 Every failure Parley can explain to a user is a :class:`ParleyError`: the CLI prints it as one line
-``parley: error: ...`` and exits 2, the add-on shows it with ``self.report({'ERROR'}, ...)``. Anything
+``parley: error: ...`` (:func:`one_line`) and exits 2, the add-on shows it with ``self.report({'ERROR'}, ...)``. Anything
 else is a bug and keeps its traceback. Every layer (rigs, engine, add-on) raises from this tree.
 """
 from __future__ import annotations
@@ -49,3 +49,24 @@ class CancelledError(ParleyError):
     """The caller cancelled a running job (progress callback said stop)."""
 
     exit_code = 130
+
+
+class OutputError(ParleyError):
+    """An output that cannot or must not be written: it is one of the inputs, write-protected, not a regular
+    file, in a missing, read-only or full folder, or its name is too long or has the wrong extension."""
+
+
+def one_line(message: object) -> str:
+    """``message`` as one printable line for a terminal: control and format characters (newlines, escape
+    sequences, bidirectional overrides) and line separators are shown as Python escapes (``\\x1b``), so
+    text from a file (a clip's meta, a file name) can neither break the one-line promise nor drive the
+    terminal."""
+    import unicodedata
+
+    def shown(ch: str) -> str:
+        cat = unicodedata.category(ch)
+        if cat[0] == "C" or cat in ("Zl", "Zp"):
+            return ch.encode("unicode_escape").decode("ascii")
+        return ch
+
+    return "".join(map(shown, str(message)))
