@@ -77,6 +77,13 @@ def test_livelink_export_plays_at_the_apps_60_rows_per_second(tmp_path, data_dir
     assert back.fps == 60.0 and back.duration_s == pytest.approx(11.0)
 
 
+def _torsion_rms_deg(yaw_pitch_roll, rad_per_unit) -> float:
+    """RMS rotation about the gaze of eye rotations given as Live Link yaw/pitch/roll (YXZ) in some unit,
+    once decomposed pitch-first (XYZ)."""
+    R = euler_to_matrix(yaw_pitch_roll * rad_per_unit, "YXZ")
+    return float(np.degrees(np.sqrt(np.mean(matrix_to_euler(R, "XYZ")[:, 2] ** 2))))
+
+
 def test_livelink_angle_columns_are_radians_like_the_app(tmp_path, data_dir):
     """The app writes head and eye angles in radians: on its real take each eye's rotation, read as radians,
     is a pure gaze rotation (no torsion once decomposed pitch-first); read as quarter turns it is not."""
@@ -86,11 +93,7 @@ def test_livelink_angle_columns_are_radians_like_the_app(tmp_path, data_dir):
         v = np.array([[float(x[col[f"{side}Eye{a}"]]) for a in ("Yaw", "Pitch", "Roll")] for x in app[1:]])
         assert np.abs(v[:, 1]).max() > 0.3  # the eyes do move in this take
 
-        def torsion_deg(rad_per_unit):
-            R = euler_to_matrix(v[:, [0, 1, 2]] * rad_per_unit, "YXZ")
-            return np.degrees(np.sqrt(np.mean(matrix_to_euler(R, "XYZ")[:, 2] ** 2)))
-
-        assert torsion_deg(1.0) < 0.02 and torsion_deg(np.pi / 2) > 0.1
+        assert _torsion_rms_deg(v, 1.0) < 0.02 and _torsion_rms_deg(v, np.pi / 2) > 0.1
     # our reader takes them as radians: the left eye of the real take has no torsion either
     c = livelink.read_livelink_csv(data_dir / APP_TAKE)
     R = axis_angle_to_matrix(c.joint_angles[:, canonical_skeleton().index("left_eye")])
