@@ -425,3 +425,11 @@ def test_face_with_only_mouthopen_and_visemes_lip_syncs():
     assert max(v for k, v in a.items() if k.startswith("viseme_") and k != "viseme_aa") < 0.2
     assert a["eyeBlinkLeft"] == pytest.approx(0.2, abs=1e-3)
     assert T == 30
+    # the add-on's mapping report leads with the missing jawOpen (it was hidden in a truncated list)
+    from addon import mapping
+
+    names = [k.name for k in keys]
+    line = mapping.summary(mapping.match_shape_keys(names, basis="Basis"), fallbacks=mapping.fallback_summary(names))
+    assert line.startswith("no jawOpen: the mouth is driven through mouthOpen and 15 visemes")
+    bare = mapping.summary(mapping.match_shape_keys(["Basis", "eyeBlinkLeft", "browInnerUp"], basis="Basis"))
+    assert bare.startswith("no jawOpen: the mouth will not open")

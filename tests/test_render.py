@@ -213,6 +213,26 @@ def test_rig_file_uses_its_camera_or_frames_the_character(tmp_path, clip_path, c
     assert 0.05 < cover < 0.95, cover  # the head is in the frame and not cut off by it
 
 
+def test_rig_file_active_action_is_muted_in_the_render(tmp_path, clip_path):
+    """An active Action on the file's face keys (an idle) would play over the clip in every frame: the render
+    mutes it and says so."""
+    import bpy
+
+    from addon.blender.scene import render_clip
+
+    blend = _head_blend(tmp_path / "idle.blend", camera=True)
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    keys = bpy.data.objects["Head"].data.shape_keys
+    keys.key_blocks["jawOpen"].value = 0.0
+    keys.key_blocks["jawOpen"].keyframe_insert("value", frame=1)
+    keys.animation_data.action.name = "Idle"
+    key_name = keys.name
+    bpy.ops.wm.save_mainfile()
+    r = render_clip(clip_path, out=tmp_path / "i.mp4", rig=blend, resolution=(64, 48))
+    assert any("'Idle' is muted" in w for w in r.warnings), r.warnings
+    assert bpy.data.shape_keys[key_name].animation_data.action_influence == 0.0
+
+
 def test_rig_file_with_nothing_to_render_is_an_error(tmp_path, clip_path):
     import bpy
 

@@ -168,6 +168,36 @@ def active_action_paths(ad) -> set[str]:
     return out
 
 
+TRACK_PREFIX = "parley_"  # every bake's Actions and NLA tracks are named so
+
+
+def _new_track_below_takes(ad):
+    """A new NLA track under every Parley take's track of ``ad`` (above the artist's other tracks). Blender
+    only adds tracks above another, so when a take's track is the lowest, the take tracks are rebuilt on
+    top (same names, strips and mute states)."""
+    tracks = list(ad.nla_tracks)
+    ours = [i for i, t in enumerate(tracks) if t.name.startswith(TRACK_PREFIX)]
+    if not ours:
+        return ad.nla_tracks.new()
+    if ours[0] > 0:
+        return ad.nla_tracks.new(prev=tracks[ours[0] - 1])
+    new = ad.nla_tracks.new()
+    for i in ours:
+        old = tracks[i]
+        name, mute = old.name, old.mute
+        strips = [(st.name, int(st.frame_start), st.action, st.action_slot, st.blend_type, st.extrapolation)
+                  for st in old.strips]
+        ad.nla_tracks.remove(old)
+        t = ad.nla_tracks.new()
+        t.name, t.mute = name, mute
+        for sname, start, sact, slot, blend, extra in strips:
+            st = t.strips.new(sname, start, sact)
+            if slot is not None:
+                st.action_slot = slot
+            st.blend_type, st.extrapolation = blend, extra
+    return new
+
+
 def resolve_active_action(idb, kind: str, paths: set[str], res: BakeResult, policy: str) -> None:
     """Report (and mute or push down, per ``policy``) an active Action that keys any of ``paths``."""
     ad = idb.animation_data
@@ -188,7 +218,7 @@ def resolve_active_action(idb, kind: str, paths: set[str], res: BakeResult, poli
                              float(ad.action_influence)))
         ad.action_influence = 0.0
         return
-    track = ad.nla_tracks.new()
+    track = _new_track_below_takes(ad)
     track.name = act.name
     strip = track.strips.new(act.name, int(np.floor(act.frame_range[0])), act)
     if slot is not None:
@@ -297,7 +327,7 @@ def bake_clip(clip, *, mesh_obj=None, armature_obj=None, start_frame: int = 1, s
     frames = (int(start_frame) + offs).astype(np.float64)
     res = BakeResult(frame_start=int(start_frame), frame_end=int(start_frame) + len(offs) - 1)
     base = name or str(clip.meta.get("take_name") or clip.meta.get("source_audio") or "clip")
-    base = f"parley_{base}".replace("/", "_")[:50]
+    base = f"{TRACK_PREFIX}{base}".replace("/", "_")[:50]
 
     try:
         _bake_all(bpy, clip, with_keys, armature_obj, bones, frames, t_s, res, base, regions, intensity,
