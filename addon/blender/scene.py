@@ -269,6 +269,8 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
     for r in results:
         if r.missing_channels:
             warnings.append(f"rig lacks channels: {', '.join(r.missing_channels)}")
+        if r.missing_joints:
+            warnings.append(f"no bone for moving joints: {', '.join(r.missing_joints)}")
         for _kind, idname, action in r.hidden:
             warnings.append(f"{idname}: its active Action {action!r} is muted so the clip shows")
     n_frames = max(r.frame_end for r in results)
