@@ -2,8 +2,9 @@
 
 Shape keys are matched to the 52 ARKit channels by name with :func:`rigs.core.arkit.match_names` (case,
 ``_L/_R``, PascalCase, vendor prefixes such as Character Creator's ``CC_Base_`` or Faceit's). Bones are
-matched with :func:`rigs.retarget.maps.detect_rig`. A mapping is saved and
-loaded as a JSON preset::
+matched with :func:`rigs.retarget.maps.detect_rig`; a rig it does not know gets an explicit joint -> bone
+map (the Mapping panel's bone rows, :func:`bones_from_rows`). A mapping is saved and loaded as a JSON
+preset, shape keys and bones both::
 
     {"parley_mapping": 1, "name": "...", "shape_keys": {"jawOpen": ["Jaw_Open"], ...},
      "bones": {"jaw": "DEF-jaw", ...}}
@@ -40,6 +41,17 @@ class BoneMatch:
     bones: dict[str, str] = field(default_factory=dict)
     unmapped_joints: list[str] = field(default_factory=list)
     note: str = ""
+    partial: bool = False   # only a few canonical names among many unknown bones: ask for a map
+
+    def describe(self) -> str:
+        """``"mixamo (22/25 joints)"``, ``"custom map (5/25 joints)"`` or ``"not recognised"``."""
+        if self.layout is None:
+            return "not recognised"
+        n = len(self.bones) + len(self.unmapped_joints)
+        return f"{self.layout} ({len(self.bones)}/{n} joints{', partial' if self.partial else ''})"
+
+
+PARTIAL_UNKNOWN_FRACTION = 0.5  # canonical names among more unknown bones than this fraction: not a rig we know
 
 
 def match_shape_keys(key_names, *, basis: str | None = None) -> ShapeKeyMatch:
@@ -61,11 +73,45 @@ def match_bones(bone_names) -> BoneMatch:
     layout = retarget.detect_rig(bone_names)
     if layout:
         bones = retarget.resolve_bones(retarget.load_map(layout), bone_names)
+    partial = False
     if layout is None and canonical:
-        # bones named by the canonical (SMPL-X) joints, e.g. a partial face/neck rig
+        # bones named by the canonical (SMPL-X) joints: a face/neck rig, or an unknown skeleton that happens to
+        # have a "Neck" and a "Head"
         layout, bones = "canonical", canonical
+        unknown = len(bone_names) - len(canonical)
+        partial = unknown > PARTIAL_UNKNOWN_FRACTION * len(bone_names)
+        if partial:
+            note = f"only {len(canonical)} of {len(bone_names)} bones have canonical names"
     return BoneMatch(layout=layout, bones=dict(bones), unmapped_joints=[j for j in skel.names if j not in bones],
-                     note=note)
+                     note=note, partial=partial)
+
+
+def bones_from_rows(rows: dict, bone_names) -> BoneMatch:
+    """A :class:`BoneMatch` from an explicit ``{joint: bone}`` map (the Mapping panel's bone rows or a
+    preset); raises :class:`MappingError` for an unknown joint or a bone the armature lacks."""
+    skel = skeleton.canonical_skeleton()
+    have = set(bone_names)
+    for j, b in rows.items():
+        if j not in skel.names:
+            raise MappingError(f"{j!r} is not a canonical joint (one of {', '.join(skel.names)})")
+        if b not in have:
+            raise MappingError(f"bone map names {b!r} for {j}, which the armature does not have")
+    layout = retarget.detect_rig(list(bone_names)) or "custom map"
+    return BoneMatch(layout=layout, bones=dict(rows), unmapped_joints=[j for j in skel.names if j not in rows],
+                     note="from the bone map")
+
+
+def validate_bones(bones: dict) -> dict[str, str]:
+    """Normalise ``{joint: bone}``; raise :class:`MappingError` on unknown joints or empty names."""
+    names = skeleton.canonical_skeleton().names
+    out = {}
+    for j, b in bones.items():
+        if j not in names:
+            raise MappingError(f"unknown joint {j!r} in bone mapping (use the canonical joint names)")
+        if not isinstance(b, str) or not b:
+            raise MappingError(f"joint {j!r}: bone names must be non-empty strings")
+        out[j] = b
+    return out
 
 
 def validate_mapping(shape_keys: dict) -> dict[str, list[str]]:
@@ -86,7 +132,7 @@ def save_preset(path, *, name: str, shape_keys: dict, bones: dict | None = None)
     """Write a mapping preset as JSON."""
     path = Path(path)
     data = {"parley_mapping": PRESET_FORMAT, "name": name, "shape_keys": validate_mapping(shape_keys),
-            "bones": dict(bones or {})}
+            "bones": validate_bones(bones or {})}
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return path
 
@@ -108,19 +154,35 @@ def load_preset(path) -> dict:
     if not isinstance(bones, dict):
         raise MappingError(f"{path}: 'bones' must be an object")
     return {"name": str(data.get("name") or path.stem), "shape_keys": validate_mapping(data["shape_keys"]),
-            "bones": {str(k): str(v) for k, v in bones.items()}}
+            "bones": validate_bones({str(k): v for k, v in bones.items()})}
 
 
-def summary(match: ShapeKeyMatch, bones: BoneMatch | None = None) -> str:
-    """One line for the status bar: how much was mapped and what was not."""
+# channels whose absence matters most for lip-sync, named first in a summary
+KEY_CHANNELS = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker")
+
+
+def summary(match: ShapeKeyMatch, bones: BoneMatch | None = None, *, fallbacks: str = "") -> str:
+    """One line for the status bar: how much was mapped and what was not; a missing ``jawOpen`` leads
+    (with the ``fallbacks`` that stand in for it, e.g. ``"mouthOpen and 15 visemes"``)."""
     n = len(match.mapping)
-    s = f"{n}/{arkit.NUM_CHANNELS} ARKit channels mapped"
+    s = ""
+    if "jawOpen" in match.unmapped_channels and (n or fallbacks):
+        s = (f"no jawOpen: the mouth is driven through {fallbacks}; " if fallbacks
+             else "no jawOpen: the mouth will not open; ")
+    s += f"{n}/{arkit.NUM_CHANNELS} ARKit channels mapped"
     if match.unmapped_channels and n:
-        head = ", ".join(match.unmapped_channels[:6])
-        s += f"; unmapped: {head}{' ...' if len(match.unmapped_channels) > 6 else ''}"
+        order = [c for c in KEY_CHANNELS if c in match.unmapped_channels] + \
+                [c for c in match.unmapped_channels if c not in KEY_CHANNELS]
+        head = ", ".join(order[:6])
+        s += f"; unmapped: {head}{' ...' if len(order) > 6 else ''}"
     if match.unmatched_keys:
         s += f"; {len(match.unmatched_keys)} shape keys not ARKit"
     if bones is not None:
-        s += (f"; armature: {bones.layout} ({len(bones.bones)} joints)" if bones.layout
-              else "; armature layout not recognised")
+        s += f"; armature: {bones.describe()}" if bones.layout else "; armature layout not recognised"
     return s
+
+
+def fallback_summary(key_names) -> str:
+    """What stands in for a missing ``jawOpen`` on a mesh: ``"mouthOpen and 15 visemes"`` or ``""``."""
+    mouth, vis = retarget.face.match_fallbacks(list(key_names))
+    return " and ".join(filter(None, [mouth, f"{len(vis)} visemes" if vis else ""]))

@@ -20,6 +20,26 @@ class PARLEY_UL_mapping(bpy.types.UIList):
             row.prop(item, "shape_key", text="")
 
 
+class PARLEY_UL_bones(bpy.types.UIList):
+    """Bone-mapping rows: canonical joint -> bone of the armature."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        row = layout.row(align=True)
+        row.prop(item, "joint", text="", emboss=False)
+        arm = context.scene.parley.target_armature
+        if arm is not None and arm.type == 'ARMATURE':
+            row.prop_search(item, "bone", arm.data, "bones", text="")
+        else:
+            row.prop(item, "bone", text="")
+
+
+class PARLEY_UL_meshes(bpy.types.UIList):
+    """More meshes a bake drives (teeth, tongue...)."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        layout.prop(item, "obj", text="", emboss=False, icon='MESH_DATA')
+
+
 class PARLEY_UL_takes(bpy.types.UIList):
     """Baked takes; the eye shows which one plays."""
 
@@ -45,6 +65,13 @@ class PARLEY_PT_generate(_Panel, bpy.types.Panel):
         s = context.scene.parley
         col = self.layout.column()
         col.prop(s, "target_mesh")
+        box = col.box()
+        box.label(text="Also drive (teeth, tongue...)")
+        row = box.row()
+        row.template_list("PARLEY_UL_meshes", "", s, "extra_meshes", s, "extra_mesh_index", rows=2)
+        side = row.column(align=True)
+        side.operator("parley.meshes_add", text="", icon='ADD')
+        side.operator("parley.meshes_remove", text="", icon='REMOVE')
         col.prop(s, "target_armature")
         col.separator()
         col.row().prop(s, "audio_source", expand=True)
@@ -83,6 +110,7 @@ class PARLEY_PT_apply(_Panel, bpy.types.Panel):
             box.prop(s, "int_" + r, slider=True)
         col.prop(s, "smoothing", slider=True)
         col.prop(s, "latency_ms")
+        col.prop(s, "active_action")
         col.operator("parley.apply_clip", icon='IMPORT')
 
 
@@ -102,6 +130,14 @@ class PARLEY_PT_mapping(_Panel, bpy.types.Panel):
         side = row.column(align=True)
         side.operator("parley.mapping_add", text="", icon='ADD')
         side.operator("parley.mapping_remove", text="", icon='REMOVE')
+        col.label(text="Bones")
+        if s.bone_report:
+            col.label(text=s.bone_report, icon='ARMATURE_DATA')
+        row = col.row()
+        row.template_list("PARLEY_UL_bones", "", s, "bone_mapping", s, "bone_mapping_index", rows=4)
+        side = row.column(align=True)
+        side.operator("parley.bone_mapping_add", text="", icon='ADD')
+        side.operator("parley.bone_mapping_remove", text="", icon='REMOVE')
         row = col.row(align=True)
         row.operator("parley.mapping_load", icon='FILEBROWSER')
         row.operator("parley.mapping_save", icon='FILE_TICK')
@@ -118,6 +154,14 @@ class PARLEY_PT_takes(_Panel, bpy.types.Panel):
         row = col.row(align=True)
         row.operator("parley.take_activate", icon='CHECKMARK')
         row.operator("parley.take_remove", icon='TRASH')
+        take = s.take_list[s.take_index] if 0 <= s.take_index < len(s.take_list) else None
+        if take is not None and take.report:
+            col.label(text=take.report, icon='ERROR')
+        if take is not None and take.hidden_by:
+            col.label(text="the rig's own Action plays over this take", icon='ERROR')
+            row = col.row(align=True)
+            row.operator("parley.take_uncover", text="Push Down").how = 'PUSH_DOWN'
+            row.operator("parley.take_uncover", text="Mute").how = 'MUTE'
 
 
 class PARLEY_PT_preview(_Panel, bpy.types.Panel):
@@ -136,5 +180,5 @@ class PARLEY_PT_preview(_Panel, bpy.types.Panel):
         col.operator("parley.render_take", icon='RENDER_ANIMATION')
 
 
-CLASSES = (PARLEY_UL_mapping, PARLEY_UL_takes, PARLEY_PT_generate, PARLEY_PT_apply, PARLEY_PT_mapping,
+CLASSES = (PARLEY_UL_mapping, PARLEY_UL_bones, PARLEY_UL_meshes, PARLEY_UL_takes, PARLEY_PT_generate, PARLEY_PT_apply, PARLEY_PT_mapping,
            PARLEY_PT_takes, PARLEY_PT_preview)

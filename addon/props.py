@@ -11,7 +11,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        PointerProperty, StringProperty)
 
 from . import prefs, runner
-from .vocab import emotions, errors
+from .vocab import emotions, errors, skeleton
 
 EMOTIONS = emotions.EMOTIONS
 REGIONS = ("jaw", "lips", "brows", "eyes", "head", "body")
@@ -60,6 +60,19 @@ class ParleyMappingItem(bpy.types.PropertyGroup):
     shape_key: StringProperty(name="Shape key", description="shape key on the target mesh")
 
 
+class ParleyBoneItem(bpy.types.PropertyGroup):
+    """One row of the bone-mapping editor: a canonical (SMPL-X) joint played by one bone."""
+
+    joint: StringProperty(name="Joint", description="canonical joint (pelvis, spine1, ..., head, jaw, left_eye...)")
+    bone: StringProperty(name="Bone", description="bone of the target armature")
+
+
+class ParleyMeshItem(bpy.types.PropertyGroup):
+    """Another mesh one bake drives besides the face (teeth, tongue, eyelashes...)."""
+
+    obj: PointerProperty(name="Mesh", type=bpy.types.Object, poll=_is_mesh)
+
+
 class ParleyTake(bpy.types.PropertyGroup):
     """One baked take: what the bake created, so it can be flipped, muted or removed exactly."""
 
@@ -71,6 +84,18 @@ class ParleyTake(bpy.types.PropertyGroup):
     anim_data: StringProperty(description="ID kind|ID name per line: animation data the bake created")
     frame_start: IntProperty()
     frame_end: IntProperty()
+    hidden_by: StringProperty(description="ID kind|ID name|Action per line: active Actions that play over this take")
+    report: StringProperty(description="what the bake could not do as asked")
+
+
+def _get_start_frame(self):
+    """The start frame: the scene's start until the artist sets one."""
+    v = self.get("_start_frame")
+    return int(v) if v is not None else int(self.id_data.frame_start)
+
+
+def _set_start_frame(self, value):
+    self["_start_frame"] = int(value)
 
 
 def _intensity(region):
@@ -99,9 +124,19 @@ class ParleySettings(bpy.types.PropertyGroup):
     body: BoolProperty(name="Body", default=True, description="animate head and body too")
     add_sound: BoolProperty(name="Add sound strip", default=True,
                             description="add the audio file to the sequencer at the start frame")
-    start_frame: IntProperty(name="Start frame", default=1)
+    start_frame: IntProperty(name="Start frame", get=_get_start_frame, set=_set_start_frame,
+                             description="first frame of the bake (the scene's start until you set it)")
     target_mesh: PointerProperty(name="Face mesh", type=bpy.types.Object, poll=_is_mesh)
+    extra_meshes: CollectionProperty(type=ParleyMeshItem, description="more meshes the same bake drives")
+    extra_mesh_index: IntProperty()
     target_armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature)
+    active_action: EnumProperty(
+        name="Rig's own Action",
+        items=[("WARN", "Warn", "keep the rig's active Action and report that it plays over the bake"),
+               ("PUSH_DOWN", "Push down", "move the rig's active Action to an NLA track below the bake "
+                "(it still plays outside the bake; Remove Bake puts it back)"),
+               ("MUTE", "Mute", "set the active Action's influence to 0 (Remove Bake puts it back)")],
+        description="what to do with an active Action that keys the same channels and would hide the bake")
     # --- apply
     clip_path: StringProperty(name="Clip", subtype='FILE_PATH', description=".npz clip or Live Link Face CSV")
     int_jaw: _intensity("jaw")
@@ -120,6 +155,9 @@ class ParleySettings(bpy.types.PropertyGroup):
     mapping: CollectionProperty(type=ParleyMappingItem)
     mapping_index: IntProperty()
     mapping_report: StringProperty()
+    bone_mapping: CollectionProperty(type=ParleyBoneItem)
+    bone_mapping_index: IntProperty()
+    bone_report: StringProperty(description="the detected armature layout")
     take_list: CollectionProperty(type=ParleyTake)
     take_index: IntProperty()
     # --- render
@@ -151,5 +189,15 @@ class ParleySettings(bpy.types.PropertyGroup):
                 row = self.mapping.add()
                 row.channel, row.shape_key = ch, key
 
+    def bone_mapping_dict(self) -> dict[str, str]:
+        return {row.joint: row.bone for row in self.bone_mapping if row.joint and row.bone}
 
-CLASSES = (ParleyMappingItem, ParleyTake, ParleySettings)
+    def set_bone_mapping(self, bones: dict) -> None:
+        order = {n: i for i, n in enumerate(skeleton.canonical_skeleton().names)}
+        self.bone_mapping.clear()
+        for j in sorted(bones, key=lambda j: order.get(j, len(order))):
+            row = self.bone_mapping.add()
+            row.joint, row.bone = j, bones[j]
+
+
+CLASSES = (ParleyMappingItem, ParleyBoneItem, ParleyMeshItem, ParleyTake, ParleySettings)

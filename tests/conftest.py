@@ -22,14 +22,16 @@ def data_dir() -> Path:
     return p
 
 
-def armature_from_rest(rest, name="rig"):
-    """A Blender armature (in a fresh empty scene) whose bones have exactly ``rest``'s heads and frames,
-    rolls included (``rest``: a :class:`rigs.retarget.RestSkeleton`). Left active, in Object mode."""
+def armature_from_rest(rest, name="rig", *, fresh: bool = True):
+    """A Blender armature (in a fresh empty scene, or the current one when not ``fresh``) whose bones have
+    exactly ``rest``'s heads and frames, rolls included (``rest``: a :class:`rigs.retarget.RestSkeleton`).
+    Left active, in Object mode."""
     import bpy
     import numpy as np
     from mathutils import Matrix
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    if fresh:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
     data = bpy.data.armatures.new(name)
     obj = bpy.data.objects.new(name, data)
     bpy.context.scene.collection.objects.link(obj)

@@ -200,28 +200,40 @@ def test_apply_clip_regions_latency_and_parts(extension, tmp_path):
 
 
 @_blender
-def test_remove_bake_restores_rotation_modes(extension, tmp_path):
+def test_bake_keeps_rotation_modes_and_remove_restores_the_pose(extension, tmp_path):
+    """Each bone is keyed in its own rotation mode (none is switched); Remove Bake puts the static pose back."""
+    from mathutils import Euler, Quaternion
+
     _fresh_scene()
     face, arm = _test_rig()
     bpy.context.scene.render.fps = 30
     modes = {"pelvis": "XYZ", "neck": "YXZ", "head": "AXIS_ANGLE"}
     for b, m in modes.items():
         arm.pose.bones[b].rotation_mode = m
+    arm.pose.bones["neck"].rotation_euler = (0.1, 0.2, -0.3)  # the artist's static pose
+    arm.pose.bones["head"].rotation_axis_angle = (0.25, 0.0, 0.0, 1.0)
     clip = neutral_clip(0.5, fps=30.0)
     clip.joint_angles[:, clip.joint_names.index("head"), 0] = 0.3
     clip.joint_angles[:, clip.joint_names.index("neck"), 1] = 0.2
     path = save_clip(clip, tmp_path / "c.npz")
     s = _setup(None, arm, clip_path=str(path), apply_face=False)
     assert bpy.ops.parley.apply_clip() == {'FINISHED'}
-    assert {b: arm.pose.bones[b].rotation_mode for b in modes} == dict.fromkeys(modes, "QUATERNION")
-    assert bpy.ops.parley.apply_clip() == {'FINISHED'}  # a second take over the same bones
-    # removing the first take while the second still keys the bones keeps them quaternion
-    assert bpy.ops.parley.take_remove(index=0) == {'FINISHED'}
-    assert {b: arm.pose.bones[b].rotation_mode for b in modes} == dict.fromkeys(modes, "QUATERNION")
-    # removing the last one puts the artist's modes back; untouched bones stay as they were
-    assert bpy.ops.parley.take_remove(index=0) == {'FINISHED'}
     assert {b: arm.pose.bones[b].rotation_mode for b in modes} == modes
-    assert arm.pose.bones["spine1"].rotation_mode == "QUATERNION" and not len(s.take_list)
+    (track,) = _parley_tracks(arm)
+    paths = {fc.data_path for fc in _fcurves(track.strips[0].action)}
+    assert 'pose.bones["neck"].rotation_euler' in paths and 'pose.bones["head"].rotation_axis_angle' in paths
+    assert not any("rotation_quaternion" in p for p in paths if "neck" in p or "head" in p)
+    # the canonical rig copies rotations: neck 0.2 rad about canonical Y (Blender Z), head 0.3 about X
+    bpy.context.scene.frame_set(5)
+    neck = Euler(arm.pose.bones["neck"].rotation_euler, "YXZ").to_quaternion()
+    ang, ax = arm.pose.bones["head"].rotation_axis_angle[0], arm.pose.bones["head"].rotation_axis_angle[1:]
+    assert abs(neck.angle - 0.2) < 1e-3 and abs(Quaternion(ax, ang).angle - 0.3) < 1e-3
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}  # a second take over the same bones
+    assert bpy.ops.parley.take_remove(index=0) == {'FINISHED'}
+    assert bpy.ops.parley.take_remove(index=0) == {'FINISHED'}
+    assert {b: arm.pose.bones[b].rotation_mode for b in modes} == modes and not len(s.take_list)
+    assert tuple(arm.pose.bones["neck"].rotation_euler) == pytest.approx((0.1, 0.2, -0.3), abs=1e-6)
+    assert tuple(arm.pose.bones["head"].rotation_axis_angle) == pytest.approx((0.25, 0.0, 0.0, 1.0), abs=1e-6)
 
 
 @_blender
@@ -419,6 +431,190 @@ def test_render_take_to_mp4(extension, tmp_path, data_dir):
                             str(out)], capture_output=True, text=True)
     if probe.returncode == 0:
         assert sorted(probe.stdout.split()) == ["audio", "video"]
+
+
+
+# ----------------------------------------------------------------------------- real characters
+
+def _mixamo_armature(name="Armature", **kw):
+    """A Mixamo-named A-pose armature in the current scene (synthetic rest from the Mixamo map)."""
+    from conftest import armature_from_rest
+    from rigs.retarget import synthetic_rest
+
+    return armature_from_rest(synthetic_rest("mixamo", seed=4, **kw), name, fresh=False)
+
+
+def _facebuilder_head(data_dir):
+    """The real KeenTools FaceBuilder ARKit head (51 PascalCase shape keys) appended into the scene."""
+    path = data_dir / "livelink" / "Live_Link_Face.blend"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    with bpy.data.libraries.load(str(path), link=False) as (src, dst):
+        dst.objects = ["FBHead"]
+    head = dst.objects[0]
+    bpy.context.scene.collection.objects.link(head)
+    return head
+
+
+def _pose_state(arm):
+    return {pb.name: (tuple(pb.rotation_quaternion), tuple(pb.rotation_euler), tuple(pb.location))
+            for pb in arm.pose.bones}
+
+
+@_blender
+def test_remove_bake_restores_every_value_and_the_sound_strip(extension, data_dir):
+    """Generate onto the real FaceBuilder head and a Mixamo body, look at a frame inside the take, Remove Bake:
+    every shape-key value and bone pose is back as the artist left it (not frozen in the bake's pose) and the
+    sound strip Generate added is gone."""
+    _fresh_scene()
+    scene = bpy.context.scene
+    scene.render.fps = 30
+    head = _facebuilder_head(data_dir)
+    arm = _mixamo_armature()
+    keys = head.data.shape_keys.key_blocks
+    for i, kb in enumerate(keys[1:]):
+        kb.value = 0.1 + 0.3 * (i % 3) / 2  # the artist's static expression
+    arm.pose.bones["mixamorig:LeftArm"].rotation_quaternion = (0.9, 0.3, 0.2, 0.1)
+    arm.pose.bones["mixamorig:Hips"].location = (0.01, 0.02, 0.03)
+    values, pose = {kb.name: kb.value for kb in keys}, _pose_state(arm)
+    audio = data_dir / "speech" / "sr_english.wav"
+    s = _setup(head, arm, audio_path=str(audio), mode="phonetic", transcript="one two three", add_sound=True)
+    assert s.start_frame == scene.frame_start  # the scene's start by default
+    assert bpy.ops.parley.generate() == {'FINISHED'}
+    take = s.take_list[0]
+    assert len(s.mapping_dict()) == 51 and [st.type for st in scene.sequence_editor.strips_all] == ['SOUND']
+    scene.frame_set((take.frame_start + take.frame_end) // 2)
+    moved = sum(abs(kb.value - values[kb.name]) > 1e-3 for kb in keys)
+    assert moved > 20 and _pose_state(arm) != pose  # the bake shows
+    assert bpy.ops.parley.take_remove() == {'FINISHED'}
+    scene.frame_set(scene.frame_current)
+    assert {kb.name: kb.value for kb in keys} == pytest.approx(values, abs=1e-6)
+    after = _pose_state(arm)
+    for b, v in pose.items():
+        assert np.allclose(np.concatenate(after[b]), np.concatenate(v), atol=1e-6), b
+    assert not len(scene.sequence_editor.strips_all)  # the sound strip went with the take
+
+
+@_blender
+def test_active_action_reported_and_uncovered(extension, tmp_path):
+    """The rig's own active Action hides the take: Apply reports it, the take shows it; Push Down (or the
+    Mute setting) uncovers the take, and Remove Bake puts the artist's Action back as it was."""
+    _fresh_scene()
+    face, arm = _test_rig()  # UserBlink, the artist's active Action, keys eyeBlinkLeft
+    bpy.context.scene.render.fps = 30
+    keys = face.data.shape_keys
+    clip = neutral_clip(1.0, fps=30.0)
+    clip.expression[:, clip.expression_names.index("eyeBlinkLeft")] = 0.9
+    path = save_clip(clip, tmp_path / "c.npz")
+    s = _setup(face, None, clip_path=str(path), start_frame=1)
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}
+    take = s.take_list[0]
+    assert "UserBlink" in take.hidden_by and "UserBlink" in take.report
+    bpy.context.scene.frame_set(10)
+    assert keys.key_blocks["eyeBlinkLeft"].value == pytest.approx(0.3)  # the artist's blink hides the take
+    assert bpy.ops.parley.take_uncover(how='PUSH_DOWN') == {'FINISHED'}
+    assert keys.animation_data.action is None and not take.hidden_by
+    bpy.context.scene.frame_set(11)
+    assert keys.key_blocks["eyeBlinkLeft"].value == pytest.approx(0.9, abs=1e-4)  # the take shows
+    assert "UserBlink" in keys.animation_data.nla_tracks
+    s.active_action = 'MUTE'
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}  # a second take: nothing hides it any more
+    assert bpy.ops.parley.take_activate(index=0) == {'FINISHED'}
+    assert not keys.animation_data.nla_tracks["UserBlink"].mute  # the artist's track is not a take's
+    assert bpy.ops.parley.take_remove(index=0) == {'FINISHED'}
+    assert keys.animation_data.action is None  # the other take still needs it pushed down
+    assert bpy.ops.parley.take_remove(index=0) == {'FINISHED'}
+    assert keys.animation_data.action.name == "UserBlink" and "UserBlink" not in keys.animation_data.nla_tracks
+    assert keys.animation_data.action_influence == 1.0
+    bpy.context.scene.frame_set(12)
+    assert keys.key_blocks["eyeBlinkLeft"].value == pytest.approx(0.3)
+    # the Mute setting at bake time
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}
+    assert keys.animation_data.action_influence == 0.0 and not s.take_list[0].hidden_by
+    assert bpy.ops.parley.take_remove() == {'FINISHED'}
+    assert keys.animation_data.action_influence == 1.0
+
+
+@_blender
+def test_unknown_skeleton_needs_a_bone_map_and_presets_carry_bones(extension, tmp_path):
+    """An armature of unknown names with a Neck and a Head is refused (it baked two bones and reported
+    success); its bones mapped in a preset's bones section, loaded into the bone rows, it bakes them all."""
+    _fresh_scene()
+    bpy.context.scene.render.fps = 30
+    arm = _mixamo_armature("Biped", elbow_bend_deg=0, hip_spread_deg=0)
+    rename = {}
+    for b in arm.data.bones:
+        short = b.name.split(":")[-1]
+        new = short if short in ("Neck", "Head") else f"Bip01 {short}"
+        rename[short] = new
+        b.name = new
+    clip = neutral_clip(0.5, fps=30.0)
+    for j in ("spine2", "left_shoulder", "head"):
+        clip.joint_angles[:, clip.joint_names.index(j), 2] = 0.3
+    path = save_clip(clip, tmp_path / "c.npz")
+    s = _setup(None, arm, clip_path=str(path), apply_face=False)
+    assert bpy.ops.parley.mapping_detect() == {'FINISHED'}
+    assert "partial" in s.bone_report and not len(s.bone_mapping)
+    with pytest.raises(RuntimeError, match="only head, neck recognised"):
+        bpy.ops.parley.apply_clip()
+    from rigs.retarget import load_map
+
+    mixamo = load_map("mixamo").bones
+    bones = {j: rename[c[0].split(":")[-1]] for j, c in mixamo.items() if c[0].split(":")[-1] in rename}
+    preset = tmp_path / "biped.json"
+    preset.write_text(json.dumps({"parley_mapping": 1, "name": "biped", "shape_keys": {}, "bones": bones}))
+    assert bpy.ops.parley.mapping_load(filepath=str(preset)) == {'FINISHED'}
+    assert s.bone_mapping_dict() == bones and f"{len(bones)} bones" in s.mapping_report
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}
+    (track,) = _parley_tracks(arm)
+    keyed = {fc.data_path.split('"')[1] for fc in _fcurves(track.strips[0].action)}
+    assert {bones["spine2"], bones["left_shoulder"], bones["head"], bones["pelvis"]} <= keyed
+    assert len(keyed) >= 20
+    # saved back, the preset carries the bone rows
+    assert bpy.ops.parley.mapping_save(filepath=str(tmp_path / "again.json")) == {'FINISHED'}
+    assert json.loads((tmp_path / "again.json").read_text())["bones"] == bones
+    s.bone_mapping.clear()
+    s.bone_mapping.add().joint, s.bone_mapping[0].bone = "head", "NoSuchBone"
+    with pytest.raises(RuntimeError, match="NoSuchBone"):
+        bpy.ops.parley.apply_clip()
+
+
+@_blender
+def test_auto_detect_on_an_armature_alone_scene_start_and_several_meshes(extension, tmp_path):
+    """Auto-detect works with only an armature and shows the layout; the start frame follows the scene's
+    start; one bake drives the face and the teeth mesh."""
+    _fresh_scene()
+    scene = bpy.context.scene
+    scene.render.fps, scene.frame_start = 30, 101
+    arm = _mixamo_armature()
+    s = _setup(None, arm)
+    assert bpy.ops.parley.mapping_detect.poll()
+    assert bpy.ops.parley.mapping_detect() == {'FINISHED'}
+    assert s.bone_report.startswith("Armature: mixamo (") and len(s.bone_mapping) >= 22
+    assert s.bone_mapping_dict()["head"] == "mixamorig:Head"
+    face, _ = _test_rig()
+    teeth = bpy.data.objects.new("Teeth", bpy.data.meshes.new("teeth"))
+    teeth.data.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
+    scene.collection.objects.link(teeth)
+    teeth.shape_key_add(name="Basis")
+    teeth.shape_key_add(name="jawOpen")
+    clip = neutral_clip(0.5, fps=30.0)
+    clip.expression[:, clip.expression_names.index("jawOpen")] = 0.7
+    path = save_clip(clip, tmp_path / "c.npz")
+    s = _setup(face, arm, clip_path=str(path))
+    assert s.start_frame == 101
+    s.extra_meshes.add().obj = teeth
+    assert bpy.ops.parley.apply_clip() == {'FINISHED'}
+    take = s.take_list[0]
+    assert take.frame_start == 101
+    for ob in (face, teeth):
+        (track,) = _parley_tracks(ob.data.shape_keys)
+        assert track.strips[0].frame_start == 101
+    scene.frame_set(110)
+    assert teeth.data.shape_keys.key_blocks["jawOpen"].value == pytest.approx(0.7, abs=1e-4)
+    s.start_frame = 5  # set by hand, it stays
+    scene.frame_start = 50
+    assert s.start_frame == 5
 
 
 # ----------------------------------------------------------------------------- the demo character, end to end

@@ -13,7 +13,7 @@ from rigs.core.phones import Phone
 from rigs.core.errors import ClipError
 from rigs.core.arkit import ARKIT_NAMES, LIVELINK_COLUMNS
 from rigs.formats.bvh import read_bvh
-from rigs.core.rotations import axis_angle_to_matrix, euler_to_matrix
+from rigs.core.rotations import axis_angle_to_matrix, euler_to_matrix, matrix_to_euler
 from rigs.core.skeleton import canonical_skeleton
 
 TC = re.compile(r"^\d\d:\d\d:\d\d:\d\d\.\d\d\d$")
@@ -36,8 +36,11 @@ def rows(path):
         return list(csv.reader(f))
 
 
+APP_TAKE = "livelink/MySlate_3_Jason_Millers_iPhone.csv"
+
+
 def test_livelink_layout(tmp_path):
-    c = make_clip(fps=30.0)
+    c = make_clip(fps=60.0)
     p = livelink.export_livelink_csv(c, tmp_path / "take.csv")
     r = rows(p)
     assert r[0] == ["Timecode", "BlendShapeCount"] + list(LIVELINK_COLUMNS)
@@ -46,13 +49,56 @@ def test_livelink_layout(tmp_path):
     assert len(r) == 1 + c.num_frames
     assert all(len(x) == 63 and x[1] == "61" and TC.match(x[0]) for x in r[1:])
     assert r[1][0] == "00:00:00:00.000"
-    assert r[36][0] == "00:00:01:05.000"  # frame 35 at 30 fps
+    assert r[66][0] == "00:00:01:05.000"  # row 65 at 60 rows per second
     # values: JawOpen column holds the jawOpen channel
     jaw = np.array([float(x[2 + LIVELINK_COLUMNS.index("JawOpen")]) for x in r[1:]])
     np.testing.assert_allclose(jaw, c.channel("jawOpen"), atol=1e-6)
 
 
-def test_livelink_head_units_are_quarter_turns(tmp_path):
+def test_livelink_export_plays_at_the_apps_60_rows_per_second(tmp_path, data_dir):
+    """An 11 s clip at 30 fps exports as 660 rows with 60 fps timecodes, the layout of the app's own files,
+    so an importer that plays rows at the app's rate shows 11 s (it showed 5.5 s with 30 rows/s)."""
+    c = make_clip(duration_s=11.0, fps=30.0, seed=5)
+    c.expression[:, ARKIT_NAMES.index("jawOpen")] = np.linspace(0.0, 1.0, c.num_frames)
+    r = rows(livelink.export_livelink_csv(c, tmp_path / "take.csv"))
+    app = rows(data_dir / APP_TAKE)
+    assert r[0] == app[0]  # the same header, column for column
+    assert len(r) - 1 == 660 and (len(r) - 1) / livelink.APP_ROWS_PER_S == pytest.approx(11.0)
+    frames = [int(x[0].split(":")[3].split(".")[0]) for x in r[1:]]
+    assert max(frames) == 59 and frames[:3] == [0, 1, 2]  # FF counts to 59 within each second
+    assert r[-1][0] == "00:00:10:59.000"
+    # the app's own file: 60 rows per second by its timecodes, FF running up to 59 too
+    app_ff = [int(x[0].split(":")[3].split(".")[0]) for x in app[1:]]
+    assert max(app_ff) == 59 and app_ff[1] - app_ff[0] == 1
+    # values are resampled, not repeated: the 30 fps ramp (1/329 per frame) rises by half that per row
+    jaw = np.array([float(x[2 + LIVELINK_COLUMNS.index("JawOpen")]) for x in r[1:]])
+    np.testing.assert_allclose(np.diff(jaw)[:-1], 0.5 / 329, rtol=0.01)
+    back = livelink.read_livelink_csv(tmp_path / "take.csv")
+    assert back.fps == 60.0 and back.duration_s == pytest.approx(11.0)
+
+
+def _torsion_rms_deg(yaw_pitch_roll, rad_per_unit) -> float:
+    """RMS rotation about the gaze of eye rotations given as Live Link yaw/pitch/roll (YXZ) in some unit,
+    once decomposed pitch-first (XYZ)."""
+    R = euler_to_matrix(yaw_pitch_roll * rad_per_unit, "YXZ")
+    return float(np.degrees(np.sqrt(np.mean(matrix_to_euler(R, "XYZ")[:, 2] ** 2))))
+
+
+def test_livelink_angle_columns_are_radians_like_the_app(tmp_path, data_dir):
+    """The app writes head and eye angles in radians: on its real take each eye's rotation, read as radians,
+    is a pure gaze rotation (no torsion once decomposed pitch-first); read as quarter turns it is not."""
+    app = rows(data_dir / APP_TAKE)
+    col = {n: i for i, n in enumerate(app[0])}
+    for side in ("Left", "Right"):
+        v = np.array([[float(x[col[f"{side}Eye{a}"]]) for a in ("Yaw", "Pitch", "Roll")] for x in app[1:]])
+        assert np.abs(v[:, 1]).max() > 0.3  # the eyes do move in this take
+
+        assert _torsion_rms_deg(v, 1.0) < 0.02 and _torsion_rms_deg(v, np.pi / 2) > 0.1
+    # our reader takes them as radians: the left eye of the real take has no torsion either
+    c = livelink.read_livelink_csv(data_dir / APP_TAKE)
+    R = axis_angle_to_matrix(c.joint_angles[:, canonical_skeleton().index("left_eye")])
+    assert np.degrees(np.abs(matrix_to_euler(R, "XYZ")[:, 2])).max() < 0.05
+    # and the export writes radians
     c = make_clip()
     c.joint_angles[:] = 0
     sk = canonical_skeleton()
@@ -60,11 +106,11 @@ def test_livelink_head_units_are_quarter_turns(tmp_path):
     c.joint_angles[:, sk.index("left_eye")] = [np.pi / 8, 0, 0]  # 22.5 deg about +X: look down
     r = rows(livelink.export_livelink_csv(c, tmp_path / "h.csv"))
     col = {n: i for i, n in enumerate(r[0])}
-    assert float(r[5][col["HeadYaw"]]) == pytest.approx(0.5, abs=1e-6)
+    assert float(r[5][col["HeadYaw"]]) == pytest.approx(np.pi / 4, abs=1e-6)
     assert float(r[5][col["HeadPitch"]]) == pytest.approx(0.0, abs=1e-6)
-    assert float(r[5][col["LeftEyePitch"]]) == pytest.approx(0.25, abs=1e-6)
-    r2 = rows(livelink.export_livelink_csv(c, tmp_path / "r.csv", angle_units="rad"))
-    assert float(r2[5][col["HeadYaw"]]) == pytest.approx(np.pi / 4, abs=1e-6)
+    assert float(r[5][col["LeftEyePitch"]]) == pytest.approx(np.pi / 8, abs=1e-6)
+    r2 = rows(livelink.export_livelink_csv(c, tmp_path / "q.csv", angle_units="quarter_turns"))
+    assert float(r2[5][col["HeadYaw"]]) == pytest.approx(0.5, abs=1e-6)
 
 
 def test_livelink_round_trip(tmp_path):
@@ -112,7 +158,7 @@ def test_read_app_style_file(tmp_path):
         canon = name[0].lower() + name[1:]
         np.testing.assert_allclose(c.channel(canon), vals[:, k], atol=1e-6)
     yaw_pitch_roll = livelink.head_eye_angles(c)[0]
-    np.testing.assert_allclose(yaw_pitch_roll, vals[:, 52:55] * np.pi / 2, atol=1e-6)
+    np.testing.assert_allclose(yaw_pitch_roll, vals[:, 52:55], atol=1e-6)  # radians, as the app writes
     # an explicit fps resamples
     c30 = livelink.read_livelink_csv(p, fps=30)
     assert c30.fps == 30 and c30.num_frames == 45

@@ -154,3 +154,102 @@ def test_camera_framings_face_close_up_and_gestures_in_upper_body():
     assert lo < 1.48 and hi > 1.70 and lo > 1.30       # whole head, no chest
     (lo, hi), _ = visible_z("upper-body")
     assert lo < 0.95 and hi > 1.70, (lo, hi)
+
+
+# ----------------------------------------------------------------------- an artist's own .blend (--rig FILE)
+
+def _head_blend(path, *, camera: bool, offset=(0.4, 0.2, 0.3), radius_m=0.1):
+    """A head-only .blend: a sphere with Basis and jawOpen shape keys away from the origin, with or without a
+    camera aimed at it (a generated stand-in for a FaceBuilder head file)."""
+    import bpy
+    import bmesh
+    from mathutils import Vector
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    me = bpy.data.meshes.new("head")
+    bm = bmesh.new()
+    bmesh.ops.create_uvsphere(bm, u_segments=16, v_segments=12, radius=radius_m)
+    bm.to_mesh(me)
+    head = bpy.data.objects.new("Head", me)
+    bpy.context.scene.collection.objects.link(head)
+    head.location = offset
+    head.shape_key_add(name="Basis")
+    jaw = head.shape_key_add(name="jawOpen")
+    for v in jaw.data:
+        if v.co.z < -0.3 * radius_m:
+            v.co.z -= 0.3 * radius_m
+    if camera:
+        cam = bpy.data.objects.new("ArtistCam", bpy.data.cameras.new("ArtistCam"))
+        bpy.context.scene.collection.objects.link(cam)
+        cam.location = Vector(offset) + Vector((0.0, -0.8, 0.0))
+        cam.rotation_euler = (np.pi / 2, 0.0, 0.0)
+        bpy.context.scene.camera = cam
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    return path
+
+
+def _first_frame(path, w, h):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed")
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vframes", "1", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(h, w, 3).astype(np.float64)
+
+
+def _covered(img) -> float:
+    """Fraction of the frame that differs from the background (the corner pixel's colour)."""
+    bg = img[0, 0]
+    return float(np.mean(np.abs(img - bg).sum(axis=-1) > 30))
+
+
+@pytest.mark.parametrize("camera", [True, False])
+def test_rig_file_uses_its_camera_or_frames_the_character(tmp_path, clip_path, camera):
+    """--rig FILE.blend: a head-only file (head 20 cm wide, 40 cm off the origin) renders the head through the
+    file's own camera, or through a camera framed on the head's bounding box; not empty frames."""
+    from addon.blender.scene import render_clip
+
+    blend = _head_blend(tmp_path / "head.blend", camera=camera)
+    out = tmp_path / "h.mp4"
+    r = render_clip(clip_path, out=out, rig=blend, resolution=(64, 48))
+    assert r.frames == 30
+    assert any("ArtistCam" in w for w in r.warnings) == camera
+    cover = _covered(_first_frame(out, 64, 48))
+    assert 0.05 < cover < 0.95, cover  # the head is in the frame and not cut off by it
+
+
+def test_rig_file_active_action_is_muted_in_the_render(tmp_path, clip_path):
+    """An active Action on the file's face keys (an idle) would play over the clip in every frame: the render
+    mutes it and says so."""
+    import bpy
+
+    from addon.blender.scene import render_clip
+
+    blend = _head_blend(tmp_path / "idle.blend", camera=True)
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    keys = bpy.data.objects["Head"].data.shape_keys
+    keys.key_blocks["jawOpen"].value = 0.0
+    keys.key_blocks["jawOpen"].keyframe_insert("value", frame=1)
+    keys.animation_data.action.name = "Idle"
+    key_name = keys.name
+    bpy.ops.wm.save_mainfile()
+    r = render_clip(clip_path, out=tmp_path / "i.mp4", rig=blend, resolution=(64, 48))
+    assert any("'Idle' is muted" in w for w in r.warnings), r.warnings
+    assert bpy.data.shape_keys[key_name].animation_data.action_influence == 0.0
+
+
+def test_rig_file_with_nothing_to_render_is_an_error(tmp_path, clip_path):
+    import bpy
+
+    from addon.blender.scene import render_clip
+    from rigs.core.errors import RenderError
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    bpy.context.scene.collection.objects.link(cam)
+    bpy.context.scene.camera = cam
+    empty = tmp_path / "empty.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(empty))
+    out = tmp_path / "e.mp4"
+    with pytest.raises(RenderError, match="nothing to render"):
+        render_clip(clip_path, out=out, rig=empty, resolution=(64, 48))
+    assert not out.exists()

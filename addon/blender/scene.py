@@ -4,6 +4,13 @@
 applies the clip with :func:`addon.blender.bake.bake_clip` (the same code the add-on uses), adds the audio
 as a sequencer sound strip, sets the frame rate and range from the clip, frames a camera (face, upper body
 or full body), lights the scene and renders it with :func:`addon.blender.encode.render_scene`.
+
+A ``.blend`` of the artist's is rendered through its own scene camera when it has one (its lights too).
+Without one, a camera is framed on what the file shows: the bounding box of its face mesh for the
+``face`` framing, of all its visible meshes otherwise, seen from the front (the character facing -Y)
+whatever its size or place. A file with nothing to render (no visible mesh, curve or text) is a
+RenderError, not a video of empty frames. An active Action on the rig that would play over the clip is
+muted in the render (and reported as a warning).
 ``side_by_side`` renders a second clip on a second copy of the rig beside the first, same camera and
 light, labelled "A"/"B" unless ``labels=False``.
 
@@ -62,23 +69,74 @@ def camera_placement(camera: str, aspect: float, n_characters: int = 1) -> tuple
     return (0.0, -d * math.cos(t), h_m + d * math.sin(t)), d
 
 
-def _setup_camera_and_light(bpy, scene, camera: str, engine: str, n: int):
-    aspect = scene.render.resolution_x / scene.render.resolution_y
-    loc, d = camera_placement(camera, aspect, n)
+FRAME_MARGIN = 1.15   # a box framed for a file without a camera fills 1/1.15 of the frame
+
+
+def box_camera_placement(lo, hi, aspect: float) -> tuple[tuple, float]:
+    """((x, y, z) camera location, distance to the box centre) looking along +Y at the box ``lo``..``hi``
+    (world, metres) so the whole box fits the frame with :data:`FRAME_MARGIN`."""
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    c, size = 0.5 * (lo + hi), np.maximum(hi - lo, 1e-3)
+    fov_w = 2 * math.atan(SENSOR_MM / (2 * LENS_MM))
+    fov_h = 2 * math.atan(math.tan(fov_w / 2) / aspect) if aspect >= 1 else fov_w
+    fov_w = fov_w if aspect >= 1 else 2 * math.atan(math.tan(fov_w / 2) * aspect)
+    d = FRAME_MARGIN * max(size[2] / (2 * math.tan(fov_h / 2)), size[0] / (2 * math.tan(fov_w / 2)))
+    d += 0.5 * size[1]  # from the front of the box
+    return (float(c[0]), float(c[1] - d), float(c[2])), d
+
+
+RENDERABLE = ("MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME")
+
+
+def renderable_objects(scene) -> list:
+    """The scene's objects that show up in a render (visible, render-enabled geometry)."""
+    return [o for o in scene.objects if o.type in RENDERABLE and not o.hide_render and o.visible_get()]
+
+
+def world_box(objs) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) world-space bounding box of ``objs`` (their evaluated bound boxes)."""
+    from mathutils import Vector
+
+    pts = [np.array(o.matrix_world @ Vector(c)) for o in objs for c in o.bound_box]
+    P = np.array(pts)
+    return P.min(axis=0), P.max(axis=0)
+
+
+def _add_camera(bpy, scene, loc, rotation, clip=(0.05, 100.0)):
     cam_data = bpy.data.cameras.new("parley_camera")
     cam_data.lens, cam_data.sensor_width = LENS_MM, SENSOR_MM
-    cam_data.clip_start, cam_data.clip_end = 0.05, 100.0
+    cam_data.clip_start, cam_data.clip_end = clip
     cam = bpy.data.objects.new("parley_camera", cam_data)
     scene.collection.objects.link(cam)
     cam.location = loc
-    cam.rotation_euler = (math.pi / 2 - math.radians(CAMERAS[camera][3]), 0.0, 0.0)  # along +Y, tilted down
+    cam.rotation_euler = rotation
     scene.camera = cam
+    return cam
+
+
+def _setup_camera_and_light(bpy, scene, camera: str, engine: str, n: int, box=None, lights: bool = True):
+    """Frame a new camera (``box``: (lo, hi) to frame, else the demo framing ``camera``) and light the scene."""
+    aspect = scene.render.resolution_x / scene.render.resolution_y
+    if box is not None:
+        loc, d = box_camera_placement(box[0], box[1], aspect)
+        _add_camera(bpy, scene, loc, (math.pi / 2, 0.0, 0.0), clip=(min(0.05, 0.01 * d), max(100.0, 10.0 * d)))
+        target = 0.5 * (np.asarray(box[0]) + np.asarray(box[1]))
+    else:
+        loc, d = camera_placement(camera, aspect, n)
+        _add_camera(bpy, scene, loc, (math.pi / 2 - math.radians(CAMERAS[camera][3]), 0.0, 0.0))
+        target = np.array([0.0, 0.0, loc[2]])
+    _light(bpy, scene, engine, target, d, lights)
+
+
+def _light(bpy, scene, engine: str, target, d: float, lights: bool = True):
     if engine == "workbench":
         sh = scene.display.shading
         sh.light = "STUDIO"
         sh.color_type = "MATERIAL"
         sh.show_cavity = False
         sh.show_specular_highlight = True
+        return
+    if not lights:
         return
     world = bpy.data.worlds.new("parley_world")
     scene.world = world
@@ -87,7 +145,7 @@ def _setup_camera_and_light(bpy, scene, camera: str, engine: str, n: int):
     if bg is not None:
         bg.inputs["Color"].default_value = (0.18, 0.18, 0.19, 1.0)
         bg.inputs["Strength"].default_value = 0.6
-    target = np.array([0.0, 0.0, loc[2]])
+    target = np.asarray(target, dtype=np.float64)
     for name, pos, energy, size in (("key", (-1.2, -2.0, 0.9), 220.0, 1.2), ("fill", (1.5, -1.8, 0.2), 90.0, 1.5),
                                     ("rim", (0.6, 2.0, 1.0), 150.0, 1.0)):
         ld = bpy.data.lights.new(f"parley_{name}", "AREA")
@@ -158,13 +216,15 @@ def _check_rig(rig) -> Path | None:
     return path
 
 
-def _open_rig(bpy, rig, material: str) -> Path:
+def _open_rig(bpy, rig, material: str) -> tuple[Path, bool]:
+    """Open the rig's .blend; (its path, whether it is the demo character)."""
+    demo = rig in (None, "demo")
     path = _check_rig(rig) or cached_demo_rig(material=material)
     try:
         bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
     except RuntimeError as e:
         raise errors.RenderError(f"rig {str(rig)!r}: Blender cannot open it ({str(e).strip()})") from None
-    return path
+    return path, demo
 
 
 def _check_audio(audio) -> Path | None:
@@ -232,8 +292,12 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
         warnings.append("no audio given: rendering a silent video")
         log.warning(warnings[-1])
 
-    _open_rig(bpy, rig, material)
+    rig_path, demo = _open_rig(bpy, rig, material)
     scene = bpy.context.scene
+    shown = renderable_objects(scene)
+    if not shown:
+        raise errors.RenderError(f"{rig_path.name}: nothing to render (no visible mesh in its scene)")
+    file_camera = None if demo else (scene.camera or next((o for o in scene.objects if o.type == "CAMERA"), None))
     scene.render.engine = ENGINES[engine]
     scene.render.resolution_x, scene.render.resolution_y = w, h
     scene.render.resolution_percentage = 100
@@ -248,18 +312,36 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
     for k, (c, me, ar) in enumerate(rigs_):
         if len(rigs_) > 1:  # A on the viewer's left (-X seen from the camera at -Y)
             (ar if ar is not None else me).location.x = (-0.5 + k) * spacing
+        if me is None and ar is None:
+            raise errors.RenderError(f"{rig_path.name}: no mesh with shape keys and no armature to apply the clip to")
         results.append(bake.bake_clip(c, mesh_obj=me, armature_obj=ar, start_frame=1, scene=scene,
-                                      name="A" if k == 0 else "B"))
+                                      name="A" if k == 0 else "B", active_action="mute"))
     for r in results:
         if r.missing_channels:
             warnings.append(f"rig lacks channels: {', '.join(r.missing_channels)}")
+        if r.missing_joints:
+            warnings.append(f"no bone for moving joints: {', '.join(r.missing_joints)}")
+        for _kind, idname, action in r.hidden:
+            warnings.append(f"{idname}: its active Action {action!r} is muted so the clip shows")
     n_frames = max(r.frame_end for r in results)
     scene.frame_start, scene.frame_end = 1, n_frames
     if len(rigs_) > 1 and labels:
         h_m, vis_h = CAMERAS[camera][:2]
         for k, text in enumerate(("A", "B")):
             _add_label(bpy, scene, text, (-0.5 + k) * spacing, h_m + LABEL_HEIGHT * vis_h, LABEL_SIZE * vis_h)
-    _setup_camera_and_light(bpy, scene, camera, engine, len(rigs_))
+    if file_camera is not None:
+        scene.camera = file_camera
+        warnings.append(f"rendering through the file's camera {file_camera.name!r}")
+        has_lights = any(o.type == "LIGHT" for o in scene.objects)
+        if not has_lights or engine == "workbench":
+            _light(bpy, scene, engine, np.zeros(3), 1.5, lights=not has_lights)
+    elif demo:
+        _setup_camera_and_light(bpy, scene, camera, engine, len(rigs_))
+    else:
+        face = mesh_a if camera == "face" and mesh_a is not None and mesh_a in shown else None
+        box = world_box([face] if face is not None else renderable_objects(scene))
+        has_lights = any(o.type == "LIGHT" for o in scene.objects)
+        _setup_camera_and_light(bpy, scene, camera, engine, len(rigs_), box=box, lights=not has_lights)
     if engine == "workbench":
         scene.display.render_aa = "FXAA" if samples is None else nearest_aa(samples)
     elif engine == "eevee":

@@ -1,17 +1,30 @@
 """What a bake created, so a take can be flipped on and off or removed exactly (bpy).
 
 Before a bake the add-on snapshots the Actions and every ID's NLA tracks; afterwards the difference is
-what the bake made. Removing a take deletes exactly that: its NLA tracks, its Actions and any
-animation data that did not exist before, and puts back the rotation mode of every bone the bake
-switched to quaternions (unless another take still keys that bone: the record passes to it). Nothing
-the artist made is touched.
+what the bake made. Removing a take deletes exactly that: its NLA tracks, its Actions, any animation
+data that did not exist before and the sound strip Generate added for it; and it puts back what the
+bake changed:
 
-The switched modes are kept on the take as the custom property ``rotation_modes`` (one
-``armature|bone|mode`` per line), so they are saved with the .blend file.
+* the static value of every channel it keyed (pose-bone rotations and locations, shape-key values), as
+  they were before the first bake that keyed them: without this the rig would stay frozen in the bake's
+  last evaluated pose once the NLA strips are gone;
+* an artist's active Action that the bake muted or pushed down to the NLA (with the artist's consent),
+  with its slot and influence;
+* the rotation mode of bones an older version of the add-on switched to quaternions.
+
+A record passes to another take that still keys the same channel (or bone, or the same muted/pushed
+Action) instead of being applied, and is applied when the last of them goes. Nothing the artist made is
+touched. Records are custom properties of the take (saved with the .blend file): ``restore`` (JSON list of
+``[kind, id, data path, index, value]``), ``resolved`` (JSON list of ``[kind, id, how, action, slot,
+track, influence]``), ``sound_strip`` (name) and ``rotation_modes`` (``armature|bone|mode`` per line).
 """
 from __future__ import annotations
 
+import json
+
 import bpy
+
+from .bake import undo_resolved
 
 
 def _ids():
@@ -47,21 +60,66 @@ def diff(before: dict) -> dict:
             "anim": sorted(after["anim"] - before["anim"])}
 
 
-def record(take, created: dict, *, rotation_modes=()) -> None:
-    """Store what a bake created on ``take``; ``rotation_modes``: (armature, bone, previous mode) of
-    the bones the bake switched to quaternion rotation (``BakeResult.rotation_modes``)."""
+ROTATION_MODES = "rotation_modes"
+RESTORE = "restore"
+RESOLVED = "resolved"
+SOUND_STRIP = "sound_strip"
+
+
+def _json(take, key: str) -> list:
+    try:
+        return [tuple(x) for x in json.loads(str(take.get(key, "") or "[]"))]
+    except json.JSONDecodeError:
+        return []
+
+
+def _set_json(take, key: str, rows) -> None:
+    take[key] = json.dumps([list(r) for r in rows])
+
+
+def record(take, created: dict, *, rotation_modes=(), restore=(), resolved=(), others=()) -> None:
+    """Store what a bake created on ``take``. ``rotation_modes``: (armature, bone, previous mode);
+    ``restore``: (kind, id, data path, index, value before) of every channel keyed (``BakeResult.restore``);
+    ``resolved``: the artist's Actions muted or pushed down (``BakeResult.resolved``); ``others``: the
+    takes already there: a channel one of them keys keeps the value that take recorded (the value
+    before any bake), not the current one."""
+    pushed = {(r[0], r[1], r[5]) for r in resolved if r[2] == "push_down"}
     take.actions = "\n".join(created["actions"])
-    take.tracks = "\n".join("|".join(t) for t in created["tracks"])
+    take.tracks = "\n".join("|".join(t) for t in created["tracks"] if tuple(t) not in pushed)
     take.anim_data = "\n".join("|".join(a) for a in created["anim"])
     take[ROTATION_MODES] = "\n".join("|".join(m) for m in rotation_modes)
+    held = {}
+    for t in others:
+        for row in _json(t, RESTORE):
+            held.setdefault(tuple(row[:4]), row)
+    _set_json(take, RESTORE, [held.get(tuple(r[:4]), r) for r in restore])
+    _set_json(take, RESOLVED, resolved)
 
 
-ROTATION_MODES = "rotation_modes"
+def record_resolved(take, rows) -> None:
+    """Add Actions muted or pushed down after the bake (``BakeResult.resolved`` rows) to ``take``'s record;
+    a pushed-down track is the artist's, not the take's: it is not muted when another take plays."""
+    _set_json(take, RESOLVED, resolved_actions(take) + [tuple(r) for r in rows])
+
+
+def set_sound_strip(take, name: str) -> None:
+    """Remember the sound strip made for ``take`` (removed with the last take that names it)."""
+    take[SOUND_STRIP] = name
 
 
 def rotation_modes(take) -> list[tuple[str, str, str]]:
     """(armature, bone, previous rotation mode) recorded on a take."""
     return [tuple(x.split("|", 2)) for x in _lines(str(take.get(ROTATION_MODES, "")))]
+
+
+def restore_values(take) -> list[tuple]:
+    """(kind, id, data path, index, value before the bake) of every channel the take keys."""
+    return _json(take, RESTORE)
+
+
+def resolved_actions(take) -> list[tuple]:
+    """(kind, id, how, action, slot, track, influence before) of the Actions the take muted or pushed down."""
+    return _json(take, RESOLVED)
 
 
 def _keys_bone(take, arm_name: str, bone: str) -> bool:
@@ -94,6 +152,55 @@ def _restore_rotation_modes(take, others) -> None:
             pb.rotation_mode = mode
 
 
+def _restore_channel_values(take, others) -> None:
+    """Put back the static value of every channel the take keyed that no remaining take keys."""
+    still = {tuple(r[:4]) for t in others for r in restore_values(t)}
+    for kind, idname, path, index, value in restore_values(take):
+        if (kind, idname, path, index) in still:
+            continue
+        idb = _lookup(kind, idname)
+        if idb is None:
+            continue
+        try:
+            prop = idb.path_resolve(path)
+        except ValueError:  # the bone or key is gone
+            continue
+        if hasattr(prop, "__len__"):
+            prop[int(index)] = value
+        else:
+            head, _, attr = path.rpartition(".")
+            setattr(idb.path_resolve(head) if head else idb, attr, value)
+
+
+def _restore_resolved(take, others) -> None:
+    """Unmute / pull back up the artist's Actions the take muted or pushed down, unless another take
+    still needs them out of the way (it inherits the record)."""
+    for row in resolved_actions(take):
+        kind, idname, how, action, slot, track_name, influence = row
+        heir = next((t for t in others if (kind, idname) in _take_ids(t)), None)
+        if heir is not None:
+            rows = resolved_actions(heir)
+            if not any(tuple(r[:4]) == (kind, idname, how, action) for r in rows):
+                _set_json(heir, RESOLVED, rows + [row])
+            continue
+        undo_resolved(row)
+
+
+def _take_ids(take) -> list[tuple[str, str]]:
+    return [tuple(x.split("|", 2)[:2]) for x in _lines(take.tracks)]
+
+
+def _remove_sound_strip(take, others) -> None:
+    name = str(take.get(SOUND_STRIP, "") or "")
+    if not name or any(str(t.get(SOUND_STRIP, "") or "") == name for t in others):
+        return
+    for scene in bpy.data.scenes:
+        se = scene.sequence_editor
+        st = se.strips_all.get(name) if se is not None else None
+        if st is not None:
+            se.strips.remove(st)
+
+
 def _lines(s: str) -> list[str]:
     return [x for x in s.split("\n") if x]
 
@@ -113,9 +220,11 @@ def take_tracks(take):
 
 def remove(created: dict | None = None, *, take=None, others=()) -> int:
     """Delete what a bake created (a ``diff`` dict or a recorded take; ``others``: the takes that stay,
-    for the rotation-mode hand-over). Returns the number of items removed."""
+    for the hand-over of restore records). Returns the number of items removed."""
     if take is not None:
-        _restore_rotation_modes(take, [t for t in others if t != take])
+        others = [t for t in others if t != take]
+        _restore_rotation_modes(take, others)
+        _restore_resolved(take, others)
         created = {"actions": _lines(take.actions),
                    "tracks": [tuple(x.split("|", 2)) for x in _lines(take.tracks)],
                    "anim": [tuple(x.split("|", 1)) for x in _lines(take.anim_data)]}
@@ -142,6 +251,9 @@ def remove(created: dict | None = None, *, take=None, others=()) -> int:
         ad = idb.animation_data if idb is not None else None
         if ad is not None and ad.action is None and len(ad.nla_tracks) == 0 and len(ad.drivers) == 0:
             idb.animation_data_clear()
+    if take is not None:
+        _restore_channel_values(take, others)
+        _remove_sound_strip(take, others)
     return n
 
 

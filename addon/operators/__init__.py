@@ -8,12 +8,16 @@ removed exactly.
 """
 from __future__ import annotations
 
-from .clips import PARLEY_OT_apply_clip, PARLEY_OT_take_activate, PARLEY_OT_take_remove
+from .clips import PARLEY_OT_apply_clip, PARLEY_OT_take_activate, PARLEY_OT_take_remove, PARLEY_OT_take_uncover
 from .generate import PARLEY_OT_generate
-from .mapping import (PARLEY_OT_mapping_add, PARLEY_OT_mapping_detect, PARLEY_OT_mapping_load,
-                      PARLEY_OT_mapping_remove, PARLEY_OT_mapping_save)
+from .mapping import (PARLEY_OT_bone_mapping_add, PARLEY_OT_bone_mapping_remove, PARLEY_OT_mapping_add,
+                      PARLEY_OT_mapping_detect, PARLEY_OT_mapping_load, PARLEY_OT_mapping_remove,
+                      PARLEY_OT_mapping_save)
 from .output import PARLEY_OT_add_sound, PARLEY_OT_render_take
+from .targets import PARLEY_OT_meshes_add, PARLEY_OT_meshes_remove
 
-CLASSES = (PARLEY_OT_generate, PARLEY_OT_apply_clip, PARLEY_OT_take_activate, PARLEY_OT_take_remove,
-           PARLEY_OT_mapping_detect, PARLEY_OT_mapping_add, PARLEY_OT_mapping_remove, PARLEY_OT_mapping_save,
-           PARLEY_OT_mapping_load, PARLEY_OT_add_sound, PARLEY_OT_render_take)
+CLASSES = (PARLEY_OT_generate, PARLEY_OT_apply_clip, PARLEY_OT_take_activate, PARLEY_OT_take_uncover,
+           PARLEY_OT_take_remove, PARLEY_OT_mapping_detect, PARLEY_OT_mapping_add, PARLEY_OT_mapping_remove,
+           PARLEY_OT_bone_mapping_add, PARLEY_OT_bone_mapping_remove, PARLEY_OT_mapping_save,
+           PARLEY_OT_mapping_load, PARLEY_OT_meshes_add, PARLEY_OT_meshes_remove, PARLEY_OT_add_sound,
+           PARLEY_OT_render_take)

@@ -1,8 +1,9 @@
-"""Apply a clip or Live Link take as a new take; switch between takes and remove one exactly."""
+"""Apply a clip or Live Link take as a new take; switch between takes, uncover a take hidden by the rig's
+own Action, and remove one exactly."""
 from __future__ import annotations
 
 import bpy
-from bpy.props import IntProperty, StringProperty
+from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from .. import services
 from ..blender import takes
@@ -33,8 +34,16 @@ class PARLEY_OT_apply_clip(bpy.types.Operator):
         take = services.bake_take(context, clip, name=services.next_take_name(context, "Parley clip "),
                                   seed=int(clip.meta.get("seed") or 0), clip_path=bpy.path.abspath(path),
                                   face=s.apply_face, body=s.apply_body)
-        self.report({'INFO'}, f"Parley: baked {take.name}")
+        report_take(self, take)
         return {'FINISHED'}
+
+
+def report_take(op, take) -> None:
+    """INFO for a clean bake, WARNING with what the artist should know otherwise."""
+    if take.report:
+        op.report({'WARNING'}, f"Parley: baked {take.name}; {take.report}")
+    else:
+        op.report({'INFO'}, f"Parley: baked {take.name}")
 
 
 class _TakeOperator:
@@ -76,8 +85,40 @@ class PARLEY_OT_take_activate(_TakeOperator, bpy.types.Operator):
         return {'FINISHED'}
 
 
+class PARLEY_OT_take_uncover(_TakeOperator, bpy.types.Operator):
+    """Push down or mute the rig's own active Action that plays over this take (Remove Bake undoes it)"""
+
+    bl_idname = "parley.take_uncover"
+    bl_label = "Uncover Take"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    how: EnumProperty(items=[("PUSH_DOWN", "Push Down", "move the Action to an NLA track below the take"),
+                             ("MUTE", "Mute", "set the Action's influence to 0")], default="PUSH_DOWN")
+
+    @classmethod
+    def poll(cls, context):
+        if not super().poll(context):
+            return False
+        s = settings(context)
+        take = s.take_list[s.take_index] if 0 <= s.take_index < len(s.take_list) else None
+        if take is None or not take.hidden_by:
+            cls.poll_message_set("no Action plays over this take")
+            return False
+        return True
+
+    def execute(self, context):
+        s = settings(context)
+        i = self._take_index(context)
+        if i is None:
+            return {'CANCELLED'}
+        n = services.resolve_hidden(context, s.take_list[i], self.how.lower())
+        self.report({'INFO'}, f"Parley: {'pushed down' if self.how == 'PUSH_DOWN' else 'muted'} {n} Action(s)")
+        return {'FINISHED'}
+
+
 class PARLEY_OT_take_remove(_TakeOperator, bpy.types.Operator):
-    """Remove this bake: delete exactly the NLA tracks and Actions it created"""
+    """Remove this bake: delete exactly what it created (NLA tracks, Actions, its sound strip) and put back
+    the pose and shape-key values it changed"""
 
     bl_idname = "parley.take_remove"
     bl_label = "Remove Bake"

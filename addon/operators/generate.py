@@ -42,7 +42,7 @@ class PARLEY_OT_generate(bpy.types.Operator):
         if s.target_mesh is not None:
             services.face_mapping(context, s.target_mesh, store=False)
         if s.target_armature is not None and s.body:
-            services.bone_mapping(s.target_armature)
+            services.bone_mapping(s.target_armature, context)
         scene = context.scene
         spec = runner.GenerateSpec(audio_path=audio, mode=s.mode_name(), seed=int(s.seed), samples=int(s.takes),
                                    fps=scene.render.fps / scene.render.fps_base, emotion=s.emotion_pairs(),
@@ -68,16 +68,22 @@ class PARLEY_OT_generate(bpy.types.Operator):
                 for k, (clip, path) in enumerate(zip(clips, state.paths)):
                     kept = shutil.copy2(path, keep / f"{Path(self._audio).stem}_{s.mode}_seed{s.seed + k}.npz")
                     services.bake_take(context, clip, name=services.next_take_name(context, "Parley take "),
-                                      seed=s.seed + k,
-                              clip_path=str(kept), face=s.target_mesh is not None, body=bool(s.body))
+                                       seed=s.seed + k, clip_path=str(kept), face=s.target_mesh is not None,
+                                       body=bool(s.body))
             except BaseException:
                 while len(s.take_list) > before:  # leave the scene as it was
-                    takes.remove(take=s.take_list[-1])
+                    takes.remove(take=s.take_list[-1], others=list(s.take_list)[:-1])
                     s.take_list.remove(len(s.take_list) - 1)
                 raise
             if s.audio_source == 'FILE' and s.add_sound:
-                services.add_sound_strip(context, self._audio, int(s.start_frame))
-            self.report({'INFO'}, f"Parley: baked {len(clips)} take(s); {s.mapping_report}")
+                frame = services.start_frame(context)
+                if services.find_sound_strip(context, self._audio, frame) is None:
+                    strip = services.add_sound_strip(context, self._audio, frame)
+                    for take in s.take_list[before:]:  # Remove Bake of the last of them removes it
+                        takes.set_sound_strip(take, strip.name)
+            notes = "; ".join(dict.fromkeys(t.report for t in s.take_list[before:] if t.report))
+            self.report({'WARNING'} if notes else {'INFO'},
+                        f"Parley: baked {len(clips)} take(s); {notes or s.mapping_report}")
             return {'FINISHED'}
         except services.ParleyError as e:
             self.report({'ERROR'}, f"Parley: {e}")

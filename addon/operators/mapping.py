@@ -1,4 +1,4 @@
-"""The face mapping: auto-detect, edit rows, save and load presets (shape keys and bones)."""
+"""The mapping: auto-detect, edit shape-key and bone rows, save and load presets (shape keys and bones)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,11 +7,12 @@ import bpy
 from bpy.props import StringProperty
 
 from .. import mapping, prefs
-from ..vocab import arkit
+from ..vocab import arkit, skeleton
 from .common import settings
 
 class PARLEY_OT_mapping_detect(bpy.types.Operator):
-    """Match the face mesh's shape keys to ARKit channels by name (and detect the armature layout)"""
+    """Match the face mesh's shape keys to ARKit channels by name and the armature's bones to the canonical
+    joints (detected layout), filling both mapping lists"""
 
     bl_idname = "parley.mapping_detect"
     bl_label = "Auto-detect"
@@ -20,22 +21,78 @@ class PARLEY_OT_mapping_detect(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         s = settings(context)
-        if s.target_mesh is None:
-            cls.poll_message_set("pick a face mesh first")
+        if s.target_mesh is None and s.target_armature is None:
+            cls.poll_message_set("pick a face mesh or an armature first")
             return False
-        if s.target_mesh.data.shape_keys is None:
+        if s.target_mesh is not None and s.target_mesh.data.shape_keys is None and s.target_armature is None:
             cls.poll_message_set("the face mesh has no shape keys")
             return False
         return True
 
     def execute(self, context):
         s = settings(context)
-        keys = s.target_mesh.data.shape_keys
-        found = mapping.match_shape_keys([k.name for k in keys.key_blocks], basis=keys.reference_key.name)
-        bones = mapping.match_bones([b.name for b in s.target_armature.data.bones]) if s.target_armature else None
-        s.set_mapping(found.mapping)
-        s.mapping_report = mapping.summary(found, bones)
-        self.report({'INFO'} if found.mapping else {'WARNING'}, "Parley: " + s.mapping_report)
+        parts, ok = [], False
+        keys = s.target_mesh.data.shape_keys if s.target_mesh is not None else None
+        bones = None
+        if s.target_armature is not None:
+            bones = mapping.match_bones([b.name for b in s.target_armature.data.bones])
+            s.set_bone_mapping(bones.bones if bones.layout and not bones.partial else {})
+            s.bone_report = f"{s.target_armature.name}: {bones.describe()}" + (
+                "; map the other bones below" if bones.partial or bones.layout is None else "")
+            ok |= bool(bones.layout) and not bones.partial
+        if keys is not None:
+            names = [k.name for k in keys.key_blocks]
+            found = mapping.match_shape_keys(names, basis=keys.reference_key.name)
+            s.set_mapping(found.mapping)
+            parts.append(mapping.summary(found, bones, fallbacks=mapping.fallback_summary(names)))
+            ok |= bool(found.mapping)
+        elif bones is not None:
+            parts.append(f"armature: {bones.describe()}")
+        s.mapping_report = "; ".join(parts)
+        self.report({'INFO'} if ok else {'WARNING'}, "Parley: " + s.mapping_report)
+        return {'FINISHED'}
+
+
+class PARLEY_OT_bone_mapping_add(bpy.types.Operator):
+    """Add a bone-mapping row (canonical joint -> bone)"""
+
+    bl_idname = "parley.bone_mapping_add"
+    bl_label = "Add Bone Row"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    joint: StringProperty()
+    bone: StringProperty()
+
+    def execute(self, context):
+        s = settings(context)
+        if self.joint and self.joint not in skeleton.canonical_skeleton().names:
+            self.report({'ERROR'}, f"Parley: {self.joint!r} is not a canonical joint")
+            return {'CANCELLED'}
+        row = s.bone_mapping.add()
+        row.joint, row.bone = self.joint, self.bone
+        s.bone_mapping_index = len(s.bone_mapping) - 1
+        return {'FINISHED'}
+
+
+class PARLEY_OT_bone_mapping_remove(bpy.types.Operator):
+    """Remove the selected bone-mapping row"""
+
+    bl_idname = "parley.bone_mapping_remove"
+    bl_label = "Remove Bone Row"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    @classmethod
+    def poll(cls, context):
+        s = settings(context)
+        if not 0 <= s.bone_mapping_index < len(s.bone_mapping):
+            cls.poll_message_set("no bone row selected")
+            return False
+        return True
+
+    def execute(self, context):
+        s = settings(context)
+        s.bone_mapping.remove(s.bone_mapping_index)
+        s.bone_mapping_index = min(s.bone_mapping_index, len(s.bone_mapping) - 1)
         return {'FINISHED'}
 
 
@@ -93,7 +150,8 @@ class PARLEY_OT_mapping_save(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if not len(settings(context).mapping):
+        s = settings(context)
+        if not len(s.mapping) and not len(s.bone_mapping):
             cls.poll_message_set("the mapping is empty")
             return False
         return True
@@ -112,9 +170,10 @@ class PARLEY_OT_mapping_save(bpy.types.Operator):
             return {'CANCELLED'}
         path = Path(bpy.path.abspath(self.filepath)).with_suffix(".json")
         try:
-            bones = {}
-            if s.target_armature is not None:
-                bones = mapping.match_bones([b.name for b in s.target_armature.data.bones]).bones
+            bones = s.bone_mapping_dict()
+            if not bones and s.target_armature is not None:
+                found = mapping.match_bones([b.name for b in s.target_armature.data.bones])
+                bones = found.bones if not found.partial else {}
             mapping.save_preset(path, name=path.stem, shape_keys=s.mapping_dict(), bones=bones)
         except (mapping.MappingError, OSError) as e:
             self.report({'ERROR'}, f"Parley: cannot save preset: {e}")
@@ -145,6 +204,13 @@ class PARLEY_OT_mapping_load(bpy.types.Operator):
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}
         s.set_mapping(preset["shape_keys"])
-        s.mapping_report = f"preset {preset['name']}: {len(preset['shape_keys'])}/{arkit.NUM_CHANNELS} channels"
+        s.set_bone_mapping(preset["bones"])
+        s.mapping_report = (f"preset {preset['name']}: {len(preset['shape_keys'])}/{arkit.NUM_CHANNELS} channels, "
+                            f"{len(preset['bones'])} bones")
+        if s.target_armature is not None and preset["bones"]:
+            have = {b.name for b in s.target_armature.data.bones}
+            missing = sorted(b for b in preset["bones"].values() if b not in have)
+            if missing:
+                s.mapping_report += f"; the armature lacks {', '.join(missing[:4])}"
         self.report({'INFO'}, "Parley: " + s.mapping_report)
         return {'FINISHED'}

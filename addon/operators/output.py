@@ -23,10 +23,9 @@ class PARLEY_OT_add_sound(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        s = settings(context)
         try:
             path = services.resolve_audio(context)
-            services.add_sound_strip(context, path, int(s.start_frame))
+            services.add_sound_strip(context, path, services.start_frame(context))
         except (services.ParleyError, RuntimeError) as e:
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}

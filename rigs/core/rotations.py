@@ -209,3 +209,33 @@ def continuous_quaternions(q: np.ndarray) -> np.ndarray:
         flips = np.cumsum(np.einsum("ki,ki->k", q[1:], q[:-1]) < 0) % 2
         q[1:][flips == 1] *= -1
     return q
+
+
+EXTRINSIC_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
+
+
+def quaternions_to_extrinsic_euler(q: np.ndarray, order: str = "XYZ") -> np.ndarray:
+    """(T, 4) quaternions (w, x, y, z) -> (T, 3) Euler angles ``(x, y, z)`` in radians for an *extrinsic*
+    ``order`` (rotate about X, then Y, then Z for ``"XYZ"``: ``R = Rz Ry Rx``), the convention of Blender's
+    ``rotation_mode`` and ``rotation_euler``; each angle is unwrapped over time so keys interpolate the short
+    way. Raises RigError for an unknown order."""
+    o = str(order).upper()
+    if o not in EXTRINSIC_ORDERS:
+        raise RigError(f"Euler order must be one of {EXTRINSIC_ORDERS}, got {order!r}")
+    intrinsic = o[::-1]  # extrinsic XYZ == intrinsic ZYX
+    e = matrix_to_euler(quaternion_to_matrix(np.asarray(q, dtype=np.float64)), intrinsic)  # (T, 3) by intrinsic axis
+    out = np.empty_like(e)
+    for i, ax in enumerate(intrinsic):
+        out[..., "XYZ".index(ax)] = e[..., i]
+    return np.unwrap(out, axis=0) if out.ndim == 2 and len(out) > 1 else out
+
+
+def quaternions_to_angle_axis(q: np.ndarray) -> np.ndarray:
+    """(T, 4) quaternions -> (T, 4) ``(angle, x, y, z)`` with a unit axis, as Blender's
+    ``rotation_axis_angle`` stores it (axis +Y for no rotation); quaternion signs are made continuous first."""
+    q = continuous_quaternions(np.asarray(q, dtype=np.float64))
+    v = q[..., 1:]
+    s = np.linalg.norm(v, axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(s[..., 0], q[..., 0])
+    axis = np.where(s < 1e-12, np.array([0.0, 1.0, 0.0]), v / np.where(s < 1e-12, 1.0, s))
+    return np.concatenate([angle[..., None], axis], axis=-1)

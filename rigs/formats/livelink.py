@@ -9,19 +9,25 @@ LiveLinkFaceImporter, MetaHuman tools and the public Blender/Maya/MotionBuilder 
 * Header: ``Timecode``, ``BlendShapeCount`` (the app's spelling, capital S), then the 61 PascalCase
   columns of :data:`rigs.core.arkit.LIVELINK_COLUMNS` (52 blendshapes in ARKit/Live Link order, then
   head and eye rotations).
+* Rows: the app always writes 60 rows per second (:data:`APP_ROWS_PER_S`), and importers that count
+  rows (not timecodes) play a file at that rate; the export resamples any clip to 60 rows per second
+  (expression linearly, joints by quaternion interpolation), so an 11 s clip is 660 rows whatever its fps.
 * ``Timecode`` is ``HH:MM:SS:FF.fff``: hours, minutes, seconds, the frame within the second at the
-  timecode rate (the app records at 60 by default; we use ``round(fps)``), and the sub-frame as a
-  fraction (thousandths). The app writes time of day; we start at ``00:00:00:00.000`` unless
-  ``start_s`` is given.
+  timecode rate (60, as the app), and the sub-frame as a fraction (thousandths). The app writes time of
+  day; we start at ``00:00:00:00.000`` unless ``start_s`` is given.
 * ``BlendShapeCount`` is 61 on every row.
-* Rotations are written the way the app streams them: normalised so that 1.0 is a quarter turn
-  (value = angle_rad / (pi/2), i.e. degrees / 90). This is what the public importers assume
-  (they multiply by pi/2 to get radians, or drive a bone over -1..1). Yaw is about the up axis
-  (+ = the character turns to its left), pitch about the character's left axis (+ = looks down),
-  roll about the forward axis (+ = tilts to its right shoulder), from the YXZ Euler decomposition of
-  the rotation in the canonical skeleton's axes (Y up, +Z forward, +X left). The head rotation is
-  the neck and head rotations combined (relative to the chest); eye rotations are the eye joints'
-  local rotations. Pass ``angle_units="rad"`` to write radians instead.
+* Rotations are radians, as the app writes them. Checked on a real take
+  (``MySlate_3_Jason_Millers_iPhone.csv``, head tracking off, eyes moving up to 0.33): read as radians
+  in the YXZ order below, each eye's rotation has no torsion about the gaze once decomposed pitch-first
+  (``XYZ``: 0.006 degrees rms, what float rounding leaves), i.e. the app builds a pure gaze rotation
+  and reports ``roll = yaw * pitch`` to second order (fitted slope 1.018 and 1.015, r = 0.9999); read
+  as quarter turns (x pi/2, as some importers do) the same rows would carry 0.17 degrees rms of
+  torsion and a slope of pi/2. Yaw is about the up axis (+ = the character turns to its left), pitch
+  about the character's left axis (+ = looks down), roll about the forward axis (+ = tilts to its right
+  shoulder), from the YXZ Euler decomposition of the rotation in the canonical skeleton's axes (Y up,
+  +Z forward, +X left). The head rotation is the neck and head rotations combined (relative to the
+  chest); eye rotations are the eye joints' local rotations. ``angle_units="quarter_turns"`` writes
+  and reads angle / (pi/2) instead, for tools that expect it.
 
 :func:`read_livelink_csv` reads these files and the real app's (any column order, extra columns
 ignored, time-of-day timecodes, midnight wrap, dropped or duplicated frames, plain frame-number
@@ -33,6 +39,7 @@ ARKit ARFaceAnchor.BlendShapeLocation.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import re
@@ -49,14 +56,16 @@ from ..core.errors import ClipError
 from ..core.files import atomic_write
 from ..core.rotations import axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle, matrix_to_euler
 from ..core.skeleton import canonical_skeleton
-from ..core.timebase import frame_times_s, num_frames
+from ..core.timebase import frame_times_s, num_frames, resample_axis_angle, resample_linear
 
 log = logging.getLogger(__name__)
 
 LIVELINK_HEADER: tuple[str, ...] = ("Timecode", "BlendShapeCount") + LIVELINK_COLUMNS
 ROTATION_COLUMNS: tuple[str, ...] = LIVELINK_COLUMNS[NUM_CHANNELS:]
 QUARTER_TURN_RAD = math.pi / 2
-DEFAULT_RATE = 60.0        # the app records at 60 rows per second
+APP_ROWS_PER_S = 60.0      # the app records and exports 60 rows per second
+DEFAULT_RATE = APP_ROWS_PER_S
+ANGLE_UNITS = {"rad": 1.0, "quarter_turns": QUARTER_TURN_RAD}  # radians per unit in the file
 HALF_DAY_S = 43200.0       # a time-of-day timecode falling by more than this crossed midnight
 _STANDARD_RATES = (23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0, 90.0, 100.0, 120.0, 240.0)
 
@@ -93,10 +102,29 @@ def format_timecode(t_s: float, rate: float) -> str:
     return f"{h % 24:02d}:{m:02d}:{s:02d}:{ff:02d}.{milli:03d}"
 
 
-def livelink_rows(clip: Clip, *, angle_units: str = "livelink") -> np.ndarray:
-    """(T, 61) values of the Live Link columns in :data:`LIVELINK_COLUMNS` order."""
-    if angle_units not in ("livelink", "rad"):
-        raise ClipError(f"angle_units must be 'livelink' or 'rad', got {angle_units!r}")
+def _units(angle_units: str) -> float:
+    if angle_units not in ANGLE_UNITS:
+        raise ClipError(f"angle_units must be one of {sorted(ANGLE_UNITS)}, got {angle_units!r}")
+    return ANGLE_UNITS[angle_units]
+
+
+def resample_clip(clip: Clip, fps: float) -> Clip:
+    """``clip`` at another frame rate, same duration (expression and root linearly, joints by quaternion
+    interpolation); the clip itself when the rate already matches."""
+    if abs(float(clip.fps) - float(fps)) < 1e-9:
+        return clip
+    t = frame_times_s(num_frames(clip.duration_s, fps), fps)
+    t = np.minimum(t, (clip.num_frames - 1) / clip.fps)
+    return dataclasses.replace(
+        clip, fps=float(fps), expression=resample_linear(clip.expression, clip.fps, t).astype(np.float32),
+        joint_angles=resample_axis_angle(clip.joint_angles, clip.fps, t).astype(np.float32),
+        root_translation=resample_linear(clip.root_translation, clip.fps, t).astype(np.float32),
+        lip_vertices=resample_linear(clip.lip_vertices, clip.fps, t).astype(np.float32), meta=dict(clip.meta))
+
+
+def livelink_rows(clip: Clip, *, angle_units: str = "rad") -> np.ndarray:
+    """(T, 61) values of the Live Link columns in :data:`LIVELINK_COLUMNS` order, one row per clip frame."""
+    per_unit = _units(angle_units)
     T = clip.num_frames
     out = np.zeros((T, len(LIVELINK_COLUMNS)))
     idx = {n: i for i, n in enumerate(clip.expression_names)}
@@ -106,19 +134,22 @@ def livelink_rows(clip: Clip, *, angle_units: str = "livelink") -> np.ndarray:
             out[:, k] = clip.expression[:, idx[c]]
     head, le, re_ = head_eye_angles(clip)
     rot = np.concatenate([head, le, re_], axis=1)  # yaw, pitch, roll x 3
-    out[:, NUM_CHANNELS:] = rot / QUARTER_TURN_RAD if angle_units == "livelink" else rot
+    out[:, NUM_CHANNELS:] = rot / per_unit
     return out
 
 
-def export_livelink_csv(clip: Clip, path, *, angle_units: str = "livelink", start_s: float = 0.0,
-                        decimals: int = 6) -> Path:
-    """Write ``clip`` as a Live Link Face CSV (see the module docstring)."""
+def export_livelink_csv(clip: Clip, path, *, angle_units: str = "rad", start_s: float = 0.0,
+                        decimals: int = 6, rows_per_s: float = APP_ROWS_PER_S) -> Path:
+    """Write ``clip`` as a Live Link Face CSV at ``rows_per_s`` (the app's 60) rows per second (see the
+    module docstring)."""
+    _units(angle_units)
+    clip = resample_clip(clip, rows_per_s)
     vals = livelink_rows(clip, angle_units=angle_units)
     buf = io.StringIO()
     buf.write(",".join(LIVELINK_HEADER) + "\n")
-    rate = round(clip.fps)
+    rate = round(rows_per_s)
     for i, row in enumerate(vals):
-        tc = format_timecode(start_s + i / clip.fps, rate)
+        tc = format_timecode(start_s + i / rows_per_s, rate)
         buf.write(f"{tc},{len(LIVELINK_COLUMNS)}," + ",".join(f"{v:.{decimals}f}" for v in row) + "\n")
     return atomic_write(path, lambda f: f.write(buf.getvalue()), text=True)
 
@@ -165,7 +196,8 @@ def _snap_rate(r: float) -> float:
     return best if abs(best - r) <= 0.02 * r else r
 
 
-def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | None = None) -> Clip:
+def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | None = None,
+                      angle_units: str = "rad") -> Clip:
     """Read a Live Link Face CSV into a :class:`Clip` on the canonical skeleton.
 
     Blendshape columns are matched by name (any order, any case); ``HeadYaw``... columns set the
@@ -173,9 +205,10 @@ def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | 
     frame rate (default: the take's own row rate). ``timecode_rate``: frames per second of the
     ``FF`` timecode field (default: inferred from the file -- the largest FF + 1 when the take
     crosses a second boundary -- else ``fps``, else 60, the app's default).
-    Rotation values are taken as the app's normalised units (1.0 = quarter turn).
-    Raises :class:`ClipError` on unreadable files.
+    Rotation values are radians, as the app writes them (``angle_units="quarter_turns"`` for files that
+    store angle / (pi/2)). Raises :class:`ClipError` on unreadable files.
     """
+    per_unit = _units(angle_units)
     path = Path(path)
     header, body = _read_rows(path)
     tc_col, columns = _map_columns(header, path)
@@ -192,7 +225,7 @@ def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | 
     grid = frame_times_s(n, fps)
     res = np.stack([np.interp(grid, t, data[:, j]) for j in range(data.shape[1])], axis=1) if len(t) > 1 \
         else np.repeat(data, n, axis=0)
-    return _clip(res, columns, fps=fps, duration_s=duration_s, source=path.name)
+    return _clip(res, columns, fps=fps, duration_s=duration_s, source=path.name, rad_per_unit=per_unit)
 
 
 @dataclass(frozen=True)
@@ -286,7 +319,8 @@ def _row_times(cells: list[str], path: Path, *, fps: float | None, timecode_rate
     return t - t[0]
 
 
-def _clip(res: np.ndarray, columns: _Columns, *, fps: float, duration_s: float, source: str) -> Clip:
+def _clip(res: np.ndarray, columns: _Columns, *, fps: float, duration_s: float, source: str,
+          rad_per_unit: float = 1.0) -> Clip:
     """The resampled columns (n, header columns) as a clip: expression, head and eye joints."""
     n = res.shape[0]
     expr = np.zeros((n, len(ARKIT_NAMES)), np.float32)
@@ -294,7 +328,7 @@ def _clip(res: np.ndarray, columns: _Columns, *, fps: float, duration_s: float, 
         expr[:, k] = np.clip(res[:, j], 0.0, 1.0)
     rot = np.zeros((n, len(ROTATION_COLUMNS)))
     for k, j in columns.rotations.items():
-        rot[:, k] = res[:, j] * QUARTER_TURN_RAD
+        rot[:, k] = res[:, j] * rad_per_unit
     sk = canonical_skeleton()
     angles = np.zeros((n, sk.num_joints, 3))
     for name, sl in (("head", slice(0, 3)), ("left_eye", slice(3, 6)), ("right_eye", slice(6, 9))):

@@ -9,6 +9,7 @@
       "bones": {"pelvis": ["mixamorig:Hips"], ...},  # canonical joint -> candidate bone names
       "optional": ["left_eye", "right_eye"],       # not required by detect_rig()
       "options": {"left_eye": {"mode": "rotation"}},
+      "controls": [{"bone": "torso", "follows": "DEF-spine.002", ...}, ...],  # control rigs, see controls.py
       "synthetic_rest": {...}                      # test skeleton recipe, see synthetic_rest()
     }
 
@@ -16,7 +17,9 @@ Canonical joint names are those of :func:`rigs.core.skeleton.canonical_skeleton`
 exactly first, then case-insensitively after dropping any namespace (``mixamorig1:Hips`` matches
 ``mixamorig:Hips``). Per-bone ``options.mode``: ``"direction"`` (default) aligns the bone's world
 direction with the source's; ``"rotation"`` copies the world rotation change unaligned (for bones
-whose rest frames already agree).
+whose rest frames already agree); ``"rest"`` keeps the rig's rest posture relative to the parent (what a
+bake uses, see :mod:`rigs.retarget.plan`). ``controls`` (optional) lists the animator controls that move the
+mapped bones on a generated control rig such as Rigify's (:mod:`rigs.retarget.controls`).
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ class RetargetMap:
     options: dict = field(default_factory=dict)
     description: str = ""
     synthetic: dict = field(default_factory=dict)
+    controls: tuple = ()  # raw control entries, parsed by rigs.retarget.controls.ControlSpec
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -61,7 +65,8 @@ def _parse_map(data: dict, source: str) -> RetargetMap:
         return RetargetMap(name=str(data["name"]), bones=bones, up=space.get("up", "Y"),
                            forward=space.get("forward", "Z"), optional=tuple(data.get("optional", ())),
                            options=dict(data.get("options", {})), description=data.get("description", ""),
-                           synthetic=dict(data.get("synthetic_rest", {})))
+                           synthetic=dict(data.get("synthetic_rest", {})),
+                           controls=tuple(dict(c) for c in data.get("controls", ())))
     except (KeyError, TypeError, AttributeError) as e:
         raise RigError(f"{source}: not a valid retarget map ({e})") from None
 

@@ -7,6 +7,18 @@ retargeted onto the rig's own rest pose (:mod:`rigs.retarget.solve`). :func:`ret
 :func:`bone_quaternions` then give per-bone pose quaternions. On a canonical T-pose rig, with ``C`` the
 Y-up -> Z-up axis change and ``B`` a bone's armature-space rest matrix, the pose quaternion is
 ``Q = (C^T B)^T R (C^T B)``.
+
+A bake retargets as rest-relative motion: every joint keeps the rig's own rest posture relative to its
+parent and adds the clip's motion (retarget mode ``"rest"``), except the upper arms
+(:data:`POSE_CONVENTION_JOINTS`), whose rest direction is a modelling convention (A-pose or T-pose) and
+which follow the clip's world directions. So a Mixamo rig's raised collars, a UE5 Manny's head tilt or an
+avatar's lowered eye bones stay as modelled where the clip is at rest.
+
+Control rigs: when the detected map lists ``controls`` and the rig has them (a generated Rigify rig), the
+plan keeps them (:attr:`BonePlan.controls`); :func:`control_poses` turns the retargeted deform motion into
+pose values for those controls (:mod:`rigs.retarget.controls`). The rest skeleton is then built with
+*logical* parents (each mapped bone under the bone of its nearest mapped canonical ancestor) because the
+rig's own hierarchy routes deform bones through constraint-driven helper bones.
 """
 from __future__ import annotations
 
@@ -17,9 +29,11 @@ import numpy as np
 from ..core.errors import RigError
 from ..core.rotations import (YUP_TO_ZUP, axis_angle_to_matrix, axis_vector, continuous_quaternions,
                               matrix_to_quaternion)
+from ..core.skeleton import canonical_skeleton
+from .controls import ControlPose, ControlSpec, rigid_motion, solve_controls, usable_controls
 from .maps import detect_rig, load_map, resolve_bones
 from .rest import RestSkeleton, canonical_rest, clip_motion
-from .solve import DIRECTION_CHILDREN, retarget
+from .solve import DIRECTION_CHILDREN, RetargetResult, retarget
 
 
 @dataclass
@@ -33,9 +47,39 @@ class BonePlan:
     layout: str | None = None
     rest: object = None
     options: dict = field(default_factory=dict)
+    controls: tuple = ()  # ControlSpec of a control rig, parents first; () keys the mapped bones directly
 
 
 TPOSE_TOL_DEG = 10.0  # canonical-named rigs whose segments lie this close to the T-pose copy rotations
+# joints whose rest direction is a modelling convention (A-pose vs T-pose arms) rather than the character's
+# posture: a bake matches their world direction to the clip; every other joint moves relative to its rest
+POSE_CONVENTION_JOINTS = ("left_shoulder", "right_shoulder")
+
+
+def bake_options(map_options: dict | None = None) -> dict:
+    """Per-joint retarget options of a bake: ``"rest"`` for every canonical joint but
+    :data:`POSE_CONVENTION_JOINTS` (``"direction"``); a map's own options win."""
+    out = {j: {"mode": "direction" if j in POSE_CONVENTION_JOINTS else "rest"} for j in canonical_skeleton().names}
+    out.update({k: dict(v) for k, v in (map_options or {}).items()})
+    return out
+
+
+def _logical_parents(bone_names, parent_names, bones: dict) -> list:
+    """Each mapped bone under the bone of its nearest mapped canonical ancestor (None at the top); other
+    bones keep their parent."""
+    sk = canonical_skeleton()
+    of_bone = {b: j for j, b in bones.items()}
+    out = []
+    for b, p in zip(bone_names, parent_names):
+        j = of_bone.get(b)
+        if j is None or j not in sk.names:
+            out.append(p)
+            continue
+        a = sk.parents[sk.index(j)]
+        while a >= 0 and sk.names[a] not in bones:
+            a = sk.parents[a]
+        out.append(bones[sk.names[a]] if a >= 0 else None)
+    return out
 
 
 def _snap_axis(v) -> str | None:
@@ -92,16 +136,17 @@ def plan_bones(joint_names, bone_names, parent_names, heads, rest_3x3, *, retarg
     retarget: None (detect the layout with :func:`rigs.retarget.detect_rig`, else canonical bone
     names), a ``{joint: bone}`` dict, or a map name/JSON path for :func:`rigs.retarget.maps.load_map`.
     Canonical-named rigs in the canonical T-pose get the rotations copied (``direct``); every other rig
-    is retargeted by bone directions onto its own rest pose (A-pose, rolls, axes). Raises RigError for
-    an armature of unknown layout.
+    is retargeted onto its own rest pose as rest-relative motion (see the module docstring), through the
+    map's animator controls on a control rig. Raises RigError for an armature of unknown layout.
     """
     bone_names = list(bone_names)
     heads = dict(zip(bone_names, (tuple(h) for h in heads)))
-    layout, options = None, {}
+    layout, options, controls, m = None, {}, (), None
     if isinstance(retarget, dict):
         bones = {j: b for j, b in retarget.items() if b in heads}
         layout = detect_rig(bone_names)
-        options = dict(load_map(layout).options) if layout else {}
+        m = load_map(layout) if layout else None
+        options = dict(m.options) if m else {}
     elif isinstance(retarget, str):
         m = load_map(retarget)
         layout, options, bones = m.name, dict(m.options), resolve_bones(m, bone_names)
@@ -120,22 +165,55 @@ def plan_bones(joint_names, bone_names, parent_names, heads, rest_3x3, *, retarg
         raise RigError(f"{rig_name}: none of the mapped bones exist on the armature")
     if all(j == b for j, b in bones.items()) and matches_tpose(heads, bones):
         return BonePlan(bones=bones, direct=True, layout=layout)
-    up, fwd = rig_axes(heads, bones)
-    rest = RestSkeleton.from_bones(bone_names, parent_names, [heads[b] for b in bone_names], rest_3x3,
-                                 up=up, forward=fwd)
     canon_names = set(canonical_rest().names)
     bones = {j: b for j, b in bones.items() if j in canon_names}
-    return BonePlan(bones=bones, direct=False, layout=layout, rest=rest, options=options)
+    if m is not None:
+        specs = [ControlSpec.from_json(c, f"{m.name} map") for c in m.controls]
+        controls = usable_controls(specs, bone_names)
+        if set(bones.values()) & {c.bone for c in controls}:
+            controls = ()  # the joints are mapped onto controls themselves: key those
+    up, fwd = rig_axes(heads, bones)
+    parents = _logical_parents(bone_names, parent_names, bones) if controls else list(parent_names)
+    rest = RestSkeleton.from_bones(bone_names, parents, [heads[b] for b in bone_names], rest_3x3,
+                                   up=up, forward=fwd)
+    return BonePlan(bones=bones, direct=False, layout=layout, rest=rest, options=bake_options(options),
+                    controls=controls)
+
+
+def retarget_motion(plan: BonePlan, joint_names, angles_rad: np.ndarray, root_m: np.ndarray) -> RetargetResult:
+    """Canonical joint motion (K, J, 3) axis-angle + (K, 3) root metres retargeted onto ``plan.rest``
+    with the plan's options (root motion relative to the rig's rest)."""
+    src = canonical_rest()
+    idx = [list(joint_names).index(n) for n in src.names]
+    L, tr = clip_motion(np.asarray(angles_rad)[:, idx], root_m)
+    return retarget(src, L, plan.rest, source_bones={n: n for n in src.names}, target_bones=plan.bones,
+                    source_translations=tr, options=plan.options, root_mode="relative")
+
+
+def control_poses(plan: BonePlan, motion: RetargetResult, *, settings: dict | None = None) -> dict[str, ControlPose]:
+    """Pose values (bone's rest frame) for ``plan.controls`` that reproduce ``motion`` (from
+    :func:`retarget_motion`) on a control rig; ``settings``: the rig's ``(bone, property) -> value``
+    follow sliders."""
+    rest = plan.rest
+    need = set()
+    for c in plan.controls:
+        need |= {c.bone} | c.motion_bones()
+        if c.aim:
+            need.add(c.aim)
+    rest_of = {b: (rest.rotations[rest.index(b)], rest.positions[rest.index(b)]) for b in need}
+    motions = {}
+    for c in plan.controls:
+        for b in c.motion_bones():
+            i = rest.index(b)
+            motions[b] = rigid_motion(motion.world_rotations[:, i], motion.world_positions[:, i],
+                                      rest.rotations[i], rest.positions[i])
+    return solve_controls(plan.controls, motions, rest_of, settings=settings)
 
 
 def retarget_rotations(plan: BonePlan, joint_names, angles_rad: np.ndarray, root_m: np.ndarray):
     """Canonical joint motion (K, J, 3) axis-angle + (K, 3) root metres -> (bone -> (K, 4) quaternion,
     top bone, (K, 3) top bone location) on ``plan.rest`` (root motion relative to the rig's rest)."""
-    src = canonical_rest()
-    idx = [list(joint_names).index(n) for n in src.names]
-    L, tr = clip_motion(np.asarray(angles_rad)[:, idx], root_m)
-    out = retarget(src, L, plan.rest, source_bones={n: n for n in src.names}, target_bones=plan.bones,
-                      source_translations=tr, options=plan.options, root_mode="relative")
+    out = retarget_motion(plan, joint_names, angles_rad, root_m)
     Q = matrix_to_quaternion(out.local_rotations)
     quats = {b: continuous_quaternions(Q[:, plan.rest.index(b)]) for b in out.bones.values()}
     top = min(out.bones.values(), key=plan.rest.index)

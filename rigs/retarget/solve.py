@@ -12,8 +12,12 @@ absorbs unmapped intermediate source joints), and the target bone gets
 ``W_t = D_s' A_j^T Rrest_t``: its world direction equals the source's while the source twist is
 carried over. Bones without a usable child (hands, feet tips, head, jaw, eyes) inherit the
 alignment of their nearest mapped ancestor, so an A-pose hand stays straight on its forearm.
-Unmapped target bones keep their rest pose relative to their parent (intermediate spine/twist bones
-follow rigidly); local rotations are recovered from world ones by the convention above. The top
+Per-bone ``mode`` ``"rest"`` (what a bake uses for every joint but the upper arms) skips the
+bone's own alignment and inherits its canonical parent's (identity at the root): the bone keeps its
+rest posture relative to its parent and adds the source's motion, so a rig's shrugged collars, bowed
+head or lowered eyes stay as modelled where the source is at rest, while the upper arms (``"direction"``)
+still absorb the A-pose/T-pose convention. Unmapped target bones keep their rest pose relative to
+their parent (intermediate spine/twist bones follow rigidly); local rotations are recovered from world ones by the convention above. The top
 mapped bone also gets the source root motion, scaled by the ratio of leg lengths.
 
 References: Gleicher 1998, "Retargetting Motion to New Characters" (direction/length separation);
@@ -42,6 +46,9 @@ DIRECTION_CHILDREN: dict[str, tuple[str, ...]] = {
     "left_collar": ("left_shoulder",), "left_shoulder": ("left_elbow",), "left_elbow": ("left_wrist",),
     "right_collar": ("right_shoulder",), "right_shoulder": ("right_elbow",), "right_elbow": ("right_wrist",),
 }
+
+
+RETARGET_MODES = ("direction", "rest", "rotation")
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,8 @@ def retarget(source: RestSkeleton, source_rotations: np.ndarray, target: RestSke
 
     source_rotations: (T, Js, 3, 3) source local rotations; source_translations: (T, Js, 3) or None.
     source_bones / target_bones: canonical joint -> bone name in each skeleton; joints present in
-    both are retargeted. options: per canonical joint ``{"mode": "direction" | "rotation"}``.
+    both are retargeted. options: per canonical joint ``{"mode": "direction" | "rest" | "rotation"}``
+    (see the module docstring; default ``"direction"``).
     root_mode: ``"absolute"`` (default) places the top mapped bone at ``root_scale`` times the source
     root's position, both measured from their world origins (the floor under the character in
     BVH, SMPL-X and Blender rigs); ``"relative"`` adds the scaled displacement from the source rest
@@ -180,10 +188,12 @@ def retarget(source: RestSkeleton, source_rotations: np.ndarray, target: RestSke
                 continue
             cands.append((kc, exact, sv, tv))
         mode = options.get(c, {}).get("mode", "direction")
+        if mode not in RETARGET_MODES:
+            raise RigError(f"retarget option for {c!r}: mode must be one of {RETARGET_MODES}, got {mode!r}")
         if mode == "rotation":
             align[c] = np.eye(3)
             continue
-        if not cands:
+        if not cands or mode == "rest":
             # inherit from the nearest mapped canonical ancestor
             a = canon_parents[canon_names.index(c)]
             while a >= 0 and canon_names[a] not in align:

@@ -21,11 +21,15 @@ def _bone_frame(direction: np.ndarray, roll: float) -> np.ndarray:
 
 
 def synthetic_rest(rig_map, *, a_pose_deg: float = 40.0, seed: int = 0, proportions: float = 0.1,
-                   roll: bool = True) -> RestSkeleton:
+                   roll: bool = True, elbow_bend_deg: float = 12.0, hip_spread_deg: float = 4.0,
+                   collar_raise_deg: float = 0.0, neck_lean_deg: float = 0.0) -> RestSkeleton:
     """A representative rest skeleton for a map, for tests and demos.
 
     Starts from the canonical skeleton, bends it into an A-pose (arms down by ``a_pose_deg``, elbows
-    and hips slightly bent), scales each segment by a random factor within +-``proportions``,
+    bent by ``elbow_bend_deg``, legs apart by ``hip_spread_deg``), optionally gives it a posture of its
+    own (collars raised by ``collar_raise_deg`` with the arms kept at the A-pose angle: Mixamo-like
+    shrugged collars; the neck leaning forward by ``neck_lean_deg``: a bowed head), scales each segment
+    by a random factor within +-``proportions``,
     renames mapped joints (dropping unmapped ones), inserts the map's ``synthetic_rest.insert``
     intermediate bones (``{"name", "between": [a, b]}``), ``extra`` leaf bones (``{"name", "parent",
     "toward", "t"}``) and an optional unmapped ``root`` bone on the floor, converts to the map's axes
@@ -37,13 +41,16 @@ def synthetic_rest(rig_map, *, a_pose_deg: float = 40.0, seed: int = 0, proporti
     sk = canonical_skeleton()
     J = sk.num_joints
     ang = np.zeros((1, J, 3))
-    a = np.deg2rad(a_pose_deg)
-    ang[0, sk.index("left_shoulder")] = [0, 0, -a]
-    ang[0, sk.index("right_shoulder")] = [0, 0, a]
-    ang[0, sk.index("left_elbow")] = [0, np.deg2rad(-12), 0]
-    ang[0, sk.index("right_elbow")] = [0, np.deg2rad(12), 0]
-    ang[0, sk.index("left_hip")] = [0, 0, np.deg2rad(4)]
-    ang[0, sk.index("right_hip")] = [0, 0, np.deg2rad(-4)]
+    a, c = np.deg2rad(a_pose_deg), np.deg2rad(collar_raise_deg)
+    ang[0, sk.index("left_collar")] = [0, 0, c]
+    ang[0, sk.index("right_collar")] = [0, 0, -c]
+    ang[0, sk.index("left_shoulder")] = [0, 0, -a - c]
+    ang[0, sk.index("right_shoulder")] = [0, 0, a + c]
+    ang[0, sk.index("left_elbow")] = [0, -np.deg2rad(elbow_bend_deg), 0]
+    ang[0, sk.index("right_elbow")] = [0, np.deg2rad(elbow_bend_deg), 0]
+    ang[0, sk.index("left_hip")] = [0, 0, np.deg2rad(hip_spread_deg)]
+    ang[0, sk.index("right_hip")] = [0, 0, -np.deg2rad(hip_spread_deg)]
+    ang[0, sk.index("neck")] = [np.deg2rad(neck_lean_deg), 0, 0]
     from ..core.skeleton import Skeleton
     offs = sk.offsets_m * (1 + proportions * rng.uniform(-1, 1, size=(J, 1)))
     offs[0] = sk.offsets_m[0]
