@@ -128,9 +128,36 @@ def test_render_scene_renders_as_set_up_and_restores_settings(tmp_path, demo_ble
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
 
 
+# the demo head at rest in Blender axes (m): crown, chin tip, the lips' front (ICT FaceKit on the skeleton)
+CROWN_M, CHIN_M, LIPS_M = (0.0, -0.017, 1.704), (0.0, -0.12, 1.475), (0.0, -0.136, 1.525)
+
+
+def _image_height(camera, point, aspect=16 / 9):
+    """Where ``point`` lands on the picture of ``camera``: -1 at the bottom edge, +1 at the top (perspective)."""
+    import math
+
+    from addon.blender.scene import CAMERAS, camera_placement, vertical_half_fov
+
+    (x, y, z), _ = camera_placement(camera, aspect)
+    t = math.radians(CAMERAS[camera][3])
+    dy, dz = point[1] - y, point[2] - z
+    depth = dy * math.cos(t) - dz * math.sin(t)     # along the view axis (+Y tilted down by t)
+    up = dy * math.sin(t) + dz * math.cos(t)        # along the picture's up axis
+    return up / (depth * math.tan(vertical_half_fov(aspect)))
+
+
+def test_face_camera_frames_the_head_at_two_thirds_of_the_height_with_the_lips_in_view():
+    """Perspective projection of the demo head: crown to chin is 60-70% of the frame height, with headroom
+    above, the chin above the bottom edge and the lips in the lower half but well inside the frame."""
+    crown, chin, lips = (_image_height("face", p) for p in (CROWN_M, CHIN_M, LIPS_M))
+    assert 0.60 <= (crown - chin) / 2 <= 0.70, (crown, chin)
+    assert 0.35 < crown < 0.8 and -0.9 < chin < -0.5    # headroom; the chin well inside the bottom edge
+    assert -0.7 < lips < 0.0                             # lips below the centre, clearly in frame
+
+
 def test_camera_framings_face_close_up_and_gestures_in_upper_body():
-    """Pure geometry: the face camera frames the demo head (chin ~1.48 m, crown ~1.70 m) at ~60% of the frame
-    height from slightly above; upper-body keeps waist-height gestures (>= 0.95 m) and the crown in view."""
+    """Pure geometry: the face camera looks down at the face; upper-body keeps waist-height gestures (>= 0.95 m)
+    and the crown in view."""
     import math
 
     from addon.blender.scene import CAMERAS, LENS_MM, SENSOR_MM, camera_placement
@@ -146,7 +173,6 @@ def test_camera_framings_face_close_up_and_gestures_in_upper_body():
 
     (lo, hi), z = visible_z("face")
     assert z > CAMERAS["face"][0]                       # looks down at the face
-    assert 0.5 < (1.70 - 1.48) / (hi - lo) < 0.72, (lo, hi)
     assert lo < 1.48 and hi > 1.70 and lo > 1.30       # whole head, no chest
     (lo, hi), _ = visible_z("upper-body")
     assert lo < 0.95 and hi > 1.70, (lo, hi)

@@ -1,9 +1,11 @@
 """A scene for a clip: open a rig, apply the clip, frame a camera, light it, then render (bpy).
 
-:func:`render_clip` opens the rig (the cached demo character, built on first use, or a ``.blend``),
+:func:`prepare_scene` opens the rig (the cached demo character, built on first use, or a ``.blend``),
 applies the clip with :func:`addon.blender.bake.bake_clip` (the same code the add-on uses), adds the audio
 as a sequencer sound strip, sets the frame rate and range from the clip, frames a camera (face, upper body
-or full body), lights the scene and renders it with :func:`addon.blender.encode.render_scene`.
+or full body) and puts the character in a studio (:mod:`addon.blender.studio`: a cyclorama backdrop and
+key, fill and rim lights); :func:`render_clip` then renders it with
+:func:`addon.blender.encode.render_scene`.
 ``side_by_side`` renders a second clip on a second copy of the rig beside the first, same camera and
 light, labelled "A"/"B" unless ``labels=False``.
 
@@ -13,24 +15,24 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from ..vocab import errors
 from ..vocab import clip as clip_format
-from . import bake
+from . import bake, studio
 from .demo_character import cached_demo_rig
 from .encode import ENGINES, RenderResult, nearest_aa, render_scene
 
 log = logging.getLogger(__name__)
 
 # camera framing: (target height above the floor m, visible height m at the target, spacing between
-# characters m, downward tilt degrees). "face" is a head close-up for judging lips: the demo head
-# (chin ~1.48 m to crown ~1.70 m) fills ~60% of the frame height, aimed just below the eyes, seen from
+# characters m, downward tilt degrees). "face" is a head close-up for judging lips: the demo head (chin
+# ~1.475 m to crown ~1.70 m) fills ~66% of the frame height with the lips in the lower third, seen from
 # slightly above as a presenter camera would. "upper-body" reaches down to the hips so beats at waist height
 # stay in frame.
-CAMERAS = {"face": (1.585, 0.37, 0.34, 6.0), "upper-body": (1.29, 0.92, 0.75, 0.0),
+CAMERAS = {"face": (1.59, 0.39, 0.34, 6.0), "upper-body": (1.29, 0.92, 0.75, 0.0),
            "full": (0.92, 2.0, 1.0, 0.0)}
 LENS_MM = 50.0
 SENSOR_MM = 36.0
@@ -38,22 +40,28 @@ LABEL_HEIGHT = 0.33   # A/B label centre above the target, as a fraction of the 
 LABEL_SIZE = 0.07     # A/B label size, as a fraction of the visible height
 
 
+def vertical_half_fov(aspect: float) -> float:
+    """Half the vertical field of view (radians) of the lens on a sensor fitted to the longer side."""
+    fov_w = 2 * math.atan(SENSOR_MM / (2 * LENS_MM))
+    return math.atan(math.tan(fov_w / 2) / aspect) if aspect >= 1 else fov_w / 2
+
+
 def camera_placement(camera: str, aspect: float, n_characters: int = 1) -> tuple[tuple, float]:
     """((x, y, z) camera location, distance) in Blender axes for a framing; the camera looks along +Y,
     tilted down by the framing's tilt onto its target point (0, 0, target height)."""
     h_m, vis_h, spacing, tilt_deg = CAMERAS[camera]
-    fov_w = 2 * math.atan(SENSOR_MM / (2 * LENS_MM))  # sensor fit: width for landscape
-    fov_h = 2 * math.atan(math.tan(fov_w / 2) / aspect) if aspect >= 1 else fov_w
-    fov_w = fov_w if aspect >= 1 else 2 * math.atan(math.tan(fov_w / 2) * aspect)
-    d = vis_h / (2 * math.tan(fov_h / 2))
+    half_v = vertical_half_fov(aspect)
+    half_w = math.atan(math.tan(half_v) * aspect)
+    d = vis_h / (2 * math.tan(half_v))
     if n_characters > 1:
         need_w = spacing * n_characters + 0.2 * vis_h
-        d = max(d, need_w / (2 * math.tan(fov_w / 2)))
+        d = max(d, need_w / (2 * math.tan(half_w)))
     t = math.radians(tilt_deg)
     return (0.0, -d * math.cos(t), h_m + d * math.sin(t)), d
 
 
-def _setup_camera_and_light(bpy, scene, camera: str, engine: str, n: int):
+def _setup_camera(bpy, scene, camera: str, n: int) -> float:
+    """Add the framing's camera; returns its distance to the target (m)."""
     aspect = scene.render.resolution_x / scene.render.resolution_y
     loc, d = camera_placement(camera, aspect, n)
     cam_data = bpy.data.cameras.new("parley_camera")
@@ -64,38 +72,22 @@ def _setup_camera_and_light(bpy, scene, camera: str, engine: str, n: int):
     cam.location = loc
     cam.rotation_euler = (math.pi / 2 - math.radians(CAMERAS[camera][3]), 0.0, 0.0)  # along +Y, tilted down
     scene.camera = cam
+    return d
+
+
+def _setup_camera_and_light(bpy, scene, camera: str, engine: str, n: int):
+    """Camera, studio backdrop and three-point lighting for ``engine`` (:mod:`addon.blender.studio`)."""
+    d = _setup_camera(bpy, scene, camera, n)
+    aspect = scene.render.resolution_x / scene.render.resolution_y
+    (_, cam_y, cam_z), _ = camera_placement(camera, aspect, n)
+    to_wall = studio.CYC_WALL_Y_M - cam_y
+    look_z = cam_z - to_wall * math.tan(math.radians(CAMERAS[camera][3]))
+    studio.add_backdrop(bpy, scene, engine, look_z_m=look_z,
+                        seen_half_height_m=to_wall * math.tan(vertical_half_fov(aspect)))
     if engine == "workbench":
-        sh = scene.display.shading
-        sh.light = "STUDIO"
-        sh.color_type = "MATERIAL"
-        sh.show_cavity = False
-        sh.show_specular_highlight = True
-        return
-    world = bpy.data.worlds.new("parley_world")
-    scene.world = world
-    world.use_nodes = True
-    bg = world.node_tree.nodes.get("Background")
-    if bg is not None:
-        bg.inputs["Color"].default_value = (0.18, 0.18, 0.19, 1.0)
-        bg.inputs["Strength"].default_value = 0.6
-    target = np.array([0.0, 0.0, loc[2]])
-    for name, pos, energy, size in (("key", (-1.2, -2.0, 0.9), 220.0, 1.2), ("fill", (1.5, -1.8, 0.2), 90.0, 1.5),
-                                    ("rim", (0.6, 2.0, 1.0), 150.0, 1.0)):
-        ld = bpy.data.lights.new(f"parley_{name}", "AREA")
-        ld.energy, ld.size = energy * max(1.0, d / 1.5) ** 2, size
-        lo = bpy.data.objects.new(f"parley_{name}", ld)
-        scene.collection.objects.link(lo)
-        p = target + np.array(pos) * max(1.0, d / 1.5)
-        lo.location = tuple(p)
-        direction = target - p
-        lo.rotation_euler = _look_rotation(direction)
-
-
-def _look_rotation(direction):
-    """Euler XYZ rotating -Z (a light's/camera's axis) onto ``direction``."""
-    from mathutils import Vector
-
-    return Vector(tuple(direction)).to_track_quat("-Z", "Y").to_euler()
+        studio.workbench_lighting(bpy, scene)
+    else:
+        studio.add_lights(bpy, scene, target=(0.0, 0.0, CAMERAS[camera][0]), scale=max(1.0, d / 1.5))
 
 
 def _add_label(bpy, scene, text: str, x: float, z: float, size: float):
@@ -149,13 +141,22 @@ def _set_fps(scene, fps: float):
     scene.render.fps_base = base
 
 
-def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="demo", camera: str = "face",
-                resolution=(1280, 720), samples: int | None = None, side_by_side=None, labels: bool = True,
-                material: str = "grey", progress=None, fps: float | None = None) -> RenderResult:
-    """Render ``clip_path`` (a clip ``.npz`` or Clip) to ``out`` (.mp4). See the module docstring.
+@dataclass(frozen=True)
+class ClipScene:
+    """A scene set up for a clip by :func:`prepare_scene`: frames 1..``n_frames``, camera and lights in place."""
 
-    progress: ``callback(frames_done, n_frames)`` after each frame.
-    Raises errors.RenderError (bad options, render failure), ClipError, DataMissingError.
+    scene: object
+    n_frames: int
+    warnings: tuple[str, ...]
+
+
+def prepare_scene(clip_path, *, audio=None, engine: str = "workbench", rig="demo", camera: str = "face",
+                  resolution=(1280, 720), samples: int | None = None, side_by_side=None, labels: bool = True,
+                  material: str = "grey", fps: float | None = None) -> ClipScene:
+    """Open the rig, bake ``clip_path`` (and ``side_by_side``) on it, add the audio, camera, backdrop and lights.
+
+    Everything :func:`render_clip` does short of rendering (stills and tests use it on its own).
+    Raises errors.RenderError (bad options), ClipError, DataMissingError.
     """
     import bpy
 
@@ -166,9 +167,6 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
     w, h = (int(resolution[0]), int(resolution[1]))
     if w < 16 or h < 16 or w % 2 or h % 2:
         raise errors.RenderError(f"resolution {w}x{h}: H.264 needs even sizes of at least 16 pixels")
-    out = Path(out)
-    if not out.parent.is_dir():
-        raise errors.RenderError(f"cannot write {out}: folder {out.parent} does not exist")
     clip = clip_path if isinstance(clip_path, clip_format.Clip) else clip_format.load_clip(clip_path)
     clip_b = None
     if side_by_side is not None:
@@ -222,5 +220,21 @@ def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="d
         strip = se.strips.new_sound("parley_audio", str(audio_path.resolve()), 1, 1)
         strip.frame_start = 1
 
-    r = render_scene(scene, out, engine=engine, frame_start=1, frame_end=n_frames, progress=progress)
-    return RenderResult(r.path, r.frames, r.fps, r.seconds, r.has_audio, tuple(warnings) + r.warnings)
+    return ClipScene(scene, n_frames, tuple(warnings))
+
+
+def render_clip(clip_path, *, audio=None, out, engine: str = "workbench", rig="demo", camera: str = "face",
+                resolution=(1280, 720), samples: int | None = None, side_by_side=None, labels: bool = True,
+                material: str = "grey", progress=None, fps: float | None = None) -> RenderResult:
+    """Render ``clip_path`` (a clip ``.npz`` or Clip) to ``out`` (.mp4). See the module docstring.
+
+    progress: ``callback(frames_done, n_frames)`` after each frame.
+    Raises errors.RenderError (bad options, render failure), ClipError, DataMissingError.
+    """
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise errors.RenderError(f"cannot write {out}: folder {out.parent} does not exist")
+    cs = prepare_scene(clip_path, audio=audio, engine=engine, rig=rig, camera=camera, resolution=resolution,
+                       samples=samples, side_by_side=side_by_side, labels=labels, material=material, fps=fps)
+    r = render_scene(cs.scene, out, engine=engine, frame_start=1, frame_end=cs.n_frames, progress=progress)
+    return RenderResult(r.path, r.frames, r.fps, r.seconds, r.has_audio, cs.warnings + r.warnings)
