@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,28 +76,31 @@ class AlignmentMismatch(PhoneticsError):
 # public API
 
 
-def phone_timing(audio: Audio, *, transcript: str | None = None,
-                 config: PhoneticsConfig = PhoneticsConfig()) -> list[Phone]:
+def phone_timing(audio: Audio, *, transcript: str | None = None, config: PhoneticsConfig = PhoneticsConfig(),
+                 progress: Callable[[float], None] | None = None) -> list[Phone]:
     """Phones covering [0, audio.duration_s] contiguously, sorted, SIL in pauses.
 
     With ``transcript``: forced alignment; falls back to recognition with a logged warning when the
     transcript does not match the audio. Raises PhoneticsError when the recogniser fails or times out.
+    ``progress(fraction)`` is called as long recordings advance (per aligned chunk or recognised segment).
     """
     if transcript is not None and normalize_transcript(transcript):
         try:
-            return align(audio, transcript, config=config)
+            return align(audio, transcript, config=config, progress=progress)
         except AlignmentMismatch as e:
             log.warning("transcript does not match the audio (%s); using phone recognition instead", e)
     elif transcript is not None:
         log.warning("transcript has no words; using phone recognition instead")
-    return recognize(audio, config=config)
+    return recognize(audio, config=config, progress=progress)
 
 
-def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = PhoneticsConfig()) -> list[Phone]:
+def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = PhoneticsConfig(),
+          progress: Callable[[float], None] | None = None) -> list[Phone]:
     """Forced alignment of ``transcript`` to ``audio``. Raises AlignmentMismatch / PhoneticsError.
 
     Recordings up to ``chunk_align_s`` are aligned in one pass; longer ones in chunks cut at pauses
-    (:func:`_align_chunked`), so memory stays bounded by the chunk length."""
+    (:func:`_align_chunked`), so memory stays bounded by the chunk length; ``progress(fraction)`` after
+    each chunk."""
     words = normalize_transcript(transcript)
     if not words:
         raise AlignmentMismatch("transcript has no words")
@@ -119,7 +123,7 @@ def align(audio: Audio, transcript: str, *, config: PhoneticsConfig = PhoneticsC
             _check_alignment(entries, speech, config)
             phones = _entry_phones(entries, prons, 0)
         else:
-            phones = _align_chunked(pcm, words, prons, speech, aligner, deadline, config)
+            phones = _align_chunked(pcm, words, prons, speech, aligner, deadline, config, progress)
     return _finalize(phones, audio.duration_s, config.min_phone_s)
 
 
@@ -219,7 +223,7 @@ def _chunk_bounds(pcm: np.ndarray, *, chunk_s: float, min_pause_s: float) -> lis
 
 
 def _align_chunked(pcm, words, prons, speech, aligner: _Aligner, deadline: float,
-                   config: PhoneticsConfig) -> list[Phone]:
+                   config: PhoneticsConfig, progress: Callable[[float], None] | None = None) -> list[Phone]:
     """Align a long recording chunk by chunk (chunks cut at pauses, see :func:`_chunk_bounds`).
 
     Words are given to chunks in order: a chunk's word count starts from its share of the remaining
@@ -304,18 +308,23 @@ def _align_chunked(pcm, words, prons, speech, aligner: _Aligner, deadline: float
         else:
             phones.extend(_entry_phones(r[1], prons, a))
         p += best_k
+        if progress is not None:
+            progress((ci + 1) / len(bounds))
     return phones
 
 
-def recognize(audio: Audio, *, config: PhoneticsConfig = PhoneticsConfig()) -> list[Phone]:
-    """Phoneme recognition (PocketSphinx allphone search). Contiguous phones over [0, duration_s]."""
+def recognize(audio: Audio, *, config: PhoneticsConfig = PhoneticsConfig(),
+              progress: Callable[[float], None] | None = None) -> list[Phone]:
+    """Phoneme recognition (PocketSphinx allphone search). Contiguous phones over [0, duration_s];
+    ``progress(fraction)`` after each decoded segment."""
     pcm = _pcm16k(audio)
     deadline = time.monotonic() + _limit(audio, config)
-    phones = _finalize(_recognize_pcm(pcm, deadline, config), audio.duration_s, config.min_phone_s)
+    phones = _finalize(_recognize_pcm(pcm, deadline, config, progress), audio.duration_s, config.min_phone_s)
     return _recognition_stress(phones)
 
 
-def _recognize_pcm(pcm: np.ndarray, deadline: float, config: PhoneticsConfig) -> list[Phone]:
+def _recognize_pcm(pcm: np.ndarray, deadline: float, config: PhoneticsConfig,
+                   progress: Callable[[float], None] | None = None) -> list[Phone]:
     """Raw recognised phones (not finalised) of 16 kHz int16 ``pcm``, times from its start."""
     import pocketsphinx as ps
     with tempfile.TemporaryDirectory(prefix="parley-ps-") as tmp:
@@ -333,6 +342,8 @@ def _recognize_pcm(pcm: np.ndarray, deadline: float, config: PhoneticsConfig) ->
             t0 = a / 16000.0
             for w, s, e in segs:
                 phones.append(Phone(t0 + s * FRAME_S, t0 + (e + 1) * FRAME_S, normalize_label(w)))
+            if progress is not None:
+                progress(b / max(1, len(pcm)))
     return phones
 
 

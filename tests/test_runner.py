@@ -105,7 +105,9 @@ def test_job_progress_from_the_real_engine(data_dir):
     stages = [h[0] for h in hist]
     assert stages[0] == "load" and stages[-2:] == ["write", "done"]
     per_take = ["analyze", "phones", "face", "body", "lips", "compose", "animated"]
-    assert stages[1:-2] == per_take * 3                     # the animator's own stages, take by take
+    # the animator's own stages, take by take (a long stage, phone timing, may report several times)
+    runs = [s for k, s in enumerate(stages) if k == 0 or s != stages[k - 1]]
+    assert runs[1:-2] == per_take * 3
     fracs = [p for _, p in hist]
     assert fracs == sorted(fracs) and fracs[0] == 0 and fracs[-1] == 1
     assert np.isclose(fracs[stages.index("animated")], 0.95 / 3, atol=1e-3)  # take 1 of 3 done

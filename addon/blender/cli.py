@@ -3,8 +3,10 @@
 ``parley render`` (the engine's CLI, which never imports bpy) runs ``render`` here in a child process, as
 the add-on runs ``python -m engine animate``: Blender's own output stays in that process and a crash in
 Blender cannot take the caller with it. ``build.py rig`` runs ``rig``. Errors: one line
-``parley: error: ...`` on stderr and exit 2; progress as JSON lines on stderr; the result as one JSON line
-on stdout.
+``parley: error: ...`` on stderr and exit 2; progress as JSON lines on stderr
+(``{"stage": "scene"|"render", "progress": 0..1}``, render lines also with ``frame``, ``of`` and
+``elapsed_s``), which the parent draws as a progress bar (:mod:`engine.console`); the result as one JSON
+line on stdout (Blender prints its own lines there too: the parent keeps the last JSON object).
 """
 from __future__ import annotations
 
@@ -40,6 +42,10 @@ def render_parser() -> argparse.ArgumentParser:
     ap.add_argument("--material", choices=("grey", "skin"), default="grey", help="demo rig material")
     ap.add_argument("--side-by-side", dest="side_by_side", metavar="CLIP_B", help="second clip beside the first")
     ap.add_argument("--no-labels", dest="labels", action="store_false", help="no A/B labels in side-by-side")
+    ap.add_argument("-v", "--verbose", action="count", default=0,
+                    help="show Blender's own output as it comes (else only when the render fails)")
+    ap.add_argument("--progress-json", action="store_true",
+                    help="progress as JSON lines on stderr instead of a progress bar")
     return ap
 
 
@@ -49,9 +55,14 @@ def _render(argv) -> int:
     a = render_parser().parse_args(argv)
     t0 = time.perf_counter()
 
+    def report(stage: str, fraction: float, **extra) -> None:
+        print(json.dumps({"stage": stage, "progress": round(float(fraction), 4), **extra}), file=sys.stderr,
+              flush=True)
+
     def progress(i: int, n: int) -> None:
-        print(json.dumps({"frame": i, "of": n, "elapsed_s": round(time.perf_counter() - t0, 3)}),
-              file=sys.stderr, flush=True)
+        report("render", i / max(1, n), frame=i, of=n, elapsed_s=round(time.perf_counter() - t0, 3))
+
+    report("scene", 0.0)
 
     r = render_clip(a.clip, audio=a.audio, out=a.out, engine=a.engine, rig=a.rig, camera=a.camera,
                     resolution=a.resolution, samples=a.samples, side_by_side=a.side_by_side,

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from engine.animators.base import AnimateRequest, Analysis, FaceTrack, Progress
-from engine.animators.compose import ComposeConfig, ComposedAnimator
+from engine.animators.compose import STAGE_START, ComposeConfig, ComposedAnimator
 from engine.animators.phonetic.face import FaceConfig, animate_face
 from engine.audio.accents import detect_accents
 from engine.phonetics import PhoneticsConfig, phone_timing
 from rigs.core.errors import ConfigError
 from rigs.core.phones import SIL, Phone
+
+PHONES_START = 0.1   # progress fraction where phone timing starts (it runs until the face stage)
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,18 @@ class PhoneticAnimator(ComposedAnimator):
             raise ConfigError("mode 'phonetic' has no models or checkpoints; drop --model/--checkpoint")
         return cls()
 
-    def phones(self, audio, request: AnimateRequest) -> list:
-        return list(phone_timing(audio, transcript=request.transcript, config=self.config.phonetics))
+    def phones(self, audio, request: AnimateRequest, *, progress=None) -> list:
+        """Timed phones; ``progress(fraction)`` as a long recording advances."""
+        return list(phone_timing(audio, transcript=request.transcript, config=self.config.phonetics,
+                                 progress=progress))
 
     def analyze(self, audio, request: AnimateRequest, *, progress: Progress) -> Analysis:
         base = super().analyze(audio, request, progress=progress)
         fps, T, prosody = float(request.fps), base.n_frames, base.prosody
-        progress("phones", 0.1)
-        phones = self.phones(audio, request) if base.speech_found else []
+        start, end = PHONES_START, STAGE_START["face"]
+        progress("phones", start)
+        phones = self.phones(audio, request, progress=lambda f: progress("phones", start + (end - start) * f)) \
+            if base.speech_found else []
         found = base.speech_found and any(str(p.label).upper() != SIL for p in phones)
         if not found:
             phones = [Phone(0.0, float(audio.duration_s), SIL)]
