@@ -176,3 +176,37 @@ def test_camera_framings_face_close_up_and_gestures_in_upper_body():
     assert lo < 1.48 and hi > 1.70 and lo > 1.30       # whole head, no chest
     (lo, hi), _ = visible_z("upper-body")
     assert lo < 0.95 and hi > 1.70, (lo, hi)
+
+
+def test_cuts_fall_in_pauses_and_alternate_framings():
+    """The "cuts" edit: upper body first, then face, cut in the middle of the pause nearest each 3.5 s mark
+    (pauses too short or too far are skipped), never a shot under 1.5 s."""
+    from addon.blender.scene import CUT_SHOTS, MIN_SHOT_S, SHOT_S, shot_plan
+    from rigs.core.phones import Phone
+
+    phones = [Phone(0.0, 2.9, "AH"), Phone(2.9, 3.3, "SIL"),      # pause at 3.1 s: near the 3.5 s mark
+              Phone(3.3, 5.0, "AH"), Phone(5.0, 5.05, "SIL"),     # too short to cut in
+              Phone(5.05, 7.8, "AH"), Phone(7.8, 8.2, "SIL"), Phone(8.2, 10.0, "AH")]
+    plan = shot_plan(10.0, phones)
+    assert [round(t, 3) for t, _ in plan] == [0.0, 3.1, 8.0]    # 8.0: the pause within 1.75 s of 3.1 + 3.5
+    no_late_pause = phones[:4] + [Phone(5.05, 10.0, "AH")]
+    assert [round(t, 3) for t, _ in shot_plan(10.0, no_late_pause)] == [0.0, 3.1, 6.6]   # none near: at 6.6
+    assert [f for _, f in plan] == [CUT_SHOTS[0], CUT_SHOTS[1], CUT_SHOTS[0]] == ["upper-body", "face", "upper-body"]
+    plan = shot_plan(11.9, None)                                  # no phones: every SHOT_S
+    assert [t for t, _ in plan] == [0.0, SHOT_S, 2 * SHOT_S]      # a cut at 10.5 s would leave a 1.4 s shot
+    starts = [t for t, _ in plan] + [11.9]
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= MIN_SHOT_S
+    assert shot_plan(2.5, None) == [(0.0, "upper-body")]
+
+
+def test_cuts_framing_binds_a_camera_to_each_cut(tmp_path, demo_blend):
+    from addon.blender.scene import prepare_scene
+
+    c = neutral_clip(8.0, fps=30)
+    cs = prepare_scene(save_clip(c, tmp_path / "c.npz"), rig=demo_blend, camera="cuts", resolution=(64, 36))
+    markers = sorted(cs.scene.timeline_markers, key=lambda m: m.frame)
+    assert [(m.frame, m.camera.name) for m in markers] == [(1, "parley_camera_upper-body"),
+                                                           (1 + round(3.5 * 30), "parley_camera_face")]
+    assert cs.scene.camera.name == "parley_camera_upper-body"
+    cs.scene.frame_set(200)   # Blender switches to the marker's camera on a frame change
+    assert cs.scene.camera.name == "parley_camera_face"

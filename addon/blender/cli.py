@@ -17,7 +17,7 @@ import time
 
 from ..vocab import errors
 from .encode import ENGINES
-from .scene import CAMERAS
+from .scene import FRAMINGS
 
 
 def _parse_resolution(s: str) -> tuple[int, int]:
@@ -36,7 +36,8 @@ def render_parser() -> argparse.ArgumentParser:
     ap.add_argument("-o", "--out", required=True, help="output .mp4")
     ap.add_argument("--engine", choices=sorted(ENGINES), default="workbench")
     ap.add_argument("--rig", default="demo", help="'demo' or a .blend file with the rig")
-    ap.add_argument("--camera", choices=sorted(CAMERAS), default="face")
+    ap.add_argument("--camera", choices=sorted(FRAMINGS), default="face",
+                    help="framing; 'cuts' edits between upper-body and face shots in the pauses")
     ap.add_argument("--resolution", type=_parse_resolution, default=(1280, 720))
     ap.add_argument("--samples", type=int, default=None)
     ap.add_argument("--material", choices=("grey", "skin"), default="grey", help="demo rig material")

@@ -3,7 +3,7 @@
 :func:`prepare_scene` opens the rig (the cached demo character, built on first use, or a ``.blend``),
 applies the clip with :func:`addon.blender.bake.bake_clip` (the same code the add-on uses), adds the audio
 as a sequencer sound strip, sets the frame rate and range from the clip, frames a camera (face, upper body
-or full body) and puts the character in a studio (:mod:`addon.blender.studio`: a cyclorama backdrop and
+or full body, or "cuts" between upper body and face in the clip's pauses) and puts the character in a studio (:mod:`addon.blender.studio`: a cyclorama backdrop and
 key, fill and rim lights); :func:`render_clip` then renders it with
 :func:`addon.blender.encode.render_scene`.
 ``side_by_side`` renders a second clip on a second copy of the rig beside the first, same camera and
@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 # stay in frame.
 CAMERAS = {"face": (1.59, 0.39, 0.34, 6.0), "upper-body": (1.29, 0.92, 0.75, 0.0),
            "full": (0.92, 2.0, 1.0, 0.0)}
+# "cuts" edits between the CUT_SHOTS framings (starting with the first), one shot about SHOT_S long, each cut in
+# the middle of a pause of the clip's phones (at least MIN_PAUSE_S) when one is near, no shot under MIN_SHOT_S
+CUTS = "cuts"
+CUT_SHOTS = ("upper-body", "face")
+SHOT_S = 3.5
+MIN_SHOT_S = 1.5
+MIN_PAUSE_S = 0.15
+FRAMINGS = (*CAMERAS, CUTS)
 LENS_MM = 50.0
 SENSOR_MM = 36.0
 LABEL_HEIGHT = 0.33   # A/B label centre above the target, as a fraction of the visible height
@@ -60,24 +68,52 @@ def camera_placement(camera: str, aspect: float, n_characters: int = 1) -> tuple
     return (0.0, -d * math.cos(t), h_m + d * math.sin(t)), d
 
 
-def _setup_camera(bpy, scene, camera: str, n: int) -> float:
-    """Add the framing's camera; returns its distance to the target (m)."""
+def shot_plan(duration_s: float, phonemes=None, *, shot_s: float = SHOT_S) -> list[tuple[float, str]]:
+    """[(start s, framing)] of the "cuts" framing: shots alternate through :data:`CUT_SHOTS`, each cut placed in
+    the middle of the pause (a SIL phone of at least :data:`MIN_PAUSE_S`) nearest to ``shot_s`` after the
+    previous cut, within half a shot of it, else at ``shot_s``; no shot is shorter than :data:`MIN_SHOT_S`."""
+    pauses = sorted(0.5 * (float(p.start_s) + float(p.end_s)) for p in (phonemes or ())
+                    if str(p.label).upper() == "SIL" and float(p.end_s) - float(p.start_s) >= MIN_PAUSE_S)
+    plan, t = [(0.0, CUT_SHOTS[0])], 0.0
+    while True:
+        target = t + shot_s
+        ok = [m for m in pauses if t + MIN_SHOT_S <= m <= duration_s - MIN_SHOT_S and abs(m - target) <= shot_s / 2]
+        cut = min(ok, key=lambda m: abs(m - target)) if ok else target
+        if cut > duration_s - MIN_SHOT_S:
+            return plan
+        plan.append((cut, CUT_SHOTS[len(plan) % len(CUT_SHOTS)]))
+        t = cut
+
+
+def _setup_camera(bpy, scene, camera: str, n: int, name: str = "parley_camera"):
+    """Add the framing's camera as the scene's camera; returns (the camera object, its distance to the target m)."""
     aspect = scene.render.resolution_x / scene.render.resolution_y
     loc, d = camera_placement(camera, aspect, n)
-    cam_data = bpy.data.cameras.new("parley_camera")
+    cam_data = bpy.data.cameras.new(name)
     cam_data.lens, cam_data.sensor_width = LENS_MM, SENSOR_MM
     cam_data.clip_start, cam_data.clip_end = 0.05, 100.0
-    cam = bpy.data.objects.new("parley_camera", cam_data)
+    cam = bpy.data.objects.new(name, cam_data)
     scene.collection.objects.link(cam)
     cam.location = loc
     cam.rotation_euler = (math.pi / 2 - math.radians(CAMERAS[camera][3]), 0.0, 0.0)  # along +Y, tilted down
     scene.camera = cam
-    return d
+    return cam, d
+
+
+def _setup_cuts(bpy, scene, plan, n: int, fps: float) -> None:
+    """One camera per framing of ``plan`` and a timeline marker bound to a camera at each cut."""
+    cams = {}
+    for framing in dict.fromkeys(f for _, f in plan):
+        cams[framing], _ = _setup_camera(bpy, scene, framing, n, name=f"parley_camera_{framing}")
+    for k, (start_s, framing) in enumerate(plan):
+        marker = scene.timeline_markers.new(f"parley_shot_{k + 1}_{framing}", frame=1 + int(round(start_s * fps)))
+        marker.camera = cams[framing]
+    scene.camera = cams[plan[0][1]]
 
 
 def _setup_camera_and_light(bpy, scene, camera: str, engine: str, n: int):
     """Camera, studio backdrop and three-point lighting for ``engine`` (:mod:`addon.blender.studio`)."""
-    d = _setup_camera(bpy, scene, camera, n)
+    _, d = _setup_camera(bpy, scene, camera, n)
     aspect = scene.render.resolution_x / scene.render.resolution_y
     (_, cam_y, cam_z), _ = camera_placement(camera, aspect, n)
     to_wall = studio.CYC_WALL_Y_M - cam_y
@@ -162,8 +198,8 @@ def prepare_scene(clip_path, *, audio=None, engine: str = "workbench", rig="demo
 
     if engine not in ENGINES:
         raise errors.RenderError(f"engine must be one of {sorted(ENGINES)}, got {engine!r}")
-    if camera not in CAMERAS:
-        raise errors.RenderError(f"camera must be one of {sorted(CAMERAS)}, got {camera!r}")
+    if camera not in FRAMINGS:
+        raise errors.RenderError(f"camera must be one of {sorted(FRAMINGS)}, got {camera!r}")
     w, h = (int(resolution[0]), int(resolution[1]))
     if w < 16 or h < 16 or w % 2 or h % 2:
         raise errors.RenderError(f"resolution {w}x{h}: H.264 needs even sizes of at least 16 pixels")
@@ -191,7 +227,8 @@ def prepare_scene(clip_path, *, audio=None, engine: str = "workbench", rig="demo
     if clip_b is not None:
         mesh_b, arm_b = _second_copy(bpy, scene, mesh_a, arm_a)
         rigs_.append((clip_b, mesh_b, arm_b))
-    spacing = CAMERAS[camera][2]
+    framing = CUT_SHOTS[0] if camera == CUTS else camera   # sets spacing, labels, backdrop and lights
+    spacing = CAMERAS[framing][2]
     results = []
     for k, (c, me, ar) in enumerate(rigs_):
         if len(rigs_) > 1:  # A on the viewer's left (-X seen from the camera at -Y)
@@ -204,10 +241,13 @@ def prepare_scene(clip_path, *, audio=None, engine: str = "workbench", rig="demo
     n_frames = max(r.frame_end for r in results)
     scene.frame_start, scene.frame_end = 1, n_frames
     if len(rigs_) > 1 and labels:
-        h_m, vis_h = CAMERAS[camera][:2]
+        h_m, vis_h = CAMERAS[framing][:2]
         for k, text in enumerate(("A", "B")):
             _add_label(bpy, scene, text, (-0.5 + k) * spacing, h_m + LABEL_HEIGHT * vis_h, LABEL_SIZE * vis_h)
-    _setup_camera_and_light(bpy, scene, camera, engine, len(rigs_))
+    _setup_camera_and_light(bpy, scene, framing, engine, len(rigs_))
+    if camera == CUTS:
+        _setup_cuts(bpy, scene, shot_plan(clip.duration_s, clip.phonemes), len(rigs_),
+                    scene.render.fps / scene.render.fps_base)
     if engine == "workbench":
         scene.display.render_aa = "FXAA" if samples is None else nearest_aa(samples)
     elif engine == "eevee":
