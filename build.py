@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Parley's one entry point: set up, test, run the demo, build the rig and the Blender extension.
 
-    python3 build.py demo     # audio -> clip -> Blender render -> out/demo.mp4
+    python3 build.py demo     # audio -> clip -> Blender render -> out/demo.mp4 and out/demo_strip.png
     python3 build.py test     # the checks (import layers, ruff, mypy) and the test suite
     python3 build.py rig      # the demo character as out/demo_rig.blend
     python3 build.py addon    # the Blender extension as dist/parley-<version>.zip
@@ -31,6 +31,9 @@ DEMO_TRANSCRIPT = ROOT / "engine" / "samples" / "demo.txt"
 APT_PACKAGES = ["espeak-ng", "libespeak-ng1", "festival", "festvox-kallpc16k", "festvox-us-slt-hts",
                 "ffmpeg", "sox"]
 PIP_EXTRAS = "all"
+# the demo's picture strip: frames of out/demo.mp4 at these times (s), each this wide (px), side by side
+STRIP_TIMES_S = (1.45, 6.28, 6.95, 9.1)
+STRIP_FRAME_WIDTH_PX = 480
 
 
 def step(msg: str) -> None:
@@ -135,19 +138,35 @@ def cmd_test(extra: list[str]) -> None:
     py("-m", "pytest", "-ra", "--durations=15", *extra)
 
 
+def strip(video: Path, out: Path, times_s=STRIP_TIMES_S, width_px: int = STRIP_FRAME_WIDTH_PX) -> Path:
+    """Frames of ``video`` at ``times_s`` side by side in one PNG (ffmpeg), for README."""
+    cmd: list = ["ffmpeg", "-y", "-v", "error"]
+    for t in times_s:
+        cmd += ["-ss", f"{t:.3f}", "-i", video]
+    scaled = ";".join(f"[{k}:v]scale={width_px}:-2[f{k}]" for k in range(len(times_s)))
+    joined = "".join(f"[f{k}]" for k in range(len(times_s)))
+    cmd += ["-filter_complex", f"{scaled};{joined}hstack=inputs={len(times_s)}", "-frames:v", "1", out]
+    run(cmd)
+    return out
+
+
 def cmd_demo(extra: list[str]) -> None:
+    """The built-in sample animated and rendered; ``extra`` goes to ``parley render`` (-v also to animate)."""
     setup()
     OUT.mkdir(exist_ok=True)
     clip = OUT / "demo.npz"
+    verbose = [a for a in extra if a in ("-v", "--verbose")]
     step(f"animating the built-in sample {DEMO_AUDIO.relative_to(ROOT)} -> {clip.relative_to(ROOT)}")
-    py("-m", "engine", "animate", DEMO_AUDIO, "-o", clip, "--transcript-file", DEMO_TRANSCRIPT,
+    py("-m", "engine", *verbose, "animate", DEMO_AUDIO, "-o", clip, "--transcript-file", DEMO_TRANSCRIPT,
        "--emotion", "joy:0.4", "--seed", "1")
     py("-m", "engine", "info", clip)
     video = OUT / "demo.mp4"
-    step(f"rendering {video.relative_to(ROOT)} through Blender (Workbench; progress per frame below)")
+    step(f"rendering {video.relative_to(ROOT)} through Blender (Workbench, upper body and face close-up; "
+         "Blender's own output with -v)")
     py("-m", "engine", "render", clip, "--audio", DEMO_AUDIO, "-o", video, "--engine", "workbench",
-       "--camera", "upper-body", "--resolution", "960x540", *extra)
-    step(f"done: {video}")
+       "--camera", "cuts", "--resolution", "960x540", *extra)
+    picture = strip(video, OUT / "demo_strip.png")
+    step(f"done: {video} (frames at {', '.join(f'{t:g}' for t in STRIP_TIMES_S)} s in {picture})")
 
 
 def cmd_rig(extra: list[str]) -> None:

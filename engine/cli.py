@@ -4,7 +4,9 @@ Every user error is one line ``parley: error: ...`` on stderr and exit code 2 (`
 option, a file system error); Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129 (:mod:`rigs.core.signals`), and
 none of them leaves a partial or temporary file or replaces an old output. Outputs are checked before the
 work starts (:func:`rigs.core.files.check_output`: never an input, the right extension, writable).
-``--progress-json`` makes ``animate`` print JSON-lines progress on stderr for the add-on.
+Results go to stdout, one line each; long work shows progress bars on stderr (:mod:`engine.console`), or
+JSON lines with ``--progress-json`` (the add-on reads them); Blender's own output during ``render`` is shown
+only with ``-v`` or when the render fails.
 """
 from __future__ import annotations
 
@@ -85,15 +87,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _progress_printer(enabled: bool):
-    if not enabled:
-        return None
-
-    def report(stage: str, frac: float) -> None:
-        sys.stderr.write(json.dumps({"stage": stage, "progress": round(float(frac), 4)}) + "\n")
-        sys.stderr.flush()
-
-    return report
 
 
 def _cmd_animate(ns) -> int:
@@ -107,9 +100,16 @@ def _cmd_animate(ns) -> int:
     req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=parse_emotion(ns.emotion),
                          transcript=transcript, body=not ns.no_body, model=ns.model, checkpoint=ns.checkpoint,
                          device=ns.device)
-    paths = animate_file(ns.audio, ns.output, mode=ns.mode, request=req, samples=ns.samples,
-                         progress=_progress_printer(ns.progress_json),
-                         other_inputs=(ns.transcript_file,) if ns.transcript_file else ())
+    from engine import console
+
+    inputs = (ns.transcript_file,) if ns.transcript_file else ()
+    if ns.progress_json:
+        paths = animate_file(ns.audio, ns.output, mode=ns.mode, request=req, samples=ns.samples,
+                             progress=console.json_progress(), other_inputs=inputs)
+    else:
+        with console.StageBars() as bars:
+            paths = animate_file(ns.audio, ns.output, mode=ns.mode, request=req, samples=ns.samples,
+                                 progress=bars, other_inputs=inputs)
     for p in paths:
         print(p)
     return 0
@@ -192,38 +192,81 @@ def _cmd_export(ns) -> int:
     return 0
 
 
+# the render's own options that this front end acts on (the Blender layer's parser accepts and documents them)
+RENDER_FRONT_FLAGS = {"-v": "verbose", "--verbose": "verbose", "--progress-json": "progress_json"}
+
+
+def _split_render_args(args: list[str]) -> tuple[list[str], int, bool]:
+    """(the arguments for the Blender layer, -v count, --progress-json) from ``parley render ARGS``."""
+    rest, verbose, as_json = [], 0, False
+    for a in args:
+        if a in RENDER_FRONT_FLAGS:
+            verbose += RENDER_FRONT_FLAGS[a] == "verbose"
+            as_json |= RENDER_FRONT_FLAGS[a] == "progress_json"
+        elif a.startswith("-v") and set(a[1:]) == {"v"}:
+            verbose += len(a) - 1
+        else:
+            rest.append(a)
+    return rest, verbose, as_json
+
+
 def _cmd_render(ns) -> int:
     """Hand ``render`` to the Blender layer's own command line in a child process (engine never imports bpy).
-    A signal here is passed on to it, which removes its temp video and exits (it keeps the old MP4)."""
+
+    The child reports progress as JSON lines, shown here as a bar of frames (or passed on with
+    ``--progress-json``); its result is printed as one JSON line on stdout; Blender's own output is kept
+    back unless ``-v``, and shown (its last lines) before the error when the render fails. A signal here
+    is passed on to it, which removes its temp video and exits (it keeps the old MP4)."""
     import importlib.util
     import subprocess
 
+    from engine import console
+
     if importlib.util.find_spec("bpy") is None:
         raise ParleyError("rendering needs Blender as a Python module (pip install bpy==5.0.1)")
-    proc = subprocess.Popen([sys.executable, "-m", "addon.blender.cli", "render", *ns.args])
+    args, verbose, as_json = _split_render_args(ns.args)
+    verbose += ns.verbose
+    if "-h" in args or "--help" in args:
+        return subprocess.call([sys.executable, "-m", "addon.blender.cli", "render", *args])
+    if as_json:
+        emit = console.json_progress()
+
+        def on_progress(d: dict) -> None:
+            emit(str(d.pop("stage")), float(d.pop("progress", 0.0)), **d)
+    else:
+        stages, frames = console.StageBars(), console.FrameBar()
+
+        def on_progress(d: dict) -> None:
+            if d.get("stage") == "render" and "of" in d:
+                stages.close()
+                frames(int(d.get("frame", 0)), int(d["of"]))
+            else:  # setting the scene up (building the demo character on first use) tells no fraction
+                stages(str(d.get("stage")), None)
+
+        def on_tick() -> None:
+            stages.tick()
+            frames.tick()
     try:
-        return proc.wait()
-    except Interrupted as exc:
-        return _stop_child(proc, exc)
-
-
-def _stop_child(proc, exc: Interrupted) -> int:
-    """Pass the signal on, give the child ``RENDER_STOP_S`` to clean up, then kill it; its exit code."""
-    import subprocess
-
-    if proc.poll() is None:
-        try:
-            proc.send_signal(exc.signum)
-            proc.wait(timeout=RENDER_STOP_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        except OSError:
-            pass
-    if proc.returncode is None or proc.returncode <= 0:  # killed, or ended before it saw the signal
-        sys.stderr.write(f"parley: {exc.message()}\n")
-        return exc.exit_code
-    return proc.returncode
+        run = console.run_child([sys.executable, "-m", "addon.blender.cli", "render", *args],
+                                on_progress=on_progress, on_tick=None if as_json else on_tick,
+                                verbose=verbose > 0, stop_timeout_s=RENDER_STOP_S)
+    finally:
+        if not as_json:
+            stages.close()
+            frames.close()
+    for w in run.warnings:
+        console.message(f"parley: warning: {w}")
+    if run.returncode != 0:
+        if run.log and not verbose:
+            console.message(f"parley: the renderer's own output (last {len(run.log)} lines):")
+            for line in run.log:
+                console.message(f"  {line}")
+        for line in run.errors or [f"parley: error: the renderer exited with code {run.returncode}"]:
+            console.message(line)
+        return run.returncode
+    if run.result is not None:
+        print(json.dumps(run.result))
+    return 0
 
 
 def main(argv=None) -> int:

@@ -87,6 +87,17 @@ def test_demo_character_shape_keys_bones_and_groups(demo_blend):
     assert abs(hz - bz) < 0.05 and 1.3 < hz < 1.6
     # every body vertex is skinned
     assert all(len(v.groups) for v in body.data.vertices)
+    # the outfit: one material slot per part (top, trousers, shoes, skin of the hands), each part present
+    from addon.blender.body_shape import PARTS
+
+    assert len(body.data.materials) == len(PARTS)
+    assert {p.material_index for p in body.data.polygons} == set(range(len(PARTS)))
+    # the top ends in a straight hem at the waist: no top face below it, no trouser face above it
+    from addon.blender.body_shape import WAIST_Y_M
+
+    low = {p.material_index for p in body.data.polygons if p.center.z < WAIST_Y_M - 1e-4}
+    high = {p.material_index for p in body.data.polygons if p.center.z > WAIST_Y_M + 1e-4}
+    assert PARTS.index("top") not in low and PARTS.index("trousers") not in high
 
 
 @pytest.mark.blender

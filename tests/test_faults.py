@@ -268,13 +268,14 @@ def _render_and_signal(tmp_path, sig, *, group: bool):
     out = tmp_path / "out.mp4"
     out.write_bytes(b"the old video")
     p = subprocess.Popen([sys.executable, "-m", "engine", "render", str(clip), "--audio", str(audio), "-o", str(out),
-                          "--resolution", "160x120"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          "--resolution", "160x120", "--progress-json"], cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)},
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     lines = []
     try:
         for line in p.stderr:
             lines.append(line)
-            if line.startswith('{"frame"'):
+            if '"frame"' in line:   # --progress-json: frames are being written
                 break
         assert p.poll() is None, "".join(lines)
         if group:

@@ -132,9 +132,36 @@ def test_render_scene_renders_as_set_up_and_restores_settings(tmp_path, demo_ble
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
 
 
+# the demo head at rest in Blender axes (m): crown, chin tip, the lips' front (ICT FaceKit on the skeleton)
+CROWN_M, CHIN_M, LIPS_M = (0.0, -0.017, 1.704), (0.0, -0.12, 1.475), (0.0, -0.136, 1.525)
+
+
+def _image_height(camera, point, aspect=16 / 9):
+    """Where ``point`` lands on the picture of ``camera``: -1 at the bottom edge, +1 at the top (perspective)."""
+    import math
+
+    from addon.blender.scene import CAMERAS, camera_placement, vertical_half_fov
+
+    (x, y, z), _ = camera_placement(camera, aspect)
+    t = math.radians(CAMERAS[camera][3])
+    dy, dz = point[1] - y, point[2] - z
+    depth = dy * math.cos(t) - dz * math.sin(t)     # along the view axis (+Y tilted down by t)
+    up = dy * math.sin(t) + dz * math.cos(t)        # along the picture's up axis
+    return up / (depth * math.tan(vertical_half_fov(aspect)))
+
+
+def test_face_camera_frames_the_head_at_two_thirds_of_the_height_with_the_lips_in_view():
+    """Perspective projection of the demo head: crown to chin is 60-70% of the frame height, with headroom
+    above, the chin above the bottom edge and the lips in the lower half but well inside the frame."""
+    crown, chin, lips = (_image_height("face", p) for p in (CROWN_M, CHIN_M, LIPS_M))
+    assert 0.60 <= (crown - chin) / 2 <= 0.70, (crown, chin)
+    assert 0.35 < crown < 0.8 and -0.9 < chin < -0.5    # headroom; the chin well inside the bottom edge
+    assert -0.7 < lips < 0.0                             # lips below the centre, clearly in frame
+
+
 def test_camera_framings_face_close_up_and_gestures_in_upper_body():
-    """Pure geometry: the face camera frames the demo head (chin ~1.48 m, crown ~1.70 m) at ~60% of the frame
-    height from slightly above; upper-body keeps waist-height gestures (>= 0.95 m) and the crown in view."""
+    """Pure geometry: the face camera looks down at the face; upper-body keeps waist-height gestures (>= 0.95 m)
+    and the crown in view."""
     import math
 
     from addon.blender.scene import CAMERAS, LENS_MM, SENSOR_MM, camera_placement
@@ -150,7 +177,6 @@ def test_camera_framings_face_close_up_and_gestures_in_upper_body():
 
     (lo, hi), z = visible_z("face")
     assert z > CAMERAS["face"][0]                       # looks down at the face
-    assert 0.5 < (1.70 - 1.48) / (hi - lo) < 0.72, (lo, hi)
     assert lo < 1.48 and hi > 1.70 and lo > 1.30       # whole head, no chest
     (lo, hi), _ = visible_z("upper-body")
     assert lo < 0.95 and hi > 1.70, (lo, hi)
@@ -253,3 +279,37 @@ def test_rig_file_with_nothing_to_render_is_an_error(tmp_path, clip_path):
     with pytest.raises(RenderError, match="nothing to render"):
         render_clip(clip_path, out=out, rig=empty, resolution=(64, 48))
     assert not out.exists()
+
+
+def test_cuts_fall_in_pauses_and_alternate_framings():
+    """The "cuts" edit: upper body first, then face, cut in the middle of the pause nearest each 3.5 s mark
+    (pauses too short or too far are skipped), never a shot under 1.5 s."""
+    from addon.blender.scene import CUT_SHOTS, MIN_SHOT_S, SHOT_S, shot_plan
+    from rigs.core.phones import Phone
+
+    phones = [Phone(0.0, 2.9, "AH"), Phone(2.9, 3.3, "SIL"),      # pause at 3.1 s: near the 3.5 s mark
+              Phone(3.3, 5.0, "AH"), Phone(5.0, 5.05, "SIL"),     # too short to cut in
+              Phone(5.05, 7.8, "AH"), Phone(7.8, 8.2, "SIL"), Phone(8.2, 10.0, "AH")]
+    plan = shot_plan(10.0, phones)
+    assert [round(t, 3) for t, _ in plan] == [0.0, 3.1, 8.0]    # 8.0: the pause within 1.75 s of 3.1 + 3.5
+    no_late_pause = phones[:4] + [Phone(5.05, 10.0, "AH")]
+    assert [round(t, 3) for t, _ in shot_plan(10.0, no_late_pause)] == [0.0, 3.1, 6.6]   # none near: at 6.6
+    assert [f for _, f in plan] == [CUT_SHOTS[0], CUT_SHOTS[1], CUT_SHOTS[0]] == ["upper-body", "face", "upper-body"]
+    plan = shot_plan(11.9, None)                                  # no phones: every SHOT_S
+    assert [t for t, _ in plan] == [0.0, SHOT_S, 2 * SHOT_S]      # a cut at 10.5 s would leave a 1.4 s shot
+    starts = [t for t, _ in plan] + [11.9]
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= MIN_SHOT_S
+    assert shot_plan(2.5, None) == [(0.0, "upper-body")]
+
+
+def test_cuts_framing_binds_a_camera_to_each_cut(tmp_path, demo_blend):
+    from addon.blender.scene import prepare_scene
+
+    c = neutral_clip(8.0, fps=30)
+    cs = prepare_scene(save_clip(c, tmp_path / "c.npz"), rig=demo_blend, camera="cuts", resolution=(64, 36))
+    markers = sorted(cs.scene.timeline_markers, key=lambda m: m.frame)
+    assert [(m.frame, m.camera.name) for m in markers] == [(1, "parley_camera_upper-body"),
+                                                           (1 + round(3.5 * 30), "parley_camera_face")]
+    assert cs.scene.camera.name == "parley_camera_upper-body"
+    cs.scene.frame_set(200)   # Blender switches to the marker's camera on a frame change
+    assert cs.scene.camera.name == "parley_camera_face"

@@ -5,7 +5,9 @@ the add-on runs ``python -m engine animate``: Blender's own output stays in that
 Blender cannot take the caller with it. ``build.py rig`` runs ``rig``. Errors: one line
 ``parley: error: ...`` on stderr and exit 2 (bad options included); Ctrl-C, SIGTERM and SIGHUP remove the
 temporary video, keep the old one and exit 128 + the signal number (:mod:`rigs.core.signals`); progress as
-JSON lines on stderr; the result as one JSON line on stdout.
+JSON lines on stderr (``{"stage": "scene"|"render", "progress": 0..1}``, render lines also with ``frame``,
+``of`` and ``elapsed_s``), which the parent draws as a progress bar (:mod:`engine.console`); the result as
+one JSON line on stdout (Blender prints its own lines there too: the parent keeps the last JSON object).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import time
 
 from ..vocab import errors, files, signals
 from .encode import ENGINES, MAX_SIDE_PX, check_resolution
-from .scene import CAMERAS
+from .scene import FRAMINGS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,13 +47,18 @@ def render_parser() -> argparse.ArgumentParser:
     ap.add_argument("-o", "--out", required=True, help="output .mp4")
     ap.add_argument("--engine", choices=sorted(ENGINES), default="workbench")
     ap.add_argument("--rig", default="demo", help="'demo' or a .blend file with the rig")
-    ap.add_argument("--camera", choices=sorted(CAMERAS), default="face")
+    ap.add_argument("--camera", choices=sorted(FRAMINGS), default="face",
+                    help="framing; 'cuts' edits between upper-body and face shots in the pauses")
     ap.add_argument("--resolution", type=_parse_resolution, default=(1280, 720),
                     help=f"WIDTHxHEIGHT, even, at most {MAX_SIDE_PX} a side (default 1280x720)")
     ap.add_argument("--samples", type=int, default=None)
     ap.add_argument("--material", choices=("grey", "skin"), default="grey", help="demo rig material")
     ap.add_argument("--side-by-side", dest="side_by_side", metavar="CLIP_B", help="second clip beside the first")
     ap.add_argument("--no-labels", dest="labels", action="store_false", help="no A/B labels in side-by-side")
+    ap.add_argument("-v", "--verbose", action="count", default=0,
+                    help="show Blender's own output as it comes (else only when the render fails)")
+    ap.add_argument("--progress-json", action="store_true",
+                    help="progress as JSON lines on stderr instead of a progress bar")
     return ap
 
 
@@ -61,9 +68,14 @@ def _render(argv) -> int:
     a = render_parser().parse_args(argv)
     t0 = time.perf_counter()
 
+    def report(stage: str, fraction: float, **extra) -> None:
+        print(json.dumps({"stage": stage, "progress": round(float(fraction), 4), **extra}), file=sys.stderr,
+              flush=True)
+
     def progress(i: int, n: int) -> None:
-        print(json.dumps({"frame": i, "of": n, "elapsed_s": round(time.perf_counter() - t0, 3)}),
-              file=sys.stderr, flush=True)
+        report("render", i / max(1, n), frame=i, of=n, elapsed_s=round(time.perf_counter() - t0, 3))
+
+    report("scene", 0.0)
 
     r = render_clip(a.clip, audio=a.audio, out=a.out, engine=a.engine, rig=a.rig, camera=a.camera,
                     resolution=a.resolution, samples=a.samples, side_by_side=a.side_by_side,

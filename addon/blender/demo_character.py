@@ -13,14 +13,17 @@ What :func:`build` makes (Blender axes: Z up, the character faces -Y, +X is its 
   jaw shapes (``jawOpen``/``jawLeft``/``jawRight``/``jawForward`` move gums, tongue and lower teeth);
   eyeballs are weighted to the ``left_eye``/``right_eye`` bones, the skin to ``head`` blended into
   ``neck`` below the jaw.
-* ``parley_body``: a mannequin generated from the skeleton graph: a Skin modifier over the joints with
-  per-joint radii, subdivided, applied, smooth shaded and skinned to the armature with automatic (bone
-  heat) weights, falling back to distance weights if bone heat fails.
-* materials: neutral grey for perceptual studies (``material="grey"``) or a skin-like one
-  (``material="skin"``); the Workbench colour is each material's ``diffuse_color``.
+* ``parley_body``: the body in an outfit (:mod:`addon.blender.body_shape`): a long-sleeved top with a
+  mock-neck collar that sheathes the head's cut edge, trousers, shoes, and hands with a thumb and four
+  fingers, polygonised from lofted metaball chains (smooth joins at shoulders, armpits and hips), the top's
+  hem cut straight at the waist, one material slot per part, and skinned to the armature with automatic
+  (bone heat) weights, falling back to distance weights if bone heat fails; the collar follows the neck.
+* materials: neutral grey skin for perceptual studies (``material="grey"``) or a skin-like one
+  (``material="skin"``), with a dark outfit either way; the Workbench colour is each material's
+  ``diffuse_color``, Eevee and Cycles use the same colour with a per-part roughness (:data:`SURFACE`).
 
 References: Li et al. 2020 (ICT FaceKit); Pavlakos et al. 2019 (SMPL-X skeleton); Blender manual,
-"Skin Modifier".
+"Metaball".
 """
 from __future__ import annotations
 
@@ -37,9 +40,9 @@ from ..vocab import errors
 from ..vocab import files
 from ..vocab import rotations
 from . import geometry
-from .geometry import (COLOURS, EXTRA_TIPS, PART_MATERIAL, RADII, ARMATURE_NAME, BODY_NAME, HEAD_NAME,
-                       NO_FACE_PARTS, bone_layout, cornea_faces, cut_at_height, head_offset_m,
-                       neck_ring, segment_weights, sheathe_neck)
+from . import body_shape
+from .geometry import (COLOURS, PART_MATERIAL, ARMATURE_NAME, BODY_NAME, HEAD_NAME, NO_FACE_PARTS, bone_layout,
+                       cornea_faces, cut_at_height, head_offset_m, neck_ring, segment_weights)
 
 # ------------------------------------------------------------------------------------------ bpy part
 
@@ -59,15 +62,22 @@ def _mesh_from_arrays(bpy, name: str, verts: np.ndarray, polys: list[np.ndarray]
     return me
 
 
-def _material(bpy, name: str, rgba) -> object:
+# (roughness, specular IOR level) of the Eevee/Cycles materials by part; fabric is rough and barely glossy
+SURFACE = {"top": (0.92, 0.12), "trousers": (0.9, 0.15), "shoes": (0.45, 0.5), "sclera": (0.2, 0.5),
+           "skin": (0.5, 0.4)}
+DEFAULT_SURFACE = (0.55, 0.5)
+
+
+def _material(bpy, name: str, rgba, part: str = "") -> object:
     mat = bpy.data.materials.new(name)
     mat.diffuse_color = rgba
-    mat.use_nodes = True
+    roughness, specular = SURFACE.get(part, DEFAULT_SURFACE)
     bsdf = next((n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED"), None)
     if bsdf is not None:
         bsdf.inputs["Base Color"].default_value = rgba
-        bsdf.inputs["Roughness"].default_value = 0.55 if "sclera" not in name else 0.2
-    mat.roughness = 0.55
+        bsdf.inputs["Roughness"].default_value = roughness
+        bsdf.inputs["Specular IOR Level"].default_value = specular
+    mat.roughness = roughness
     return mat
 
 
@@ -95,58 +105,100 @@ def _build_armature(bpy, layout):
     return obj
 
 
-def _build_body(bpy, arm_obj, layout, ring):
-
-    sk = skeleton_module.canonical_skeleton()
-    names = [n for n in sk.names if n in RADII]
-    pts = {n: layout[n][0] for n in names}
-    radii = {n: RADII[n] for n in names}
-    pts["neck"] = ring[1] + np.array([0.0, 0.05, 0.0])  # a leaf inside the head (its end cap shrinks)
-    radii["neck"] = (ring[2][0] - 0.008, ring[2][1] - 0.008)
-    edges_named = [(sk.names[p], n) for n, p in zip(sk.names, sk.parents) if n in RADII and p >= 0
-                   and sk.names[p] in RADII]
-    for tip, (par, off, r) in EXTRA_TIPS.items():
-        pts[tip] = layout[par][0] + np.array(off)
-        radii[tip] = r
-        names.append(tip)
-        edges_named.append((par, tip))
-    idx = {n: i for i, n in enumerate(names)}
-    verts = rotations.yup_to_zup(np.array([pts[n] for n in names]))
-    me = bpy.data.meshes.new("parley_body_graph")
-    me.from_pydata([tuple(v) for v in verts], [(idx[a], idx[b]) for a, b in edges_named], [])
-    obj = bpy.data.objects.new("parley_body_graph", me)
+def _metaball_mesh(bpy, name: str, elements: body_shape.Elements, resolution_m: float):
+    """Polygonise metaball ``elements`` (Y-up) with Blender's tessellation: (V,3) Z-up vertices, faces."""
+    mb = bpy.data.metaballs.new(name)
+    mb.resolution = mb.render_resolution = resolution_m
+    mb.threshold = body_shape.THRESHOLD
+    co = rotations.yup_to_zup(elements.co_m)
+    frames = rotations.YUP_TO_ZUP @ elements.frames
+    quats = rotations.matrix_to_quaternion(frames)
+    for k in range(len(elements)):
+        el = mb.elements.new(type="ELLIPSOID")
+        el.co = tuple(co[k])
+        el.radius = float(elements.radius_m[k])
+        el.stiffness = body_shape.STIFFNESS
+        el.size_x, el.size_y, el.size_z = (float(x) for x in elements.size[k])
+        el.rotation = tuple(quats[k])
+    obj = bpy.data.objects.new(name, mb)
     bpy.context.scene.collection.objects.link(obj)
-    skin = obj.modifiers.new("skin", "SKIN")
-    skin.branch_smoothing = 0.5
-    sub = obj.modifiers.new("subsurf", "SUBSURF")
-    sub.levels = sub.render_levels = 2
-    for n, sv in zip(names, me.skin_vertices[0].data):
-        sv.radius = radii[n]
-        sv.use_root = n == "pelvis"
-    deps = bpy.context.evaluated_depsgraph_get()
-    body_me = bpy.data.meshes.new_from_object(obj.evaluated_get(deps))
+    me = bpy.data.meshes.new_from_object(obj.evaluated_get(bpy.context.evaluated_depsgraph_get()))
+    verts = np.empty(len(me.vertices) * 3, np.float32)
+    me.vertices.foreach_get("co", verts)
+    polys = [np.array(p.vertices, np.int64) for p in me.polygons]
     bpy.data.objects.remove(obj)
+    bpy.data.metaballs.remove(mb)
     bpy.data.meshes.remove(me)
-    body_me.name = BODY_NAME
-    import bmesh
+    return verts.reshape(-1, 3).astype(np.float64), polys
 
-    bm = bmesh.new()  # the Skin hull is not mirror-symmetric at branch joints: mirror the -X half
-    bm.from_mesh(body_me)
-    bmesh.ops.symmetrize(bm, input=bm.verts[:] + bm.edges[:] + bm.faces[:], direction="-X", dist=1e-4)
-    bm.to_mesh(body_me)
-    bm.free()
-    co = np.empty(len(body_me.vertices) * 3, np.float32)
-    body_me.vertices.foreach_get("co", co)
-    co = sheathe_neck(co.reshape(-1, 3).astype(np.float64), ring)
-    body_me.vertices.foreach_set("co", co.astype(np.float32).ravel())
-    body_me.update()
+
+def _build_body(bpy, arm_obj, layout, head, offset_m, ring):
+    """The outfit (top, trousers, shoes), the hands and the collar as one skinned mesh with one material slot
+    per :data:`body_shape.PARTS` (:mod:`addon.blender.body_shape`)."""
+    body_el = body_shape.body_elements(layout)
+    v_body, f_body = _metaball_mesh(bpy, "parley_body_mb", body_el, body_shape.BODY_RESOLUTION_M)
+    v_hand, f_hand = _metaball_mesh(bpy, "parley_hands_mb", body_shape.hand_elements(layout),
+                                    body_shape.HAND_RESOLUTION_M)
+    cut, centre, _ = ring
+    skin = head.neutral_m[slice(*ict.VERTEX_PARTS["skin"])] + offset_m
+    contour = body_shape.neck_contour(skin, centre, cut)
+    v_col, f_col = body_shape.collar_mesh(contour, centre, cut)
+    v_col = rotations.yup_to_zup(v_col)
+    # material of each body face: the part whose elements dominate the field at its centre
+    centres = np.array([v_body[f].mean(0) for f in f_body])
+    part_body = np.argmax(body_shape.part_fields(centres @ rotations.YUP_TO_ZUP, body_el), axis=1)
+    n_b, n_h = len(v_body), len(v_hand)
+    verts = np.concatenate([v_body, v_hand, v_col])
+    polys = f_body + [f + n_b for f in f_hand] + [np.array(f) + n_b + n_h for f in f_col]
+    parts = np.concatenate([part_body, np.full(len(f_hand), body_shape.PARTS.index("skin")),
+                            np.full(len(f_col), body_shape.PARTS.index("top"))]).astype(np.int32)
+    body_me = _mesh_from_arrays(bpy, BODY_NAME, verts, polys)
+    body_me.polygons.foreach_set("material_index", parts)
+    _hem(body_me, body_shape.WAIST_Y_M)
     body_me.shade_smooth()
     body = bpy.data.objects.new(BODY_NAME, body_me)
     bpy.context.scene.collection.objects.link(body)
     body.parent = arm_obj
+    bones = [n for n in skeleton_module.canonical_skeleton().names if n not in ("jaw", "left_eye", "right_eye")]
     if not _bone_heat(bpy, body, arm_obj):
-        _distance_weights(body, arm_obj, layout, [n for n in sk.names if n in RADII])
+        _distance_weights(body, arm_obj, layout, bones)
+    _collar_weights(body, np.arange(n_b + n_h, len(verts)), v_col[:, 2], cut)
     return body
+
+
+def _hem(me, waist_m: float) -> None:
+    """Cut the mesh along the waist plane and give the top's and the trousers' faces their side of it, so the
+    top ends in a straight hem instead of a staircase of faces."""
+    import bmesh
+
+    top, trousers = body_shape.PARTS.index("top"), body_shape.PARTS.index("trousers")
+    bm = bmesh.new()
+    bm.from_mesh(me)
+    geom = bm.verts[:] + bm.edges[:] + bm.faces[:]
+    bmesh.ops.bisect_plane(bm, geom=geom, plane_co=(0.0, 0.0, waist_m), plane_no=(0.0, 0.0, 1.0))
+    for f in bm.faces:
+        if f.material_index in (top, trousers):
+            f.material_index = top if f.calc_center_median().z >= waist_m else trousers
+    bm.to_mesh(me)
+    bm.free()
+    me.update()
+
+
+def _collar_weights(obj, ids: np.ndarray, z_m: np.ndarray, cut: float) -> None:
+    """The collar follows the neck bone at its top edge (as the head's skin at the cut does) and the chest
+    (spine3) at its foot."""
+    w_neck = np.clip((z_m - (cut - 0.03)) / 0.03, 0.0, 1.0)
+    for vg in obj.vertex_groups:
+        vg.remove(ids.tolist())
+    g_neck = obj.vertex_groups.get("neck") or obj.vertex_groups.new(name="neck")
+    g_chest = obj.vertex_groups.get("spine3") or obj.vertex_groups.new(name="spine3")
+    wq = np.round(w_neck, 2)
+    for wt in np.unique(wq):
+        sel = ids[wq == wt].tolist()
+        if wt > 0:
+            g_neck.add(sel, float(wt), "REPLACE")
+        if wt < 1:
+            g_chest.add(sel, float(1 - wt), "REPLACE")
 
 
 def _bone_heat(bpy, obj, arm_obj) -> bool:
@@ -269,12 +321,13 @@ def build(out_path, *, material: str = "grey", ict_path=None) -> Path:
     layout = bone_layout(offset, eyes)
     arm = _build_armature(bpy, layout)
     ring = neck_ring(head, offset)
-    body = _build_body(bpy, arm, layout, ring)
+    body = _build_body(bpy, arm, layout, head, offset, ring)
     head_obj, slots = _build_head(bpy, arm, head, offset, layout, ring[0])
     cols = COLOURS[material]
     for s in slots:
-        head_obj.data.materials.append(_material(bpy, f"parley_{material}_{s}", cols[s]))
-    body.data.materials.append(_material(bpy, f"parley_{material}_body", cols["body"]))
+        head_obj.data.materials.append(_material(bpy, f"parley_{material}_{s}", cols[s], s))
+    for part in body_shape.PARTS:
+        body.data.materials.append(_material(bpy, f"parley_{material}_{part}", cols[part], part))
     for o in (arm, head_obj, body):
         o["parley_rig"] = "demo"
     arm["parley_material"] = material
@@ -292,7 +345,7 @@ def build(out_path, *, material: str = "grey", ict_path=None) -> Path:
 
 def builder_sources() -> list[Path]:
     """The files that shape the rig: this builder, its geometry, the ICT loader, the skeleton and its data."""
-    mods = [Path(m.__file__) for m in (sys.modules[__name__], geometry, ict, skeleton_module)]
+    mods = [Path(m.__file__) for m in (sys.modules[__name__], geometry, body_shape, ict, skeleton_module)]
     return mods + [Path(skeleton_module.__file__).parent / "data" / "skeleton_smplx.json"]
 
 

@@ -1,8 +1,8 @@
-"""The demo character's geometry without bpy: bone layout, neck cut and collar, skin radii, eye corneas (numpy).
+"""The demo character's geometry without bpy: bone layout, the head's neck cut, eye corneas, palettes (numpy).
 
 Y-up metres in canonical axes; :mod:`addon.blender.demo_character` converts to Blender's Z-up and builds
-the objects. Bone tails and skin tips of leaf joints are the skeleton's end sites
-(:func:`rigs.core.skeleton.end_sites_m`).
+the objects. Bone tails of leaf joints are the skeleton's end sites (:func:`rigs.core.skeleton.end_sites_m`).
+The body's shape is :mod:`addon.blender.body_shape`.
 """
 from __future__ import annotations
 
@@ -17,33 +17,13 @@ BODY_NAME = "parley_body"
 NO_FACE_PARTS = ("lacrimal_fluid", "eye_blend", "eye_occlusion")
 CORNEA_DEG = 24.0
 NECK_CUT_ABOVE_JOINT_M = 0.01
-# the body's neck tube around the head's cut edge: (extra radius at the cut, how far the tube rises above the
-# cut, radius lost at its top) in metres; the tube sheathes the cut and tapers into the head's neck
-NECK_COLLAR_M = (0.01, 0.03, 0.02)
-
-# Skin-modifier radii (metres): (side-to-side, front-to-back) around each joint of the body graph.
-RADII = {
-    "pelvis": (0.15, 0.105), "left_hip": (0.085, 0.085), "right_hip": (0.085, 0.085),
-    "spine1": (0.135, 0.095), "left_knee": (0.055, 0.055), "right_knee": (0.055, 0.055),
-    "spine2": (0.145, 0.10), "left_ankle": (0.04, 0.04), "right_ankle": (0.04, 0.04),
-    "spine3": (0.155, 0.105), "left_foot": (0.04, 0.03), "right_foot": (0.04, 0.03),
-    "neck": (0.052, 0.052), "left_collar": (0.065, 0.06), "right_collar": (0.065, 0.06),
-    "left_shoulder": (0.058, 0.058), "right_shoulder": (0.058, 0.058),
-    "left_elbow": (0.042, 0.042), "right_elbow": (0.042, 0.042),
-    "left_wrist": (0.032, 0.025), "right_wrist": (0.032, 0.025),
-}
-_END_SITES = skeleton.end_sites_m()
-EXTRA_TIPS = {  # extra skin vertices beyond leaf joints: (parent joint, offset Y-up metres, radii)
-    "left_hand": ("left_wrist", tuple(_END_SITES["left_wrist"]), (0.038, 0.016)),
-    "right_hand": ("right_wrist", tuple(_END_SITES["right_wrist"]), (0.038, 0.016)),
-    "left_toe": ("left_foot", tuple(_END_SITES["left_foot"]), (0.038, 0.022)),
-    "right_toe": ("right_foot", tuple(_END_SITES["right_foot"]), (0.038, 0.022)),
-}
 COLOURS = {  # material -> part -> RGBA
-    "grey": {"skin": (0.55, 0.55, 0.55, 1), "body": (0.5, 0.5, 0.5, 1), "sclera": (0.85, 0.85, 0.85, 1),
+    "grey": {"skin": (0.40, 0.40, 0.40, 1), "top": (0.035, 0.035, 0.04, 1), "trousers": (0.08, 0.08, 0.085, 1),
+             "shoes": (0.02, 0.02, 0.02, 1), "sclera": (0.85, 0.85, 0.85, 1),
              "iris": (0.12, 0.12, 0.12, 1), "teeth": (0.8, 0.8, 0.78, 1), "gums": (0.30, 0.24, 0.24, 1),
              "lashes": (0.1, 0.1, 0.1, 1)},
-    "skin": {"skin": (0.80, 0.58, 0.47, 1), "body": (0.32, 0.36, 0.45, 1), "sclera": (0.9, 0.88, 0.85, 1),
+    "skin": {"skin": (0.80, 0.58, 0.47, 1), "top": (0.10, 0.11, 0.13, 1), "trousers": (0.25, 0.27, 0.32, 1),
+             "shoes": (0.09, 0.07, 0.06, 1), "sclera": (0.9, 0.88, 0.85, 1),
              "iris": (0.20, 0.12, 0.07, 1), "teeth": (0.9, 0.88, 0.8, 1), "gums": (0.45, 0.18, 0.18, 1),
              "lashes": (0.05, 0.04, 0.03, 1)},
 }
@@ -111,8 +91,8 @@ def neck_ring(head, offset_m: np.ndarray) -> tuple[float, np.ndarray, tuple[floa
     """Where the ICT skin is cut at the neck: (cut height y, ring centre (3,), (x, z) radii), Y-up metres.
 
     The cut sits just above the skeleton's neck joint; the radii are the ICT neck's half-extents in a 1 cm
-    band above the cut and the centre is the band's centre at the cut height. The body's neck tube is
-    sized from this ring (:data:`NECK_COLLAR_M`) so that it sheathes the head's cut edge."""
+    band above the cut and the centre is the band's centre at the cut height. The body's collar is sized
+    around this ring (:func:`addon.blender.body_shape.collar_mesh`) so that it sheathes the head's cut edge."""
 
     sk = skeleton.canonical_skeleton()
     cut = float(sk.rest_positions_m()[sk.index("neck"), 1] + NECK_CUT_ABOVE_JOINT_M)
@@ -166,32 +146,6 @@ def cut_at_height(verts: np.ndarray, faces: np.ndarray, keep: np.ndarray, cut_y:
     verts[fix] = acc[fix] / cnt[fix, None]
     verts[lone & ~fix, 1] = cut_y
     return keep, verts
-
-
-def sheathe_neck(co_zup: np.ndarray, ring) -> np.ndarray:
-    """(N,3) body vertices (Blender Z-up) with the neck tube reshaped to sheathe the head's cut edge.
-
-    Around the cut the tube becomes an ellipse :data:`NECK_COLLAR_M` wider than the head's neck ring,
-    blended into the Skin hull below; above the cut it tapers to inside the head's neck, so the cut edge
-    (and the inside of the head) is never seen and the tube meets the neck along a smooth line."""
-    extra, rise, lost = NECK_COLLAR_M
-    cut, centre, (rx, rz) = ring
-    cx, cy = centre[0], -centre[2]  # Y-up (x, z) -> Z-up (x, -y)
-    co = np.array(co_zup, dtype=np.float64, copy=True)
-    h = co[:, 2] - cut
-    dx, dy = co[:, 0] - cx, co[:, 1] - cy
-    rho = np.hypot(dx / rx, dy / rz)  # 1 on the head's neck ring
-    below = np.clip((h + 0.05) / 0.035, 0.0, 1.0)
-    w = below * below * (3 - 2 * below)  # smoothstep: 0 at 5 cm below the cut, 1 from 1.5 cm below
-    up = np.clip((h - 0.004) / rise, 0.0, 1.0)
-    target = 1.0 + (extra - up * (extra + lost)) / min(rx, rz)  # ring + extra -> ring - lost
-    w = w * np.clip((1.7 - rho) / 0.5, 0.0, 1.0)  # leave the shoulders and chest alone
-    new_rho = np.where(h > 0.004, np.minimum(rho, target), (1 - w) * rho + w * target)
-    sel = (h > -0.05) & (rho > 1e-6)
-    scale = np.where(sel, new_rho / np.maximum(rho, 1e-6), 1.0)
-    co[:, 0] = cx + dx * scale
-    co[:, 1] = cy + dy * scale
-    return co
 
 
 def cornea_faces(head, side: str, faces: np.ndarray, *, half_angle_deg: float = CORNEA_DEG) -> np.ndarray:

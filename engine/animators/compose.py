@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 BODY_MODEL_ID = "procedural-body-v1"
 REST_MODEL_ID = "rest"
+# where each stage starts, as a fraction of one animate() call (``progress(stage, fraction)``); an animator's
+# own analysis stages (the phonetic animator's "phones") report within analyze .. face
+STAGE_START = {"analyze": 0.0, "face": 0.5, "body": 0.7, "lips": 0.85, "compose": 0.95, "animated": 1.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,20 +171,20 @@ class ComposedAnimator:
     # -- the run ----------------------------------------------------------------------------------------
     def animate(self, audio, request: AnimateRequest, *, progress: Progress | None = None) -> Clip:
         report = progress or (lambda stage, frac: None)
-        report("analyze", 0.0)
+        report("analyze", STAGE_START["analyze"])
         analysis = self.analyze(audio, request, progress=report)
         if not analysis.speech_found:
             log.warning("%s: no speech found; animating an idle (blinking, breathing) character",
                         getattr(audio, "source_name", "audio"))
-        report("face", 0.5)
+        report("face", STAGE_START["face"])
         face = self.face(audio, analysis, request)
-        report("body", 0.7)
+        report("body", STAGE_START["body"])
         body = self.body(analysis, face, request)
-        report("lips", 0.85)
+        report("lips", STAGE_START["lips"])
         lips = self.lips(face.expression)
-        report("compose", 0.95)
+        report("compose", STAGE_START["compose"])
         clip = compose_clip(audio, request, mode=self.name, analysis=analysis, face=face, body=body, lips=lips,
                             model_ids={"face": self.model_id, "body": BODY_MODEL_ID if request.body else REST_MODEL_ID},
                             config=self.config, checkpoint=self.checkpoint())
-        report("animated", 1.0)
+        report("animated", STAGE_START["animated"])
         return clip

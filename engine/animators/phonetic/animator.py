@@ -17,15 +17,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from engine.animators.base import AnimateRequest, Analysis, FaceTrack, Progress
-from engine.animators.compose import ComposeConfig, ComposedAnimator
+from engine.animators.compose import STAGE_START, ComposeConfig, ComposedAnimator
 from engine.animators.phonetic.face import FaceConfig, animate_face
 from engine.audio.accents import detect_accents
 from engine.phonetics import PhoneticsConfig, phone_timing
 from rigs.core.errors import ConfigError
 from rigs.core.phones import SIL, Phone
 
-
-PHONES_SHARE = (0.1, 0.45)   # the part of an animate() run's progress that phone timing reports
+PHONES_START = 0.1   # progress fraction where phone timing starts (it runs until the face stage)
 
 
 @dataclass(frozen=True)
@@ -55,20 +54,18 @@ class PhoneticAnimator(ComposedAnimator):
             raise ConfigError("mode 'phonetic' has no models or checkpoints; drop --model/--checkpoint")
         return cls()
 
-    def phones(self, audio, request: AnimateRequest, progress: Progress | None = None) -> list:
-        """Timed phones; ``progress(stage, fraction)`` follows the decoder (fractions of this stage's share)."""
-        def decoded(frac: float) -> None:
-            if progress is not None:
-                progress("phones", PHONES_SHARE[0] + (PHONES_SHARE[1] - PHONES_SHARE[0]) * frac)
-
+    def phones(self, audio, request: AnimateRequest, *, progress=None) -> list:
+        """Timed phones; ``progress(fraction)`` as a long recording advances."""
         return list(phone_timing(audio, transcript=request.transcript, config=self.config.phonetics,
-                                 progress=decoded))
+                                 progress=progress))
 
     def analyze(self, audio, request: AnimateRequest, *, progress: Progress) -> Analysis:
         base = super().analyze(audio, request, progress=progress)
         fps, T, prosody = float(request.fps), base.n_frames, base.prosody
-        progress("phones", PHONES_SHARE[0])
-        phones = self.phones(audio, request, progress) if base.speech_found else []
+        start, end = PHONES_START, STAGE_START["face"]
+        progress("phones", start)
+        phones = self.phones(audio, request, progress=lambda f: progress("phones", start + (end - start) * f)) \
+            if base.speech_found else []
         found = base.speech_found and any(str(p.label).upper() != SIL for p in phones)
         if not found:
             phones = [Phone(0.0, float(audio.duration_s), SIL)]
