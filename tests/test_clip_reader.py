@@ -188,13 +188,30 @@ def test_hostile_clip_is_one_line_in_info_and_export(case, good, tmp_path, capsy
     assert not (tmp_path / "o.json").exists()
 
 
-def test_good_clip_still_reads_from_compressed_and_fortran_files(good, tmp_path):
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_good_clip_still_reads_from_compressed_zip64_and_fortran_files(good, tmp_path, compression):
     a = _arrays(good)
     a["expression"] = np.asfortranarray(np.full((30, 52), 0.25, np.float32))
-    p = _write(tmp_path / "c.npz", a, compression=zipfile.ZIP_DEFLATED)
+    p = tmp_path / "c.npz"
+    with zipfile.ZipFile(p, "w", compression, allowZip64=True) as zf:   # members as rigs.core.files.write_npz
+        for k, v in a.items():
+            with zf.open(k + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, v, allow_pickle=False)
     c = load_clip(p)
     assert c.num_frames == 30 and float(c.expression.mean()) == 0.25
     np.testing.assert_array_equal(c.lip_vertex_ids, np.arange(4) * 3)
+
+
+@requires_bpy
+def test_the_addon_gets_one_parley_error(good, tmp_path):
+    """The add-on's Apply Clip reads through addon.services.load_clip_file; its operators report a
+    ParleyError as one line and cancel (addon.operators.common.reports_errors)."""
+    from addon import services
+    from rigs.core.errors import ParleyError
+
+    for make, needle in (HOSTILE["corrupt deflate"], HOSTILE["deep nesting in meta"], HOSTILE["float parents"]):
+        with pytest.raises(ParleyError, match=needle):
+            services.load_clip_file(str(make(good, tmp_path)))
 
 
 @requires_bpy

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DC_CUTOFF_HZ = 10.0
 CANCEL_RATIO = 0.5      # a mix with less than this fraction of the uncorrelated-average energy cancels
+DECIDE_RMS = 1e-6       # -120 dBFS: quieter channels are silence, whatever their correlation
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,9 @@ class MixPlan:
     def apply(self, block: np.ndarray) -> np.ndarray:
         """(n, C) float32 -> (n,) float32, a new array."""
         if block.shape[1] == 1:
-            mono = block[:, 0].astype(np.float32, copy=True)
-        else:
-            mono = (block @ self.weights).astype(np.float32, copy=False)
-        if self.gain != 1.0:
-            mono *= np.float32(self.gain)
-        return mono
+            return block[:, 0] * np.float32(self.gain)
+        # the gain goes into the weights: huge float samples are scaled before they are summed
+        return (block @ (self.weights * np.float32(self.gain))).astype(np.float32, copy=False)
 
 
 def average(channels: int) -> MixPlan:
@@ -70,12 +68,13 @@ def plan_mix(blocks: Iterable[np.ndarray], channels: int, *, is_float: bool, nam
         if not len(b):
             continue
         n += len(b)
-        s1 += np.ones(len(b), np.float32) @ b
-        gram += b.T @ b
+        x = b.astype(np.float64) if is_float else b  # float samples may be huge: their squares need float64
+        s1 += np.ones(len(x), x.dtype) @ x
+        gram += x.T @ x
         if is_float:                                 # peaks matter only where samples can exceed 1.0
-            rows = np.ascontiguousarray(b.T)
+            rows = np.ascontiguousarray(x.T)
             ch_max, ch_min = np.maximum(ch_max, rows.max(axis=1)), np.minimum(ch_min, rows.min(axis=1))
-            m = b @ w_avg
+            m = x @ w_avg.astype(np.float64)
             avg_max, avg_min = max(avg_max, float(m.max())), min(avg_min, float(m.min()))
     plan = average(C)
     if n == 0:
@@ -85,7 +84,7 @@ def plan_mix(blocks: Iterable[np.ndarray], channels: int, *, is_float: bool, nam
     energy = np.maximum(np.diag(cov), 0.0)
     ch_peak = np.maximum(ch_max - mean, mean - ch_min)
     peak = max(avg_max - mean.mean(), mean.mean() - avg_min)
-    if C > 1 and energy.sum() > 0:
+    if C > 1 and energy.sum() > n * C * DECIDE_RMS**2:   # below that, the channels are silence: keep the average
         reference = energy.sum() / C**2              # energy of the average of uncorrelated channels
         w = plan.weights.astype(np.float64)
         if w @ cov @ w < CANCEL_RATIO * reference:
