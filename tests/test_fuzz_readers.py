@@ -194,7 +194,10 @@ def test_fuzz_livelink_csv(workdir, columns, start, step, data, fps, timecode_ra
     except ClipError:
         return
     clip.validate()
-    assert clip.num_frames <= 4 * max(1, n) * max(1.0, (fps or 240.0)) / 1.0   # the grid stays bounded
+    if fps is None:                       # the grid stays in proportion to the rows: at most 4 frames per row
+        assert clip.num_frames <= 4 * max(1, n) + 1
+    else:                                 # ... at the take's rate (at least 0.1 rows per second: gaps <= 10 s)
+        assert clip.num_frames <= (4 * max(1, n) + 1) * fps / 0.1 + 1
 
 
 @settings(max_examples=examples(60), **FUZZ)
