@@ -24,7 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from rigs.core.arkit import ARKIT_INDEX, ARKIT_NAMES, NUM_CHANNELS, canonical_name
+from rigs.core.clip import MAX_CLIP_BYTES, MAX_LIP_VERTICES
+from rigs.core.errors import ClipError, ParleyError
 from rigs.core.files import atomic_write, cache_dir
+from rigs.core.npz import Member, read_npz
 from rigs.ict import pack_path
 
 log = logging.getLogger(__name__)
@@ -140,19 +143,50 @@ class LipModel:
 
 
 def load_lip_model(config: LipModelConfig = LipModelConfig(), *, src: Path | None = None) -> LipModel:
-    """The lip model, from the cache (``$PARLEY_CACHE`` or ``~/.cache/parley``) or built and cached."""
+    """The lip model, from the cache (``$PARLEY_CACHE`` or ``~/.cache/parley``) or built and cached.
+
+    A cache file that is empty, truncated or inconsistent (sizes, indices, NaN) is rebuilt and replaced with
+    a warning. The cache is written through a unique temp file and an atomic rename, so first runs started
+    together each build and write the same file without tripping over each other.
+    """
     src = Path(src) if src is not None else pack_path()
     key = hashlib.sha256(f"{_source_hash(src)}|{config}|{_CACHE_VERSION}".encode()).hexdigest()[:16]
     cached = cache_dir() / f"lipmodel_{key}.npz"
     if cached.is_file():
         try:
-            with np.load(cached, allow_pickle=False) as z:
-                return LipModel(z["vertex_ids"], z["neutral_m"], z["deltas_m"], z["gap_upper"], z["gap_lower"])
-        except (OSError, ValueError, KeyError) as e:
-            log.warning("lip model cache %s unreadable (%s); rebuilding", cached, e)
+            return _read_cache(cached)
+        except ParleyError as e:
+            log.warning("lip model cache unusable (%s); rebuilding it", e)
     model = LipModel.build(src, config)
     atomic_write(cached, lambda f: np.savez(f, vertex_ids=model.vertex_ids, neutral_m=model.neutral_m,
                                             deltas_m=model.deltas_m, gap_upper=model.gap_upper,
                                             gap_lower=model.gap_lower))
     log.info("built lip model (%d vertices) -> %s", model.num_vertices, cached)
     return model
+
+
+_CACHE_MEMBERS = {
+    "vertex_ids": Member("iu", (MAX_LIP_VERTICES,)),
+    "neutral_m": Member("f", (MAX_LIP_VERTICES, 3)),
+    "deltas_m": Member("f", (NUM_CHANNELS, MAX_LIP_VERTICES, 3)),
+    "gap_upper": Member("iu", (MAX_LIP_VERTICES,)),
+    "gap_lower": Member("iu", (MAX_LIP_VERTICES,)),
+}
+
+
+def _read_cache(path: Path) -> LipModel:
+    """The cached model, checked for consistency; ClipError for a file that is not one."""
+    z = read_npz(path, _CACHE_MEMBERS, max_total_bytes=MAX_CLIP_BYTES)
+    missing = [k for k in _CACHE_MEMBERS if k not in z]
+    if missing:
+        raise ClipError(f"{path}: {missing[0]!r} is missing")
+    L = len(z["vertex_ids"])
+    pairs = len(z["gap_upper"])
+    if (L == 0 or z["neutral_m"].shape != (L, 3) or z["deltas_m"].shape != (NUM_CHANNELS, L, 3) or pairs == 0
+            or len(z["gap_lower"]) != pairs):
+        raise ClipError(f"{path}: arrays disagree in size")
+    if max(int(z["gap_upper"].max()), int(z["gap_lower"].max())) >= L:
+        raise ClipError(f"{path}: lip-gap vertex outside the region")
+    if not (np.all(np.isfinite(z["neutral_m"])) and np.all(np.isfinite(z["deltas_m"]))):
+        raise ClipError(f"{path}: NaN or infinite positions")
+    return LipModel(z["vertex_ids"], z["neutral_m"], z["deltas_m"], z["gap_upper"], z["gap_lower"])

@@ -1,14 +1,22 @@
 """Loading voice recordings: any common format, rate, depth and channel count -> mono float32 at ``sr``.
 
 ``load_audio`` reads with libsndfile (``soundfile``: wav, flac, ogg/vorbis, aiff, mp3 with libsndfile >=
-1.1) and falls back to ``ffmpeg`` (subprocess, decoding to 32-bit float PCM) for anything else. Channels
-are averaged; resampling uses the SoX resampler (``soxr``, "HQ" quality; Robinson, libsoxr), streamed
+1.1) and falls back to ``ffmpeg`` (subprocess, decoding to 32-bit float PCM) for anything else. The ffmpeg
+fallback reads plain local files only: the name is passed as ``file:<absolute path>`` (so ``concat:...``,
+``http:...`` or a leading ``-`` are just file names), only the file protocol is allowed, and only ordinary
+audio/video container demuxers (:data:`FFMPEG_FORMATS`: no HLS or DASH playlists, no concat scripts, no
+image sequences), so a file cannot make ffmpeg read another one.
+
+Channels are mixed without cancellation, float sources above full scale are scaled down, and DC is
+removed (:mod:`engine.audio.mixdown`); multichannel and float sources are read twice for that (a scan,
+then the decode). Resampling uses the SoX resampler (``soxr``, "HQ" quality; Robinson, libsoxr), streamed
 block by block so that a one-hour file never needs more than its 16 kHz float32 copy (~230 MB) plus one
 block of the source. ``iter_audio_chunks`` exposes that streaming path for callers that want to process
 long recordings chunk by chunk (``engine.audio.prosody.analyze_chunks``).
 
 Every way the input can be unusable is reported as one :class:`~rigs.core.errors.AudioError` line:
-missing, empty, unreadable, not audio, zero-length, NaN/inf samples, absurd sample rate. All-silent
+missing, empty, unreadable, not audio, zero-length or too short, NaN/inf samples, absurd sample rate. A
+WAV or AIFF file holding less than its header declares (a cut-off copy) is used with a warning. All-silent
 audio is *not* an error (``Audio.is_silent``); the engine makes a neutral clip with a warning.
 
 ``normalize_loudness`` is a gated RMS normaliser in the spirit of EBU R128 / ITU-R BS.1770 (absolute
@@ -20,14 +28,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
+from engine.audio.container import declared_frames
+from engine.audio.mixdown import DcBlocker, average, plan_mix
 from rigs.core.files import sha256_file
 from rigs.core.errors import AudioError
 
@@ -37,8 +48,14 @@ MIN_SR = 2000
 MAX_SR = 768000
 SILENCE_DBFS = -60.0
 AMPLITUDE_FLOOR = 1e-10  # amplitudes below this read as -200 dBFS (keeps log10 finite)
+MAX_CHANNELS = 256
 _BLOCK_S = 20.0          # source seconds per streamed block
+_MAX_PREALLOC_S = 4 * 3600.0  # a header's frame count preallocates at most this much (longer files still load)
 _FFMPEG_TIMEOUT_S = 600
+_FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+# demuxers the ffmpeg fallback may use: containers of one recording, none that opens other files or URLs
+FFMPEG_FORMATS = ("wav", "w64", "aiff", "caf", "au", "mp3", "aac", "ac3", "eac3", "dts", "flac", "ogg", "mov",
+                  "matroska", "asf", "avi", "amr", "ape", "wv", "tta", "mpc", "mpc8", "voc")
 
 
 @dataclass(frozen=True)
@@ -98,13 +115,34 @@ def _check_finite(x: np.ndarray, p: Path) -> None:
         raise AudioError(f"{p.name}: audio contains NaN or infinite samples")
 
 
+@dataclass(frozen=True)
+class _Source:
+    """An opened recording: native rate, channels, frames (libsndfile's count, clamped to the data present,
+    or None), frames its header declares (WAV/AIFF, or None), whether samples can exceed full scale, and
+    ``blocks(block_frames)``, a fresh iterator of (n, channels) float32 blocks at the native rate."""
+
+    path: Path
+    sr: int
+    channels: int
+    frames: int | None
+    declared_frames: int | None
+    is_float: bool
+    blocks: Callable[[int], Iterator[np.ndarray]]
+
+
 def _open_soundfile(p: Path):
     """soundfile.SoundFile or None if libsndfile cannot read the format (then ffmpeg is tried)."""
     import soundfile as sf
     try:
-        return sf.SoundFile(str(p))
+        return sf.SoundFile(os.path.abspath(p))  # absolute: libsndfile reads stdin for a file named "-"
     except sf.SoundFileError:  # LibsndfileError "Format not recognised", a broken header...
         return None
+
+
+def _ffmpeg_input(p: Path) -> list[str]:
+    """ffmpeg/ffprobe input options for a plain local file and nothing else (see the module docstring)."""
+    return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(FFMPEG_FORMATS),
+            "-i", "file:" + os.path.abspath(p)]
 
 
 def _ffprobe(p: Path) -> tuple[int, int]:
@@ -114,18 +152,21 @@ def _ffprobe(p: Path) -> tuple[int, int]:
         raise AudioError(f"{p.name}: not a format libsndfile can read, and ffprobe/ffmpeg is not installed")
     try:
         r = subprocess.run([exe, "-v", "error", "-select_streams", "a:0", "-show_entries",
-                            "stream=sample_rate,channels", "-of", "json", str(p)],
-                           capture_output=True, timeout=60, check=False)
+                            "stream=sample_rate,channels", "-of", "json", *_ffmpeg_input(p)],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False)
         streams = json.loads(r.stdout.decode("utf-8", "replace") or "{}").get("streams", [])
-    except (subprocess.TimeoutExpired, ValueError, OSError):
+    except (subprocess.TimeoutExpired, ValueError, OSError, AttributeError):
         streams = []
     if not streams or r.returncode != 0:
         raise AudioError(f"{p.name}: not an audio file (no decodable audio stream)")
     s = streams[0]
     try:
-        return int(s["sample_rate"]), int(s["channels"])
+        sr, ch = int(s["sample_rate"]), int(s["channels"])
     except (KeyError, ValueError, TypeError):
         raise AudioError(f"{p.name}: not an audio file (no sample rate)") from None
+    if not 1 <= ch <= MAX_CHANNELS:
+        raise AudioError(f"{p.name}: audio stream has {ch} channels (1..{MAX_CHANNELS} expected)")
+    return sr, ch
 
 
 def _ffmpeg_blocks(p: Path, channels: int, block_frames: int) -> Iterator[np.ndarray]:
@@ -133,9 +174,9 @@ def _ffmpeg_blocks(p: Path, channels: int, block_frames: int) -> Iterator[np.nda
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise AudioError(f"{p.name}: ffmpeg is not installed, cannot decode this format")
-    proc = subprocess.Popen([exe, "-v", "error", "-nostdin", "-i", str(p), "-map", "0:a:0",
+    proc = subprocess.Popen([exe, "-v", "error", "-nostdin", *_ffmpeg_input(p), "-map", "0:a:0",
                              "-f", "f32le", "-acodec", "pcm_f32le", "-"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     frame_bytes = 4 * channels
     try:
         rest = b""
@@ -158,84 +199,104 @@ def _ffmpeg_blocks(p: Path, channels: int, block_frames: int) -> Iterator[np.nda
             proc.wait()
 
 
-def _source_blocks(p: Path, block_s: float) -> tuple[int, int, Iterator[np.ndarray], int | None]:
-    """(original_sr, channels, iterator of (n, channels) float32 blocks at the native rate, number of
-    source frames when the container states it, else None)."""
+def _soundfile_blocks(p: Path, block_frames: int) -> Iterator[np.ndarray]:
     import soundfile as sf
     f = _open_soundfile(p)
-    if f is not None:
-        sr, ch = int(f.samplerate), int(f.channels)
-        _check_rate(sr, p)
-        block = max(1, int(block_s * sr))
+    if f is None:
+        raise AudioError(f"{p.name}: the file changed while it was read")
+    with f:
+        try:
+            while True:
+                b = f.read(block_frames, dtype="float32", always_2d=True)
+                if len(b) == 0:
+                    break
+                yield b
+        except sf.SoundFileError as e:   # LibsndfileError: e.g. "flac decoder lost sync"
+            raise AudioError(f"{p.name}: unreadable audio data ({e})") from None
 
-        def gen():
-            with f:
-                try:
-                    while True:
-                        b = f.read(block, dtype="float32", always_2d=True)
-                        if len(b) == 0:
-                            break
-                        yield b
-                except sf.SoundFileError as e:   # LibsndfileError: e.g. "flac decoder lost sync"
-                    raise AudioError(f"{p.name}: unreadable audio data ({e})") from None
-        return sr, ch, gen(), (int(f.frames) if f.frames > 0 else None)
+
+def _source(p: Path) -> _Source:
+    f = _open_soundfile(p)
+    if f is not None:
+        with f:
+            sr, ch, frames, subtype = int(f.samplerate), int(f.channels), int(f.frames), str(f.subtype)
+        _check_rate(sr, p)
+        if not 1 <= ch <= MAX_CHANNELS:
+            raise AudioError(f"{p.name}: {ch} channels (1..{MAX_CHANNELS} expected)")
+        return _Source(p, sr, ch, frames if frames > 0 else None, declared_frames(p),
+                       is_float=subtype in _FLOAT_SUBTYPES, blocks=lambda n: _soundfile_blocks(p, n))
     sr, ch = _ffprobe(p)
     _check_rate(sr, p)
-    if ch < 1:
-        raise AudioError(f"{p.name}: audio stream has no channels")
-    return sr, ch, _ffmpeg_blocks(p, ch, max(1, int(block_s * sr))), None
+    return _Source(p, sr, ch, None, None, is_float=True, blocks=lambda n: _ffmpeg_blocks(p, ch, n))
 
 
-def _open(path, sr: int, block_s: float):
+def _open(path, sr: int) -> _Source:
     if not (MIN_SR <= int(sr) <= MAX_SR):
         raise AudioError(f"requested sample rate {sr} Hz is outside {MIN_SR}..{MAX_SR} Hz")
-    p = _check_path(path)
-    osr, ch, blocks, frames = _source_blocks(p, block_s)
-    return p, osr, ch, blocks, frames
+    return _source(_check_path(path))
 
 
-def _mono_resampled(p: Path, osr: int, sr: int, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+def _mono_resampled(src: _Source, sr: int, block_s: float) -> Iterator[np.ndarray]:
+    """Mono float32 chunks at ``sr``: mixed (:func:`plan_mix`), resampled, DC removed, clipped to [-1, 1]."""
     import soxr
-    stream = None if osr == sr else soxr.ResampleStream(osr, sr, 1, dtype="float32", quality="HQ")
-    got = False
-    for b in blocks:
-        mono = b.mean(axis=1, dtype=np.float32) if b.shape[1] > 1 else b[:, 0]
-        _check_finite(mono, p)
-        got = got or mono.size > 0
+    p, block = src.path, max(1, int(block_s * src.sr))
+    if src.channels > 1 or src.is_float:
+        plan = plan_mix(_checked(src.blocks(block), p), src.channels, is_float=src.is_float, name=p.name)
+    else:
+        plan = average(1)
+    stream = None if src.sr == sr else soxr.ResampleStream(src.sr, sr, 1, dtype="float32", quality="HQ")
+    dc = DcBlocker(sr)
+    n_src = n_out = 0
+    for b in _checked(src.blocks(block), p):
+        n_src += len(b)
+        mono = plan.apply(b)
         y = mono if stream is None else stream.resample_chunk(mono, last=False)
         if y.size:
-            yield np.ascontiguousarray(y, dtype=np.float32)
+            n_out += y.size
+            yield np.clip(dc(y), -1.0, 1.0)
     if stream is not None:
         y = stream.resample_chunk(np.zeros(0, np.float32), last=True)
         if y.size:
-            yield np.ascontiguousarray(y, dtype=np.float32)
-    if not got:
+            n_out += y.size
+            yield np.clip(dc(np.ascontiguousarray(y, dtype=np.float32)), -1.0, 1.0)
+    if n_src == 0:
         raise AudioError(f"{p.name}: audio has zero length (no samples)")
+    if n_out == 0:
+        raise AudioError(f"{p.name}: audio is too short: {n_src} sample{'s' * (n_src > 1)} at {src.sr} Hz "
+                         f"({1e3 * n_src / src.sr:.3g} ms) is less than one sample at {sr} Hz")
+    if src.declared_frames and n_src < src.declared_frames:
+        log.warning("%s: the file is truncated: its header declares %.2f s of audio but it holds %.2f s; "
+                    "using the %.2f s present", p.name, src.declared_frames / src.sr, n_src / src.sr,
+                    n_src / src.sr)
+
+
+def _checked(blocks: Iterator[np.ndarray], p: Path) -> Iterator[np.ndarray]:
+    for b in blocks:
+        _check_finite(b, p)
+        yield b
 
 
 def iter_audio_chunks(path: str | Path, *, sr: int = 16000, chunk_s: float = _BLOCK_S) -> Iterator[np.ndarray]:
     """Stream a file as mono float32 chunks at ``sr`` Hz (each about ``chunk_s`` seconds, (n,) arrays).
 
-    Concatenating the chunks gives the same signal as a one-shot resample of the whole file (the
-    resampler keeps its state across chunks). Raises :class:`AudioError` like :func:`load_audio`
-    (possibly only once iteration reaches a bad block, e.g. NaN samples).
+    Concatenating the chunks gives the same signal as :func:`load_audio` (the mix is planned over the whole
+    file, and the resampler and DC filter keep their state across chunks). Raises :class:`AudioError` like
+    :func:`load_audio` (possibly only once iteration reaches a bad block, e.g. NaN samples).
     """
-    p, osr, _, blocks, _ = _open(path, sr, chunk_s)
-    for y in _mono_resampled(p, osr, int(sr), blocks):
-        yield np.clip(y, -1.0, 1.0, out=y)
+    src = _open(path, sr)
+    yield from _mono_resampled(src, int(sr), chunk_s)
 
 
 def _collect(chunks: Iterator[np.ndarray], expected: int | None) -> np.ndarray:
-    """Concatenate clipped chunks; with a size estimate, straight into one preallocated array (no
-    second copy of the whole signal: an hour at 16 kHz peaks at ~230 MB instead of ~460 MB)."""
+    """Concatenate chunks; with a size estimate, straight into one preallocated array (no second copy of
+    the whole signal: an hour at 16 kHz peaks at ~230 MB instead of ~460 MB)."""
     if expected is None:
-        parts = [np.clip(y, -1.0, 1.0, out=y) for y in chunks]
+        parts = list(chunks)
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
     buf = np.empty(expected, np.float32)
     n = 0
     extra: list[np.ndarray] = []
     for y in chunks:
-        y = np.clip(y, -1.0, 1.0, out=y)
         if extra or n + y.size > buf.size:   # the estimate was short: finish by concatenation
             extra.append(y)
             continue
@@ -253,13 +314,13 @@ def load_audio(path: str | Path, *, sr: int = 16000) -> Audio:
     Raises :class:`AudioError` (one clear line) for missing, empty, unreadable or non-audio files,
     zero-length audio, NaN/inf samples and sample rates outside 2 kHz..768 kHz.
     """
-    p, osr, ch, blocks, frames = _open(path, sr, _BLOCK_S)
-    samples = _collect(_mono_resampled(p, osr, int(sr), blocks),
-                       None if frames is None else int(np.ceil(frames * int(sr) / osr)) + 64)
-    if samples.size == 0:
-        raise AudioError(f"{p.name}: audio has zero length (no samples)")
+    src = _open(path, sr)
+    p = src.path
+    expected = None if src.frames is None else min(int(np.ceil(src.frames * int(sr) / src.sr)) + 64,
+                                                   int(_MAX_PREALLOC_S * sr))
+    samples = _collect(_mono_resampled(src, int(sr), _BLOCK_S), expected)
     audio = Audio(samples=samples, sr=int(sr), duration_s=samples.size / float(sr), source_name=p.name,
-                  source_sha256=sha256_file(p), original_sr=osr, channels=ch)
+                  source_sha256=sha256_file(p), original_sr=src.sr, channels=src.channels)
     if audio.is_silent():
         log.warning("%s: audio is silent (peak %.1f dBFS)", p.name, audio.peak_dbfs)
     return audio

@@ -51,7 +51,11 @@ def normalize_transcript(text: str) -> list[str]:
     """Lower-case words of ``text``: punctuation dropped (apostrophes kept), numbers spelled out."""
     out: list[str] = []
     for tok in re.findall(r"[0-9]+|[^\W\d_]+(?:'[^\W\d_]+)*", text.lower()):
-        out.extend(_number_words(int(tok)) if tok.isdigit() else [tok])
+        if not tok.isdigit():
+            out.append(tok)
+            continue
+        digits = tok.lstrip("0") or "0"  # a million and up is read digit by digit: no int() of 4300+ digits
+        out.extend(_number_words(int(digits)) if len(digits) <= 6 else [_ONES[int(c)] for c in digits])
     return out
 
 

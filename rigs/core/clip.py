@@ -27,7 +27,6 @@ phoneme_labels      (N,) unicode        optional: ARPAbet label per phone, upper
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 from .arkit import ARKIT_NAMES, NUM_CHANNELS
 from .errors import ClipError, SchemaVersionError
 from .files import atomic_write, write_npz
+from .npz import Member, read_npz
 from .phones import Phone
 from .timebase import num_frames
 
@@ -185,29 +185,49 @@ def save_clip(clip: Clip, path, *, atomic: bool = True) -> Path:
 _REQUIRED = ("meta", "expression", "expression_names", "joint_angles", "joint_names", "joint_parents",
              "root_translation", "lip_vertices", "lip_vertex_ids")
 
+# Reader limits (a clip file is untrusted input): each array's declared size and shape is checked against
+# these before it is decompressed, so a small hostile file cannot claim gigabytes (a zip bomb).
+MAX_FRAMES = 10_000_000            # 46 h at 60 fps
+MAX_JOINTS = 1024
+MAX_LIP_VERTICES = 1 << 17         # the whole ICT head has 26719 vertices
+MAX_NAME_CHARS = 256               # a joint, channel or phone name
+MAX_META_CHARS = 1 << 20           # the meta JSON text
+MAX_META_DEPTH = 32                # nesting of meta's objects and lists
+MAX_CLIP_BYTES = 4 << 30           # all arrays of a clip file together, decompressed (an hour at 30 fps: ~0.5 GB)
+_TEXT = 4 * MAX_NAME_CHARS         # bytes per element of a name array (numpy stores UCS-4)
+_AXIS = 1024                       # a fixed axis (52 channels, 3 coordinates): validate() names a wrong size
+_CLIP_MEMBERS = {
+    "meta": Member("U", (), 4 * MAX_META_CHARS),
+    "expression": Member("fiu", (MAX_FRAMES, _AXIS)),
+    "expression_names": Member("U", (_AXIS,), _TEXT),
+    "joint_angles": Member("fiu", (MAX_FRAMES, MAX_JOINTS, _AXIS)),
+    "joint_names": Member("U", (MAX_JOINTS,), _TEXT),
+    "joint_parents": Member("iu", (MAX_JOINTS,)),
+    "root_translation": Member("fiu", (MAX_FRAMES, _AXIS)),
+    "lip_vertices": Member("fiu", (MAX_FRAMES, MAX_LIP_VERTICES, _AXIS)),
+    "lip_vertex_ids": Member("iu", (MAX_LIP_VERTICES,)),
+    "phoneme_times": Member("fiu", (MAX_FRAMES, 2)),
+    "phoneme_labels": Member("U", (MAX_FRAMES,), _TEXT),
+}
+
 
 def load_clip(path) -> Clip:
-    """Read and validate a clip file. Raises :class:`ClipError` (or :class:`SchemaVersionError`)."""
+    """Read and validate a clip file. Raises :class:`ClipError` (or :class:`SchemaVersionError`).
+
+    Any file, however broken or hostile, gives a clip or one of these errors: array sizes and shapes are
+    checked against the reader limits above before anything is decompressed.
+    """
     path = Path(path)
     if not path.is_file():
         raise ClipError(f"{path}: no such clip file")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise ClipError(f"{path}: not a Parley clip (.npz) file ({e.__class__.__name__})") from None
+    data = read_npz(path, _CLIP_MEMBERS, max_total_bytes=MAX_CLIP_BYTES)
     missing = [k for k in _REQUIRED if k not in data]
     if "meta" in missing:
         raise ClipError(f"{path}: field 'meta' is missing")
-    try:
-        meta = json.loads(str(data["meta"]))
-    except json.JSONDecodeError:
-        raise ClipError(f"{path}: field 'meta' is not valid JSON") from None
-    if not isinstance(meta, dict):
-        raise ClipError(f"{path}: field 'meta' is not a JSON object")
+    meta = _read_meta(_text(data["meta"], "meta", path), path)
     version = meta.get("schema_version")
-    if not isinstance(version, int):
-        raise ClipError(f"{path}: field 'meta.schema_version' is missing or not an integer")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ClipError(f"{path}: field 'meta.schema_version' is missing or not a positive integer")
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(f"{path}: written with clip schema {version}; this Parley reads up to "
                                  f"{SCHEMA_VERSION}. Update Parley to read it.")
@@ -215,24 +235,25 @@ def load_clip(path) -> Clip:
         raise ClipError(f"{path}: field {missing[0]!r} is missing")
     try:
         fps, duration_s = float(meta["fps"]), float(meta["duration_s"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise ClipError(f"{path}: field 'meta.fps' or 'meta.duration_s' is missing or not a number") from None
     phonemes = None
     if "phoneme_times" in data:
         t, lab = data["phoneme_times"], data.get("phoneme_labels")
-        if lab is None or t.ndim != 2 or t.shape[1:] != (2,) or len(lab) != len(t):
+        if lab is None or len(lab) != len(t):
             raise ClipError(f"{path}: fields 'phoneme_times'/'phoneme_labels' disagree in shape")
-        phonemes = tuple(Phone(float(a), float(b), str(s)) for (a, b), s in zip(t, lab))
+        labels = _texts(lab, "phoneme_labels", path)
+        phonemes = tuple(Phone(float(a), float(b), s) for (a, b), s in zip(t.astype(np.float64), labels))
     clip = Clip(
         fps=fps, duration_s=duration_s,
-        expression=_as_float(data, "expression", path),
-        expression_names=tuple(str(s) for s in data["expression_names"]),
-        joint_angles=_as_float(data, "joint_angles", path),
-        joint_names=tuple(str(s) for s in data["joint_names"]),
+        expression=_as_float(data["expression"]),
+        expression_names=tuple(_texts(data["expression_names"], "expression_names", path)),
+        joint_angles=_as_float(data["joint_angles"]),
+        joint_names=tuple(_texts(data["joint_names"], "joint_names", path)),
         joint_parents=tuple(int(p) for p in data["joint_parents"]),
-        root_translation=_as_float(data, "root_translation", path),
-        lip_vertices=_as_float(data, "lip_vertices", path),
-        lip_vertex_ids=np.asarray(data["lip_vertex_ids"]).astype(np.int64),
+        root_translation=_as_float(data["root_translation"]),
+        lip_vertices=_as_float(data["lip_vertices"]),
+        lip_vertex_ids=_vertex_ids(data["lip_vertex_ids"], path),
         phonemes=phonemes, meta=meta,
     )
     try:
@@ -241,11 +262,47 @@ def load_clip(path) -> Clip:
         raise ClipError(f"{path}: {e}") from None
 
 
-def _as_float(data, key, path) -> np.ndarray:
-    a = data[key]
-    if not np.issubdtype(a.dtype, np.number):
-        raise ClipError(f"{path}: field {key!r} is not numeric")
-    return a.astype(np.float32, copy=False)
+def _read_meta(text: str, path: Path) -> dict:
+    """The meta JSON object; huge integers, deep nesting and anything not an object are ClipErrors."""
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError):  # JSONDecodeError, integers over 4300 digits, nesting past the stack
+        raise ClipError(f"{path}: field 'meta' is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise ClipError(f"{path}: field 'meta' is not a JSON object")
+    level: list[dict | list] = [meta]
+    depth = 1
+    while level:
+        level = [v for x in level for v in (x.values() if isinstance(x, dict) else x) if isinstance(v, (dict, list))]
+        depth += bool(level)
+        if depth > MAX_META_DEPTH:
+            raise ClipError(f"{path}: field 'meta' nests deeper than {MAX_META_DEPTH} levels")
+    return meta
+
+
+def _text(a: np.ndarray, key: str, path: Path) -> str:
+    """A 0-d text array as a string."""
+    return _texts(a.reshape(1), key, path)[0]
+
+
+def _texts(a: np.ndarray, key: str, path: Path) -> list[str]:
+    """A 1-D text array as strings; code points past U+10FFFF are a ClipError."""
+    try:
+        return [str(s) for s in a]
+    except ValueError:
+        raise ClipError(f"{path}: field {key!r} holds invalid characters") from None
+
+
+def _vertex_ids(a: np.ndarray, path: Path) -> np.ndarray:
+    """(L,) int64 vertex indices from any integer array (values past int64 are a ClipError, not a wrap)."""
+    if a.size and a.dtype.kind == "u" and int(a.max()) > np.iinfo(np.int64).max:
+        raise ClipError(f"{path}: lip_vertex_ids: vertex index {int(a.max())} is out of range")
+    return a.astype(np.int64)
+
+
+def _as_float(a: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # float64 beyond float32 becomes inf, which validate() names
+        return a.astype(np.float32, copy=False)
 
 
 def neutral_clip(duration_s: float, *, fps: float = 30.0, meta: dict | None = None,

@@ -31,7 +31,8 @@ LiveLinkFaceImporter, MetaHuman tools and the public Blender/Maya/MotionBuilder 
 
 :func:`read_livelink_csv` reads these files and the real app's (any column order, extra columns
 ignored, time-of-day timecodes, midnight wrap, dropped or duplicated frames, plain frame-number
-timecodes) and resamples them onto a uniform frame grid.
+timecodes) and resamples them onto a uniform frame grid, bounded by the rows in the file (no
+rates above 240 fps, no gaps over 10 s, at most 4 grid frames per row), so a small file cannot make a huge clip.
 
 References: Epic Games, "Recording Facial Animation from an iOS Device" (Live Link Face); Apple
 ARKit ARFaceAnchor.BlendShapeLocation.
@@ -46,12 +47,13 @@ import re
 from pathlib import Path
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core.arkit import ARKIT_INDEX, ARKIT_NAMES, LIVELINK_COLUMNS, NUM_CHANNELS, canonical_name
-from ..core.clip import Clip, make_meta
+from ..core.clip import MAX_FPS, Clip, make_meta
 from ..core.errors import ClipError
 from ..core.files import atomic_write
 from ..core.rotations import axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle, matrix_to_euler
@@ -67,6 +69,12 @@ APP_ROWS_PER_S = 60.0      # the app records and exports 60 rows per second
 DEFAULT_RATE = APP_ROWS_PER_S
 ANGLE_UNITS = {"rad": 1.0, "quarter_turns": QUARTER_TURN_RAD}  # radians per unit in the file
 HALF_DAY_S = 43200.0       # a time-of-day timecode falling by more than this crossed midnight
+# Reader bounds (a CSV is untrusted input): the frame grid stays in proportion to the rows in the file.
+MAX_RATE_HZ = 240.0        # rows (or timecode frames) per second: the fastest standard rate
+MAX_GAP_S = 10.0           # the longest stretch without a row (dropped frames are milliseconds)
+MAX_FRAMES_PER_ROW = 4     # frames of the take's grid per row present (3 in 4 dropped at most)
+MAX_TIMECODE_CHARS = 40    # "HH:MM:SS:FF.fff" is 15
+MAX_CSV_BYTES = 1 << 30    # about 8 hours of 61 columns at 60 fps
 _STANDARD_RATES = (23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0, 90.0, 100.0, 120.0, 240.0)
 
 
@@ -157,12 +165,15 @@ def export_livelink_csv(clip: Clip, path, *, angle_units: str = "rad", start_s: 
 _TC = re.compile(r"^\s*(\d+):(\d+):(\d+)(?::(\d+(?:\.\d*)?))?(?:\.(\d+))?\s*$")
 
 
-def _parse_timecodes(cells: list[str], path) -> tuple[np.ndarray, np.ndarray | None]:
+def _parse_timecodes(cells: list[str], lines: list[int], path) -> tuple[np.ndarray, np.ndarray | None]:
     """-> (seconds part (N,), frame part (N,) float or None for frame-number/second timecodes)."""
     secs = np.empty(len(cells))
     frames = np.empty(len(cells))
     kind = None
     for i, c in enumerate(cells):
+        if len(c) > MAX_TIMECODE_CHARS:
+            raise ClipError(f"{path}: line {lines[i]}: unreadable timecode {c[:MAX_TIMECODE_CHARS]!r}... "
+                            f"({len(c)} characters)")
         m = _TC.match(c)
         if m:
             h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3))
@@ -177,13 +188,15 @@ def _parse_timecodes(cells: list[str], path) -> tuple[np.ndarray, np.ndarray | N
             try:
                 frames[i] = float(c)
             except ValueError:
-                raise ClipError(f"{path}: row {i + 2}: unreadable timecode {c!r}") from None
+                raise ClipError(f"{path}: line {lines[i]}: unreadable timecode {c!r}") from None
+            if not math.isfinite(frames[i]):
+                raise ClipError(f"{path}: line {lines[i]}: timecode {c!r} is not a finite number")
             secs[i] = 0.0
             k = "number"
         if kind is None:
             kind = k
         elif kind != k:
-            raise ClipError(f"{path}: row {i + 2}: timecode {c!r} is not in the same format as the first")
+            raise ClipError(f"{path}: line {lines[i]}: timecode {c!r} is not in the same format as the first")
     if kind == "seconds":
         return secs + frames, None
     if kind == "number":
@@ -206,26 +219,70 @@ def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | 
     ``FF`` timecode field (default: inferred from the file -- the largest FF + 1 when the take
     crosses a second boundary -- else ``fps``, else 60, the app's default).
     Rotation values are radians, as the app writes them (``angle_units="quarter_turns"`` for files that
-    store angle / (pi/2)). Raises :class:`ClipError` on unreadable files.
+    store angle / (pi/2)).
+
+    A CSV is untrusted input, so the frame grid is bounded by the file: row and timecode rates above
+    :data:`MAX_RATE_HZ`, a gap between rows over :data:`MAX_GAP_S` and a take with more than
+    :data:`MAX_FRAMES_PER_ROW` frames per row present are refused (one far timecode would otherwise
+    make a grid of millions of frames from a few rows). Raises :class:`ClipError` on unreadable files.
     """
     per_unit = _units(angle_units)
     path = Path(path)
-    header, body = _read_rows(path)
+    _check_rate_argument("fps", fps, MAX_FPS)
+    _check_rate_argument("timecode_rate", timecode_rate, MAX_RATE_HZ)
+    header, rows = _read_rows(path)
     tc_col, columns = _map_columns(header, path)
-    data = _values(body, header, columns, path)
-    t = _row_times([r[tc_col] for r in body], path, fps=fps, timecode_rate=timecode_rate)
+    cells, lines, data, columns = _values(rows, header, tc_col, columns, path)
+    t = _row_times(cells, lines, path, fps=fps, timecode_rate=timecode_rate)
     keep = np.concatenate([[True], np.diff(t) > 1e-9])  # drop duplicated / backwards rows
     keep &= np.maximum.accumulate(t) <= t + 1e-12
-    t, data = t[keep], data[keep]
-    # the take's own row rate: each row holds for one period, the last one included
-    src_fps = float(timecode_rate or DEFAULT_RATE) if len(t) < 2 else _snap_rate(1.0 / float(np.median(np.diff(t))))
+    t, data, lines = t[keep], data[keep], [n for n, k in zip(lines, keep) if k]
+    _check_gaps(t, lines, path)
+    src_fps = _row_rate(t, timecode_rate, path)
+    duration_s = _duration_s(t, src_fps, path)
     fps = src_fps if fps is None else float(fps)
-    duration_s = float(t[-1]) + 1.0 / src_fps
     n = num_frames(duration_s, fps)
     grid = frame_times_s(n, fps)
     res = np.stack([np.interp(grid, t, data[:, j]) for j in range(data.shape[1])], axis=1) if len(t) > 1 \
         else np.repeat(data, n, axis=0)
     return _clip(res, columns, fps=fps, duration_s=duration_s, source=path.name, rad_per_unit=per_unit)
+
+
+def _check_rate_argument(name: str, value: float | None, most: float) -> None:
+    if value is not None and not (math.isfinite(value) and 0 < value <= most):
+        raise ClipError(f"{name} must be a number of frames per second in (0, {most:g}], got {value!r}")
+
+
+def _row_rate(t: np.ndarray, timecode_rate: float | None, path: Path) -> float:
+    """The take's own row rate (rows per second, snapped to a standard rate) from the median row spacing."""
+    if len(t) < 2:
+        return float(timecode_rate or DEFAULT_RATE)
+    rate = _snap_rate(1.0 / float(np.median(np.diff(t))))
+    if rate > MAX_RATE_HZ:
+        raise ClipError(f"{path}: rows are {1e3 / rate:.3g} ms apart ({rate:.4g} rows per second); a Live Link "
+                        f"take has at most {MAX_RATE_HZ:g} (are the timecodes in another unit?)")
+    return rate
+
+
+def _check_gaps(t: np.ndarray, lines: list[int], path: Path) -> None:
+    """Refuse a stretch of more than :data:`MAX_GAP_S` without a row (a timecode far from the others)."""
+    if len(t) > 1:
+        gaps = np.diff(t)
+        k = int(np.argmax(gaps))
+        if gaps[k] > MAX_GAP_S:
+            raise ClipError(f"{path}: line {lines[k + 1]}: the timecode jumps {gaps[k]:.6g} s after the previous "
+                            f"row (at most {MAX_GAP_S:g} s without a row)")
+
+
+def _duration_s(t: np.ndarray, src_fps: float, path: Path) -> float:
+    """The take's length (each row holds for one period, the last one included); refuses a take so sparse
+    that its frame grid would be out of proportion to the rows present."""
+    duration_s = float(t[-1]) + 1.0 / src_fps
+    frames = duration_s * src_fps
+    if frames > MAX_FRAMES_PER_ROW * len(t):
+        raise ClipError(f"{path}: {len(t)} rows span {frames:.0f} frames at {src_fps:g} fps: more than "
+                        f"{MAX_FRAMES_PER_ROW - 1} in {MAX_FRAMES_PER_ROW} frames are missing")
+    return duration_s
 
 
 @dataclass(frozen=True)
@@ -239,19 +296,35 @@ class _Columns:
     def used(self) -> list[int]:
         return list(self.shapes.values()) + list(self.rotations.values())
 
+    def compact(self) -> "_Columns":
+        """The same channels numbered by their position in :meth:`used` (the columns :func:`_values` keeps)."""
+        pos = {j: i for i, j in enumerate(self.used())}
+        return _Columns({k: pos[j] for k, j in self.shapes.items()}, {k: pos[j] for k, j in self.rotations.items()})
 
-def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    """(header cells, data rows) of the CSV, blank lines dropped."""
+
+def _read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """(header cells, iterator of (line number, cells) of the data rows), blank lines skipped."""
     if not path.is_file():
         raise ClipError(f"{path}: no such CSV file")
+    if path.stat().st_size > MAX_CSV_BYTES:
+        raise ClipError(f"{path}: {path.stat().st_size / 2**20:.0f} MiB is more than a Live Link take "
+                        f"({MAX_CSV_BYTES / 2**20:.0f} MiB at most)")
+    rows = _csv_rows(path)
+    header = next(rows, None)
+    if header is None:
+        raise ClipError(f"{path}: no frames in CSV")
+    return [h.strip() for h in header[1]], rows
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            rows = [r for r in csv.reader(f) if any(x.strip() for x in r)]
+            reader = csv.reader(f)
+            for r in reader:
+                if any(x.strip() for x in r):
+                    yield reader.line_num, r
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise ClipError(f"{path}: cannot read CSV ({e.__class__.__name__})") from None
-    if len(rows) < 2:
-        raise ClipError(f"{path}: no frames in CSV")
-    return [h.strip() for h in rows[0]], rows[1:]
 
 
 def _map_columns(header: list[str], path: Path) -> tuple[int, _Columns]:
@@ -268,7 +341,7 @@ def _map_columns(header: list[str], path: Path) -> tuple[int, _Columns]:
         if j == tc_col or h.lower() in ("blendshapecount", "numproperties"):
             continue
         if h.lower() in rot_low:
-            rotations[rot_low.index(h.lower())] = j
+            rotations.setdefault(rot_low.index(h.lower()), j)
             continue
         c = canonical_name(h)
         if c is not None and c in ARKIT_INDEX and ARKIT_INDEX[c] not in shapes:
@@ -278,30 +351,43 @@ def _map_columns(header: list[str], path: Path) -> tuple[int, _Columns]:
     if not shapes and not rotations:
         raise ClipError(f"{path}: no ARKit blendshape or head rotation columns")
     if ignored:
-        log.info("%s: ignoring columns %s", path, ", ".join(ignored))
+        log.info("%s: ignoring %d columns: %s", path, len(ignored), ", ".join(ignored[:20]))
     return tc_col, _Columns(shapes, rotations)
 
 
-def _values(body: list[list[str]], header: list[str], columns: _Columns, path: Path) -> np.ndarray:
-    """(rows, header columns) float64 values of the used columns (others stay 0); finite or ClipError."""
+def _values(rows: Iterator[tuple[int, list[str]]], header: list[str], tc_col: int, columns: _Columns,
+            path: Path) -> tuple[list[str], list[int], np.ndarray, _Columns]:
+    """(timecode cells, line numbers, (rows, used columns) float64 values, the columns renumbered to match);
+    values finite or ClipError."""
     ncol = len(header)
-    data = np.zeros((len(body), ncol))
-    for i, r in enumerate(body):
+    used = columns.used()
+    cells: list[str] = []
+    lines: list[int] = []
+    values: list[list[float]] = []
+    for line, r in rows:
         if len(r) < ncol:
-            raise ClipError(f"{path}: row {i + 2} has {len(r)} fields, header has {ncol}")
-        for j in columns.used():
+            raise ClipError(f"{path}: line {line} has {len(r)} fields, header has {ncol}")
+        row = []
+        for j in used:
             try:
-                data[i, j] = float(r[j])
+                row.append(float(r[j]))
             except ValueError:
-                raise ClipError(f"{path}: row {i + 2}: {header[j]} value {r[j]!r} is not a number") from None
+                raise ClipError(f"{path}: line {line}: {header[j]} value {r[j][:40]!r} is not a number") from None
+        cells.append(r[tc_col])
+        lines.append(line)
+        values.append(row)
+    if not values:
+        raise ClipError(f"{path}: no frames in CSV")
+    data = np.array(values, dtype=np.float64).reshape(len(values), len(used))
     if not np.all(np.isfinite(data)):
         raise ClipError(f"{path}: NaN or infinite values")
-    return data
+    return cells, lines, data, columns.compact()
 
 
-def _row_times(cells: list[str], path: Path, *, fps: float | None, timecode_rate: float | None) -> np.ndarray:
+def _row_times(cells: list[str], lines: list[int], path: Path, *, fps: float | None,
+               timecode_rate: float | None) -> np.ndarray:
     """(rows,) float64 seconds of each row from the take's start (midnight wraps undone)."""
-    secs, frames = _parse_timecodes(cells, path)
+    secs, frames = _parse_timecodes(cells, lines, path)
     if frames is None:  # HH:MM:SS.sss
         t = secs
     elif frames.size == 0:  # plain frame numbers
@@ -311,12 +397,19 @@ def _row_times(cells: list[str], path: Path, *, fps: float | None, timecode_rate
         if rate is None:
             crossed = np.any(np.diff(secs) != 0)
             rate = _snap_rate(float(np.floor(frames.max())) + 1) if crossed else float(fps or DEFAULT_RATE)
+            if rate > MAX_RATE_HZ:
+                raise ClipError(f"{path}: timecode frame numbers (FF) reach {frames.max():.0f}, more than a "
+                                f"{MAX_RATE_HZ:g} fps timecode has; pass the timecode rate")
         t = secs + frames / rate
-    t = np.asarray(t, dtype=np.float64)
-    d = np.diff(t)
-    if np.any(d < -HALF_DAY_S):  # crossed midnight
-        t = t + 2 * HALF_DAY_S * np.concatenate([[0], np.cumsum(d < -HALF_DAY_S)])
-    return t - t[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        t = np.asarray(t, dtype=np.float64)
+        d = np.diff(t)
+        if np.any(d < -HALF_DAY_S):  # crossed midnight
+            t = t + 2 * HALF_DAY_S * np.concatenate([[0], np.cumsum(d < -HALF_DAY_S)])
+        t = t - t[0]
+    if not np.all(np.isfinite(t)):
+        raise ClipError(f"{path}: timecodes out of range")
+    return t
 
 
 def _clip(res: np.ndarray, columns: _Columns, *, fps: float, duration_s: float, source: str,
