@@ -12,7 +12,7 @@ from pathlib import Path
 import bpy
 
 from . import adjust, mapping, prefs, runner
-from .blender import bake, takes
+from .blender import actions, bake, takes
 from .vocab import clip as clip_format
 from .vocab import errors, livelink
 
@@ -190,7 +190,7 @@ def resolve_hidden(context, take, how: str) -> int:
         if ad is None or ad.action is None or ad.action.name != action:
             continue
         probe = bake.BakeResult()
-        bake.resolve_active_action(idb, kind, bake.active_action_paths(ad), probe, how)
+        actions.resolve_active_action(idb, kind, actions.active_action_paths(ad), probe, how)
         rows += probe.resolved
     takes.record_resolved(take, rows)
     take.hidden_by = ""

@@ -46,6 +46,8 @@ import numpy as np
 from ..vocab import arkit, errors, rotations, timebase
 from ..vocab import clip as clip_format
 from ..vocab import retarget as retargeting
+from .actions import (TRACK_PREFIX, new_action, place_strip, record_values, resolve_active_action, undo_resolved,
+                      unique_name, write_fcurve)
 
 log = logging.getLogger(__name__)
 face_fallbacks = retargeting.face
@@ -93,163 +95,6 @@ class BakeResult:
         if self.missing_joints:
             s += f"; no bone for: {', '.join(self.missing_joints)}"
         return s
-
-
-# ------------------------------------------------------------------------------------------ bpy part
-
-def _new_action(bpy, name: str, id_type: str, slot_name: str):
-    """A new layered Action with one slot, one layer, one keyframe strip; returns (action, slot, bag)."""
-    act = bpy.data.actions.new(name)
-    slot = act.slots.new(id_type=id_type, name=slot_name)
-    layer = act.layers.new("Layer")
-    strip = layer.strips.new(type="KEYFRAME")
-    bag = strip.channelbag(slot, ensure=True)
-    return act, slot, bag
-
-
-def _write_fcurve(bag, data_path: str, index: int, frames: np.ndarray, values: np.ndarray, group: str) -> int:
-    fc = bag.fcurves.new(data_path, index=index, group_name=group)
-    n = len(frames)
-    fc.keyframe_points.add(n)
-    co = np.empty(2 * n, dtype=np.float32)
-    co[0::2], co[1::2] = frames, values
-    fc.keyframe_points.foreach_set("co", co)
-    fc.keyframe_points.foreach_set("interpolation", np.ones(n, dtype=np.int32))  # LINEAR
-    fc.update()
-    return n
-
-
-def _place_strip(id_data, act, slot, start_frame: int, name: str, blend: str, result: BakeResult, kind: str):
-    if id_data.animation_data is None:
-        id_data.animation_data_create()
-        result.anim_data.append((kind, id_data.name))
-    track = id_data.animation_data.nla_tracks.new()
-    track.name = name
-    strip = track.strips.new(name, int(start_frame), act)
-    strip.action_slot = slot
-    strip.blend_type = blend
-    strip.extrapolation = "NOTHING"
-    result.tracks.append((kind, id_data.name, track.name))
-    return strip
-
-
-def _unique_name(bpy, base: str) -> str:
-    name, i = base, 1
-    while name in bpy.data.actions:
-        i += 1
-        name = f"{base}.{i:03d}"
-    return name
-
-
-def _value(idb, data_path: str, index: int) -> float:
-    v = idb.path_resolve(data_path)
-    return float(v[index]) if hasattr(v, "__len__") else float(v)
-
-
-def _record(res: BakeResult, kind: str, idb, data_path: str, count: int) -> None:
-    """Remember the values a bake is about to key (their static values come back when it is removed)."""
-    for i in range(count):
-        res.restore.append((kind, idb.name, data_path, i if count > 1 else 0, _value(idb, data_path, i)))
-
-
-# ------------------------------------------------------------------------- the artist's active Action
-
-def active_action_paths(ad) -> set[str]:
-    """Data paths the active Action of ``ad`` animates for its slot."""
-    act, slot = ad.action, getattr(ad, "action_slot", None)
-    out: set[str] = set()
-    if act is None:
-        return out
-    for layer in act.layers:
-        for strip in layer.strips:
-            for bag in strip.channelbags:
-                if slot is None or bag.slot == slot:
-                    out.update(fc.data_path for fc in bag.fcurves)
-    return out
-
-
-TRACK_PREFIX = "parley_"  # every bake's Actions and NLA tracks are named so
-
-
-def _new_track_below_takes(ad):
-    """A new NLA track under every Parley take's track of ``ad`` (above the artist's other tracks). Blender
-    only adds tracks above another, so when a take's track is the lowest, the take tracks are rebuilt on
-    top (same names, strips and mute states)."""
-    tracks = list(ad.nla_tracks)
-    ours = [i for i, t in enumerate(tracks) if t.name.startswith(TRACK_PREFIX)]
-    if not ours:
-        return ad.nla_tracks.new()
-    if ours[0] > 0:
-        return ad.nla_tracks.new(prev=tracks[ours[0] - 1])
-    new = ad.nla_tracks.new()
-    for i in ours:
-        old = tracks[i]
-        name, mute = old.name, old.mute
-        strips = [(st.name, int(st.frame_start), st.action, st.action_slot, st.blend_type, st.extrapolation)
-                  for st in old.strips]
-        ad.nla_tracks.remove(old)
-        t = ad.nla_tracks.new()
-        t.name, t.mute = name, mute
-        for sname, start, sact, slot, blend, extra in strips:
-            st = t.strips.new(sname, start, sact)
-            if slot is not None:
-                st.action_slot = slot
-            st.blend_type, st.extrapolation = blend, extra
-    return new
-
-
-def resolve_active_action(idb, kind: str, paths: set[str], res: BakeResult, policy: str) -> None:
-    """Report (and mute or push down, per ``policy``) an active Action that keys any of ``paths``."""
-    ad = idb.animation_data
-    if ad is None or ad.action is None or ad.action_influence <= 0.0:
-        return
-    overlap = paths & active_action_paths(ad)
-    if not overlap:
-        return
-    act = ad.action
-    res.hidden.append((kind, idb.name, act.name))
-    if policy == "warn":
-        res.warnings.append(f"{idb.name}: its active Action {act.name!r} keys {len(overlap)} of the baked channels "
-                            "and plays over the bake; mute it or push it down to the NLA to see the bake")
-        return
-    slot = ad.action_slot
-    if policy == "mute":
-        res.resolved.append((kind, idb.name, "mute", act.name, slot.identifier if slot else "", "",
-                             float(ad.action_influence)))
-        ad.action_influence = 0.0
-        return
-    track = _new_track_below_takes(ad)
-    track.name = act.name
-    strip = track.strips.new(act.name, int(np.floor(act.frame_range[0])), act)
-    if slot is not None:
-        strip.action_slot = slot
-    strip.extrapolation = "HOLD"
-    res.resolved.append((kind, idb.name, "push_down", act.name, slot.identifier if slot else "", track.name,
-                         float(ad.action_influence)))
-    ad.action = None
-
-
-def undo_resolved(row) -> None:
-    """Undo one ``BakeResult.resolved`` row: the Action's influence back, a pushed-down Action active again
-    (its NLA track removed)."""
-    import bpy
-
-    kind, idname, how, action, slot, track_name, influence = row
-    idb = (bpy.data.objects if kind == "OBJECT" else bpy.data.shape_keys).get(idname)
-    ad = idb.animation_data if idb is not None else None
-    if ad is None:
-        return
-    if how == "push_down":
-        t = ad.nla_tracks.get(track_name)
-        if t is not None:
-            ad.nla_tracks.remove(t)
-        act = bpy.data.actions.get(action)
-        if act is not None and ad.action is None:
-            ad.action = act
-            s = next((s for s in act.slots if s.identifier == slot), None)
-            if s is not None:
-                ad.action_slot = s
-    ad.action_influence = float(influence)
 
 
 # --------------------------------------------------------------------------------------------- bake
@@ -415,7 +260,7 @@ def _bake_face(bpy, clip, mesh_obj, frames, t_s, res, base, regions, intensity, 
     todo = [(i, n) for i, n in enumerate(names) if n in auto and gains[i] > 0]
     if not todo and not extra:
         return bool(auto), False
-    act, slot, bag = _new_action(bpy, _unique_name(bpy, base + ("_face" if primary else f"_{mesh_obj.name}")),
+    act, slot, bag = new_action(bpy, unique_name(bpy, base + ("_face" if primary else f"_{mesh_obj.name}")),
                                  "KEY", keys.name)
     paths = set()
     for i, n in todo:
@@ -423,22 +268,22 @@ def _bake_face(bpy, clip, mesh_obj, frames, t_s, res, base, regions, intensity, 
             kb = keys.key_blocks[k]
             v = np.clip(vals[:, i], kb.slider_min, max(kb.slider_max, 1.0))
             dp = f'key_blocks["{bpy.utils.escape_identifier(k)}"].value'
-            _record(res, "KEY", keys, dp, 1)
-            res.num_keys += _write_fcurve(bag, dp, 0, frames, v, "ARKit")
+            record_values(res, "KEY", keys, dp, 1)
+            res.num_keys += write_fcurve(bag, dp, 0, frames, v, "ARKit")
             paths.add(dp)
         res.shape_keys.setdefault(n, [])
         res.shape_keys[n] += [k for k in auto[n] if k not in res.shape_keys[n]]
     for k, v in extra:
         kb = keys.key_blocks[k]
         dp = f'key_blocks["{bpy.utils.escape_identifier(k)}"].value'
-        _record(res, "KEY", keys, dp, 1)
-        res.num_keys += _write_fcurve(bag, dp, 0, frames, np.clip(v, kb.slider_min, max(kb.slider_max, 1.0)),
+        record_values(res, "KEY", keys, dp, 1)
+        res.num_keys += write_fcurve(bag, dp, 0, frames, np.clip(v, kb.slider_min, max(kb.slider_max, 1.0)),
                                       "Fallback")
         paths.add(dp)
     res.actions.append(act.name)
     res.meshes.append(mesh_obj.name)
     resolve_active_action(keys, "KEY", paths, res, policy)
-    _place_strip(keys, act, slot, start_frame, act.name, blend, res, "KEY")
+    place_strip(keys, act, slot, start_frame, act.name, blend, res, "KEY")
     drives_jaw = any(n == "jawOpen" for _, n in todo)
     return True, drives_jaw
 
@@ -453,9 +298,9 @@ def _key_rotation(bpy, bag, arm_obj, pb, quats: np.ndarray, frames, res: BakeRes
         dp, vals = f'pose.bones["{bn}"].rotation_axis_angle', rotations.quaternions_to_angle_axis(quats)
     else:
         dp, vals = f'pose.bones["{bn}"].rotation_euler', rotations.quaternions_to_extrinsic_euler(quats, mode)
-    _record(res, "OBJECT", arm_obj, dp, vals.shape[1])
+    record_values(res, "OBJECT", arm_obj, dp, vals.shape[1])
     paths.add(dp)
-    return sum(_write_fcurve(bag, dp, c, frames, vals[:, c], pb.name) for c in range(vals.shape[1]))
+    return sum(write_fcurve(bag, dp, c, frames, vals[:, c], pb.name) for c in range(vals.shape[1]))
 
 
 def _key_location(bpy, bag, arm_obj, pb, loc: np.ndarray, frames, res: BakeResult, paths: set) -> int:
@@ -468,9 +313,9 @@ def _key_location(bpy, bag, arm_obj, pb, loc: np.ndarray, frames, res: BakeResul
             R = np.array(b.parent.matrix_local.to_3x3()).T @ R
         loc = loc @ R.T
     dp = f'pose.bones["{bpy.utils.escape_identifier(pb.name)}"].location'
-    _record(res, "OBJECT", arm_obj, dp, 3)
+    record_values(res, "OBJECT", arm_obj, dp, 3)
     paths.add(dp)
-    return sum(_write_fcurve(bag, dp, c, frames, loc[:, c], pb.name) for c in range(3))
+    return sum(write_fcurve(bag, dp, c, frames, loc[:, c], pb.name) for c in range(3))
 
 
 def _slider_settings(arm_obj, plan) -> dict:
@@ -541,7 +386,7 @@ def _bake_bones(bpy, clip, angles, arm_obj, frames, t_s, res, base, retarget, sm
         quats.update({bn: q[bn] for _j, _jn, bn in todo if bn in q})
         if root_moves:
             locs[top] = top_loc
-    act, slot, bag = _new_action(bpy, _unique_name(bpy, base + "_body"), "OBJECT", arm_obj.name)
+    act, slot, bag = new_action(bpy, unique_name(bpy, base + "_body"), "OBJECT", arm_obj.name)
     paths: set[str] = set()
     for bn, q in quats.items():
         res.num_keys += _key_rotation(bpy, bag, arm_obj, pbones[bn], q, frames, res, paths)
@@ -552,5 +397,5 @@ def _bake_bones(bpy, clip, angles, arm_obj, frames, t_s, res, base, retarget, sm
             res.bones[jn] = bn
     res.actions.append(act.name)
     resolve_active_action(arm_obj, "OBJECT", paths, res, policy)
-    _place_strip(arm_obj, act, slot, start_frame, act.name, blend, res, "OBJECT")
+    place_strip(arm_obj, act, slot, start_frame, act.name, blend, res, "OBJECT")
     return True

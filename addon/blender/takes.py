@@ -24,7 +24,7 @@ import json
 
 import bpy
 
-from .bake import undo_resolved
+from .actions import undo_resolved
 
 
 def _ids():
