@@ -17,6 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from engine.phonetics.text import spell_out
 from rigs.core.phones import SIL, VOWELS, ipa_to_arpabet_stress, normalize_label
 
 log = logging.getLogger(__name__)
@@ -34,28 +35,35 @@ _ONES = "zero one two three four five six seven eight nine ten eleven twelve thi
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
-def _number_words(n: int) -> list[str]:
-    """English words of ``n`` (below a million; larger numbers digit by digit)."""
+_SCALES = ((10 ** 12, "trillion"), (10 ** 9, "billion"), (10 ** 6, "million"), (1000, "thousand"))
+MAX_SPOKEN_DIGITS = 15   # longer integers are read digit by digit
+
+
+def number_words(n: int) -> list[str]:
+    """English words of ``n`` (up to 15 digits; longer numbers digit by digit)."""
     if n < 20:
         return [_ONES[n]]
     if n < 100:
         return [_TENS[n // 10]] + ([_ONES[n % 10]] if n % 10 else [])
     if n < 1000:
-        return [_ONES[n // 100], "hundred"] + (_number_words(n % 100) if n % 100 else [])
-    if n < 1_000_000:
-        return _number_words(n // 1000) + ["thousand"] + (_number_words(n % 1000) if n % 1000 else [])
-    return [d for c in str(n) for d in _number_words(int(c))]
+        return [_ONES[n // 100], "hundred"] + (number_words(n % 100) if n % 100 else [])
+    for scale, name in _SCALES:
+        if n >= scale and n < scale * 1000:
+            return number_words(n // scale) + [name] + (number_words(n % scale) if n % scale else [])
+    return [d for c in str(n) for d in number_words(int(c))]
 
 
 def normalize_transcript(text: str) -> list[str]:
-    """Lower-case words of ``text``: punctuation dropped (apostrophes kept), numbers spelled out."""
+    """Lower-case words of ``text``: written forms spelled out (:func:`engine.phonetics.text.spell_out`:
+    "Dr.", "$5", "14th", "100%", "1961", "2.5", "10:30"...), punctuation dropped (apostrophes kept), numbers
+    spelled out."""
     out: list[str] = []
-    for tok in re.findall(r"[0-9]+|[^\W\d_]+(?:'[^\W\d_]+)*", text.lower()):
+    for tok in re.findall(r"[0-9]+|[^\W\d_]+(?:'[^\W\d_]+)*", spell_out(text, number_words).lower()):
         if not tok.isdigit():
             out.append(tok)
             continue
-        digits = tok.lstrip("0") or "0"  # a million and up is read digit by digit: no int() of 4300+ digits
-        out.extend(_number_words(int(digits)) if len(digits) <= 6 else [_ONES[int(c)] for c in digits])
+        digits = tok.lstrip("0") or "0"  # long numbers are read digit by digit: no int() of 4300+ digits
+        out.extend(number_words(int(digits)) if len(digits) <= MAX_SPOKEN_DIGITS else [_ONES[int(c)] for c in digits])
     return out
 
 
