@@ -190,6 +190,19 @@ def test_complete_study_with_reload_and_export(study, key, tmp_path):
         _wait(lambda: d.find_element("id", "trial").is_displayed(), "the first trial")
         assert d.find_element("id", "answer-1").get_property("disabled")
         assert d.find_element("id", "next").get_property("disabled")
+        # every control is labelled; on a phone-sized window the videos stay side by side inside the screen
+        # and the five answers stack into one column
+        assert d.execute_script("return Array.prototype.every.call(document.querySelectorAll('input'), "
+                                "function (i) { return i.labels.length > 0 && i.labels[0].textContent.trim(); })")
+        d.set_window_size(420, 900)
+        geo = d.execute_script(
+            "function r(id) { return document.getElementById(id).getBoundingClientRect(); }"
+            "return {w: document.documentElement.clientWidth, l: r('video-left'), r: r('video-right'),"
+            " a1: r('answer-1').top, lab1: document.querySelector('label[for=answer-1]').getBoundingClientRect(),"
+            " lab5: document.querySelector('label[for=answer-5]').getBoundingClientRect()};")
+        assert geo["l"]["top"] == geo["r"]["top"] and geo["r"]["right"] <= geo["w"]
+        assert geo["lab5"]["top"] > geo["lab1"]["bottom"] and geo["lab1"]["width"] > 0.8 * geo["w"]
+        d.set_window_size(1000, 760)
         given = {}
         for i in range(n // 2):
             left, right, value = _answer(d, key, keyboard=i % 2 == 0)

@@ -19,7 +19,8 @@ CHART = "preferences.png"
 FILES = ("report.md", "report.html", CHART, "results.json")
 # strong X, slight X, none, slight Y, strong Y
 COLOURS = ("#1f4e9c", "#8fb3e6", "#d0d0d0", "#f3b27a", "#c0541a")
-SEGMENTS = ("strongly {x}", "slightly {x}", "no preference", "slightly {y}", "strongly {y}")
+LEGEND = ("strongly the left name", "slightly the left name", "no preference", "slightly the right name",
+          "strongly the right name")
 CHART_DPI = 150
 ROW_HEIGHT_IN = 0.55
 
@@ -53,7 +54,7 @@ def _rater_rows(a: Analysis) -> list[list[str]]:
              f"{r.agree} of {r.compared} ({_pct(r.agree / r.compared if r.compared else None)})"] for r in a.raters]
 
 
-RATER_HEADER = ["rater", "answers", "attention checks failed", "", "agrees with the others' majority"]
+RATER_HEADER = ["rater", "answers", "attention checks failed", "status", "agrees with the others' majority"]
 
 
 def _sections(a: Analysis, manifest: dict, created: str) -> list[tuple[str, str, object]]:
@@ -61,9 +62,9 @@ def _sections(a: Analysis, manifest: dict, created: str) -> list[tuple[str, str,
     kept = sum(r.kept for r in a.raters)
     out: list[tuple[str, str, object]] = []
     out.append(("", f"Study {a.study_id}: \u201c{manifest.get('question', '')}\u201d. Analysed {created} from "
-                f"{len(a.files)} file(s). {kept} of {len(a.raters)} raters kept (more than {a.max_failed_checks} "
-                f"failed attention checks drop a rater); {a.answers_counted} answers counted, each session's "
-                "answer to a trial once.", None))
+                f"{len(a.files)} file(s). {kept} of {len(a.raters)} raters kept (raters failing more than "
+                f"{a.max_failed_checks} attention checks are left out); {a.answers_counted} answers counted, each "
+                "session's answer to a trial once.", None))
     if a.pairs:
         out.append(("Preference between systems", "Each row: how often X or Y was preferred, strongly or "
                     "slightly. The share preferring X is of the decisive answers (no preference left out), with "
@@ -152,17 +153,14 @@ def chart(a: Analysis, path: Path) -> None:
                     ax.text(left + 50 * share, i, f"{100 * share:.0f}", ha="center", va="center", fontsize=8)
                 left += 100 * share
             ax.text(-1.5, i, c.x, ha="right", va="center", fontsize=9)
-            ax.text(101.5, i, c.y, ha="left", va="center", fontsize=9)
+            ax.text(101.5, i, f"{c.y}\n(n={c.tally.n}, p={_p(c.p)})", ha="left", va="center", fontsize=8)
         ax.set_xlim(0, 100)
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.set_yticks([])
-        ax.set_xlabel("% of answers (n under each label in the report)")
+        ax.set_xlabel("% of answers")
         ax.axvline(50, color="black", linewidth=0.6, linestyle=":")
         handles = [plt.Rectangle((0, 0), 1, 1, color=col) for col in COLOURS]
-        labels = ["strongly left label", "slightly left label", "no preference", "slightly right label",
-                  "strongly right label"]
-        ax.legend(handles, labels, ncol=5, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28 - 0.1 / max(1, len(rows))),
-                  frameon=False)
+        ax.legend(handles, LEGEND, ncol=5, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
         for spine in ("top", "right", "left"):
             ax.spines[spine].set_visible(False)
         fig.tight_layout()

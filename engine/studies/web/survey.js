@@ -26,7 +26,7 @@
   var els = {
     intro: $("intro"), trial: $("trial"), done: $("done"), startForm: $("start-form"), consent: $("consent"),
     rater: $("rater"), startError: $("start-error"), progress: $("progress"), progressText: $("progress-text"),
-    question: $("question"), legend: $("answer-legend"), left: $("video-left"), right: $("video-right"),
+    question: $("question"), left: $("video-left"), right: $("video-right"),
     audio: $("audio"), play: $("play"), playHint: $("play-hint"), answerForm: $("answer-form"), next: $("next"),
     sendStatus: $("send-status"), doneText: $("done-text"), doneSend: $("done-send-status"),
     sendAgain: $("send-again"), exportText: $("export-text"), newRater: $("new-rater"), start: $("start")
@@ -382,7 +382,6 @@
   document.title = STUDY.title;
   $("title").textContent = STUDY.title;
   els.question.textContent = STUDY.question;
-  els.legend.textContent = STUDY.question;
   if (!STUDY.require_playback) { els.playHint.hidden = true; }
   if (state && (state.study_id !== STUDY.study_id || !Array.isArray(state.order) ||
                 state.order.length !== STUDY.trials.length ||
