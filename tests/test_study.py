@@ -364,6 +364,15 @@ def test_server_stores_posts_and_refuses_bad_ones(served):
     status, reply, _ = _request(url, unknown, hdr)
     assert status == 400 and "'t77' is not in this study" in json.loads(reply)["error"]
     assert _request(server.url + "elsewhere", post, hdr)[0] == 404
+    import http.client
+
+    host, port = server.server_address[:2]
+    con = http.client.HTTPConnection(host, port, timeout=10)
+    con.putrequest("POST", "/responses")
+    con.putheader("Content-Length", str(64 * 1024 * 1024))    # announced, never sent: refused unread
+    con.endheaders()
+    assert con.getresponse().status == 413
+    con.close()
     assert server.store.counts() == (1, len(key.trials))
 
 

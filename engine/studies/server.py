@@ -133,10 +133,12 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------------------------------------- POST
     def do_POST(self):
         if urllib.parse.urlsplit(self.path).path != POST_PATH:
+            self.close_connection = True   # its body is not read: the connection cannot carry another request
             return self._json(HTTPStatus.NOT_FOUND, {"error": f"POST answers to {POST_PATH}"})
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
+            self.close_connection = True
             return self._json(HTTPStatus.LENGTH_REQUIRED, {"error": "Content-Length required"})
         if length < 0 or length > MAX_POST_BYTES:
             self.close_connection = True
