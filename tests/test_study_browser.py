@@ -15,7 +15,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -82,7 +81,8 @@ def key(study) -> dict:
     return json.loads((study / "key.json").read_text())
 
 
-def _browser(download_dir: Path | None = None):
+def _browser(profile: Path, download_dir: Path | None = None):
+    """Headless Chromium with a fresh profile folder ``profile`` (under the test's tmp_path)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -90,7 +90,7 @@ def _browser(download_dir: Path | None = None):
     opts.binary_location = str(CHROMIUM)
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
               "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1000,760",
-              f"--user-data-dir={tempfile.mkdtemp(prefix='parley-chromium-')}"):
+              f"--user-data-dir={profile}"):
         opts.add_argument(a)
     if download_dir is not None:
         opts.add_experimental_option("prefs", {"download.default_directory": str(download_dir),
@@ -182,7 +182,7 @@ def test_study_folder_is_blinded(study, key):
 def test_complete_study_with_reload_and_export(study, key, tmp_path):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    d = _browser(downloads)
+    d = _browser(tmp_path / "profile", downloads)
     try:
         _start(d, (study / "site" / "index.html").as_uri(), "rater-a")
         n = len(key["trials"])
@@ -272,7 +272,7 @@ def test_two_browsers_post_to_serve_at_once(study, key, tmp_path):
         line = server.stdout.readline()
         assert " at http://" in line, line + server.stderr.read()
         url = line.split(" at ")[1].split()[0]
-        browsers = [_browser(), _browser()]
+        browsers = [_browser(tmp_path / "profile-0"), _browser(tmp_path / "profile-1")]
         errors: list[BaseException] = []
 
         def rate(d, rater: str) -> None:
@@ -292,7 +292,7 @@ def test_two_browsers_post_to_serve_at_once(study, key, tmp_path):
             t.join()
         assert not errors, errors
         # a third browser using a rater id the server already has is told so before it starts
-        third = _browser()
+        third = _browser(tmp_path / "profile-2")
         try:
             _start(third, url, "lab-0")
             assert "already in use" in _wait(lambda: third.find_element("id", "start-error").text, "the refusal")
