@@ -1,4 +1,5 @@
-"""The ``parley`` command line: animate audio to a clip, inspect, export and render clips.
+"""The ``parley`` command line: animate audio to a clip, inspect, export and render clips, and run perceptual
+studies (``parley study make | serve | analyze``, :mod:`engine.studies`).
 
 Every user error is one line ``parley: error: ...`` on stderr and exit code 2 (``ParleyError``, a bad
 option, a file system error); Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129 (:mod:`rigs.core.signals`), and
@@ -84,7 +85,78 @@ def _build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="clip -> MP4 through Blender (Workbench, Eevee or Cycles)",
                        add_help=False)
     r.add_argument("args", nargs=argparse.REMAINDER)
+    _add_study_parser(sub)
     return p
+
+
+STUDY_HELP = """\
+Perceptual studies of motion: `make` renders each system on the same character and builds a blinded web
+survey (pairs, attention checks, mismatched-audio trials) in STUDY/site/; `serve` runs it for a lab session
+and stores the answers in STUDY/responses.sqlite; `analyze` unblinds the answers into a report."""
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"resolution must look like 640x360, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"resolution must be positive, got {text!r}")
+    return w, h
+
+
+def _add_study_parser(sub) -> None:
+    from engine.studies.stimuli import CAMERAS, MATERIALS, RENDER_ENGINES
+
+    s = sub.add_parser("study", help="perceptual studies: make a blinded survey, serve it, analyse the answers",
+                       description=STUDY_HELP)
+    ss = s.add_subparsers(dest="study_command", metavar="STEP")
+    ss.required = True
+    mk = ss.add_parser("make", help="render stimuli and write the survey site, key and manifest",
+                       description="Render every audio file with every system on the same character, camera and "
+                       "light, and write a blinded survey into STUDY/site/ (the key stays in STUDY/key.json).")
+    mk.add_argument("--audio", required=True, metavar="DIR", help="folder of audio files (one trial per file and pair)")
+    mk.add_argument("--system", action="append", required=True, metavar="NAME=SOURCE",
+                    help="NAME=CLIPS_DIR (clips named after the audio files), NAME=mode:MODE (animate here), or "
+                    "NAME=mode:MODE,transcript (with STEM.txt beside each audio); give two or more")
+    mk.add_argument("--truth", metavar="CLIPS_DIR", help="reference clips (e.g. motion capture), as the system 'truth'")
+    mk.add_argument("-o", "--out", required=True, metavar="STUDY", help="new study folder")
+    mk.add_argument("--attention", type=int, default=2, help="attention checks (default 2: shifted, frozen)")
+    mk.add_argument("--mismatched", type=int, default=0,
+                    help="mismatched-audio trials per system (appropriateness; default 0)")
+    mk.add_argument("--engine", choices=RENDER_ENGINES, default="workbench", help="Blender render engine")
+    mk.add_argument("--resolution", type=_resolution, default=(640, 360), help="WIDTHxHEIGHT (default 640x360)")
+    mk.add_argument("--camera", choices=CAMERAS, default="face", help="framing (default face)")
+    mk.add_argument("--material", choices=MATERIALS, default="grey", help="the character's material")
+    mk.add_argument("--fps", type=float, default=30.0, help="frame rate of animated clips (default 30)")
+    mk.add_argument("--seed", type=int, default=0, help="seed of the design (order, sides, ids) and animators")
+    mk.add_argument("--jobs", type=int, default=1, help="renders at once (default 1)")
+    mk.add_argument("--title", help="the page's title")
+    mk.add_argument("--question", help="the question raters answer")
+    mk.add_argument("--post-url", help="also POST answers to this URL (hosted studies; `serve` sets its own)")
+    mk.add_argument("--no-require-playback", dest="require_playback", action="store_false",
+                    help="let raters answer before the clip has played to the end")
+
+    sv = ss.add_parser("serve", help="serve the survey and store the answers in SQLite (lab sessions)",
+                       description="Serve STUDY/site/ and receive the answers into a SQLite database "
+                       "(STUDY/responses.sqlite). Ctrl-C stops it.")
+    sv.add_argument("study", metavar="STUDY")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for a LAN)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    sv.add_argument("--db", help="the database (default STUDY/responses.sqlite)")
+
+    an = ss.add_parser("analyze", aliases=["analyse"], help="unblind the answers and write the report",
+                       description="Unblind the answers, drop raters failing attention checks, and write a "
+                       "Markdown and HTML report with a chart (default into STUDY/analysis/).")
+    an.add_argument("study", metavar="STUDY")
+    an.add_argument("responses", nargs="+", metavar="RESPONSES",
+                    help="exported answers (.json, .csv) and/or databases (.sqlite) from `serve`")
+    an.add_argument("-o", "--out", metavar="DIR", help="report folder (default STUDY/analysis)")
+    an.add_argument("--max-failed-checks", type=int, default=0,
+                    help="drop raters failing more attention checks than this (default 0)")
+    an.add_argument("--duplicate-raters", choices=("error", "first", "drop"), default="error",
+                    help="a rater id with answers from two sessions: stop (default), keep its first session, "
+                    "or drop it")
 
 
 
@@ -112,6 +184,49 @@ def _cmd_animate(ns) -> int:
                                  progress=bars, other_inputs=inputs)
     for p in paths:
         print(p)
+    return 0
+
+
+def _cmd_study(ns) -> int:
+    return {"make": _study_make, "serve": _study_serve, "analyze": _study_analyze,
+            "analyse": _study_analyze}[ns.study_command](ns)
+
+
+def _study_make(ns) -> int:
+    from engine import console
+    from engine.studies.design import DesignConfig
+    from engine.studies.make import MakeConfig, make_study
+    from engine.studies.site import DEFAULT_QUESTION, DEFAULT_TITLE
+    from engine.studies.stimuli import RenderConfig
+    from engine.studies.systems import parse_system
+
+    if ns.jobs < 1:
+        raise ParleyError(f"--jobs must be 1 or more, got {ns.jobs}")
+    systems = [parse_system(s) for s in ns.system]
+    config = MakeConfig(design=DesignConfig(attention=ns.attention, mismatched=ns.mismatched, seed=ns.seed),
+                        render=RenderConfig(engine=ns.engine, resolution=ns.resolution, camera=ns.camera,
+                                            material=ns.material, jobs=ns.jobs),
+                        fps=float(ns.fps), seed=ns.seed, title=ns.title or DEFAULT_TITLE,
+                        question=ns.question or DEFAULT_QUESTION, post_url=ns.post_url,
+                        require_playback=ns.require_playback)
+    with console.StageBars() as bars:
+        page = make_study(ns.audio, systems, ns.out, truth=ns.truth, config=config, progress=bars)
+    print(page)
+    return 0
+
+
+def _study_serve(ns) -> int:
+    from engine.studies.server import serve
+
+    return serve(ns.study, host=ns.host, port=ns.port, db=ns.db)
+
+
+def _study_analyze(ns) -> int:
+    from engine.studies.analyze import run_analysis
+
+    for line in run_analysis(ns.study, ns.responses, out=ns.out, max_failed_checks=ns.max_failed_checks,
+                             duplicate_raters=ns.duplicate_raters):
+        print(line)
     return 0
 
 
@@ -279,7 +394,7 @@ def main(argv=None) -> int:
     level = logging.WARNING - 10 * min(ns.verbose, 2)
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
-                "render": _cmd_render}
+                "render": _cmd_render, "study": _cmd_study}
     try:
         with handle_signals():
             return handlers[ns.command](ns)
