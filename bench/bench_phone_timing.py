@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,8 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from references import PHONE_JSON_SUFFIX, librivox_dir, read_phone_json  # noqa: E402
-from rigs.core.phones import SIL, normalize_label  # noqa: E402
+from references import festival_items, librivox_items  # noqa: E402
+from rigs.core.phones import SIL  # noqa: E402
 from engine.audio.load import load_audio  # noqa: E402
 from rigs.core.files import data_root  # noqa: E402
 from engine.audio.prosody import FeatureConfig, analyze  # noqa: E402
@@ -53,8 +51,6 @@ SENTENCES = [
     "my mother bought a pair of warm woven mittens",
     "we promised to fix the broken van by five",
 ]
-RADIO = {"pau": SIL, "h#": SIL, "ax": "AH", "axr": "ER", "ix": "IH", "el": "L", "em": "M", "en": "N",
-         "dx": "T", "hv": "HH", "ssil": SIL}
 
 
 def onset_errors(ref: list[Phone], hyp: list[Phone]) -> tuple[list[float], int]:
@@ -68,42 +64,12 @@ def onset_errors(ref: list[Phone], hyp: list[Phone]) -> tuple[list[float], int]:
     return errs, len(r)
 
 
-def festival_refs(tmp: Path) -> list[tuple[Path, str, list[Phone]]]:
-    if shutil.which("festival") is None:
-        return []
-    out = []
-    for voice in ("kal_diphone", "cmu_us_slt_arctic_hts"):
-        for i, s in enumerate(SENTENCES):
-            wav, segs = tmp / f"{voice}_{i}.wav", tmp / f"{voice}_{i}.segs"
-            scm = tmp / "s.scm"
-            scm.write_text(f'(voice_{voice})\n(set! u (Utterance Text "{s}"))\n(utt.synth u)\n'
-                           f'(utt.save.wave u "{wav}" \'riff)\n(utt.save.segs u "{segs}")\n')
-            subprocess.run(["festival", "-b", str(scm)], capture_output=True, timeout=120)
-            if not segs.exists():
-                break
-            phones, t = [], 0.0
-            for line in segs.read_text().splitlines():
-                parts = line.split()
-                if len(parts) != 3 or parts[0] == "#":
-                    continue
-                end, lab = float(parts[0]), parts[2]
-                lab = RADIO.get(lab, None) or normalize_label(lab)
-                phones.append(Phone(t, end, lab))
-                t = end
-            out.append((wav, f"festival/{voice}", phones, s))
-    return out
+def festival_refs(tmp: Path) -> list[tuple[Path, str, list[Phone], str]]:
+    return [(it.path, f"festival/{it.speaker}", it.reference, it.text) for it in festival_items(SENTENCES, tmp)]
 
 
 def librivox_refs(root: Path) -> list:
-    d = librivox_dir(root)
-    out = []
-    for pj in sorted(d.glob(f"*{PHONE_JSON_SUFFIX}")):
-        stem = pj.name[: -len(PHONE_JSON_SUFFIX)]
-        wav, txt = d / f"{stem}.wav", d / f"{stem}.txt"
-        if not (wav.exists() and txt.exists()):
-            continue
-        out.append((wav, "pocketsphinx-librivox", read_phone_json(pj), txt.read_text().strip()))
-    return out
+    return [(it.path, "pocketsphinx-librivox", it.reference, it.text) for it in librivox_items(root)]
 
 
 def summarise(errs: list[float]) -> str:
