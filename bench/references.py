@@ -20,7 +20,6 @@ real capture of FACEGOOD.
 Used by ``bench_lipsync.py``, ``bench_phone_timing.py`` and ``align_references.py``; imported as a sibling
 module (the scripts' folder is on ``sys.path``).
 """
-from __future__ import annotations
 
 import csv
 import json
