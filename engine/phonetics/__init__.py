@@ -34,7 +34,8 @@ from engine.phonetics.lexicon import g2p, normalize_transcript, pronunciations
 from engine.phonetics.recognize import recognize
 from engine.phonetics.sphinx import FRAME_S, SAMPLE_RATE_HZ
 from engine.phonetics.timing import phone_timing
+from engine.phonetics.words import recognize_words
 from rigs.core.phones import Phone
 
 __all__ = ["FRAME_S", "SAMPLE_RATE_HZ", "AlignmentMismatch", "Phone", "PhoneticsConfig", "align", "g2p",
-           "normalize_transcript", "phone_timing", "pronunciations", "recognize"]
+           "normalize_transcript", "phone_timing", "pronunciations", "recognize", "recognize_words"]
