@@ -11,9 +11,10 @@ References
 Metric: reference and hypothesis label sequences are matched (difflib, labels ignoring SIL), and for
 each matched phone the absolute difference of start times is taken (phone onset error). "matched"
 is the share of reference phones paired. Reported: mean / median abs error (ms), % within 20 / 50 ms,
-for aligned (with transcript) and recognised (no transcript) modes. Speed: CPU seconds per second of
-audio for load_audio + analyze + phone_timing on jfk.flac (cold = first call in the process); analyze
-runs as the phonetic animator runs it (energy VAD; Silero off, see engine.animators.phonetic.animator).
+for aligned (with transcript) and recognised (no transcript: through words, and the phone loop alone)
+modes. Speed: CPU seconds per second of audio for load_audio + analyze + phone_timing on jfk.flac (cold =
+first call in the process); analyze runs as the phonetic animator runs it (energy VAD; Silero off, see
+engine.animators.phonetic.animator).
 
 Run: ``.venv/bin/python bench/bench_phone_timing.py``
 """
@@ -35,7 +36,7 @@ from rigs.core.phones import SIL  # noqa: E402
 from engine.audio.load import load_audio  # noqa: E402
 from rigs.core.files import data_root  # noqa: E402
 from engine.audio.prosody import FeatureConfig, analyze  # noqa: E402
-from engine.phonetics import Phone, align, phone_timing, recognize  # noqa: E402
+from engine.phonetics import Phone, PhoneticsConfig, align, phone_timing, recognize, recognize_words  # noqa: E402
 
 SENTENCES = [
     "the birch canoe slid on the smooth planks",
@@ -87,9 +88,10 @@ def main() -> None:
         groups: dict[tuple[str, str], list] = {}
         for wav, src, ref, text in cases:
             a = load_audio(wav)
-            for mode in ("aligned", "recognised"):
+            for mode in ("aligned", "words", "phone loop"):
                 try:
-                    hyp = align(a, text) if mode == "aligned" else recognize(a)
+                    hyp = (align(a, text) if mode == "aligned" else recognize_words(a) if mode == "words"
+                           else recognize(a))
                 except Exception as e:  # a failed alignment counts as no matches
                     print(f"  {src} {wav.name} {mode}: {e}")
                     hyp = []
@@ -108,14 +110,16 @@ def main() -> None:
           "your country.")
     print()
     print(f"{'speed on jfk.flac (11.0 s)':40s} {'CPU s':>7s} {'CPU s / audio s':>16s}")
-    for label, transcript in (("cold, with transcript", tr), ("warm, with transcript", tr),
-                              ("warm, recognition", None)):
+    for label, transcript, cfg in (("cold, with transcript", tr, PhoneticsConfig()),
+                                   ("warm, with transcript", tr, PhoneticsConfig()),
+                                   ("warm, recognition through words", None, PhoneticsConfig()),
+                                   ("warm, phone loop", None, PhoneticsConfig(recognizer="phones"))):
         t0 = time.process_time()
         a = load_audio(jfk)
         t1 = time.process_time()
         analyze(a, fps=30, config=FeatureConfig(use_silero=False))
         t2 = time.process_time()
-        phone_timing(a, transcript=transcript)
+        phone_timing(a, transcript=transcript, config=cfg)
         t3 = time.process_time()
         print(f"{label:40s} {t3 - t0:7.3f} {(t3 - t0) / a.duration_s:16.4f}   "
               f"(load {t1 - t0:.3f}, analyze {t2 - t1:.3f}, phones {t3 - t2:.3f})")

@@ -122,8 +122,11 @@ def _aligned_phones(dec, pcm: np.ndarray, budget: Budget) -> list[Phone]:
     """The phone-level second pass over the hypothesis just decoded."""
     dec.set_alignment()
     decode(dec, pcm, budget, count=False)
+    alignment = dec.get_alignment()
+    if alignment is None:
+        raise RuntimeError("no alignment of the hypothesis")
     phones = []
-    for w in dec.get_alignment():
+    for w in alignment:
         base = _base(w.name)
         silent = base in SILENT_WORDS or base.startswith(("+", "<", "["))
         for p in w:
