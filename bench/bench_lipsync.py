@@ -1,37 +1,35 @@
-"""Lip-sync benchmark of the phonetic animator against an RMS->jawOpen baseline, plus speed.
+"""Honest lip-sync benchmark of the phonetic animator: real speech judged against references that do not come
+from the run under test, with and without the transcript, next to an RMS->jawOpen baseline; and closeness to
+a real capture of the mouth (FACEGOOD) next to a still, neutral face.
 
-Every clip is animated by the full pipeline (:class:`engine.animators.phonetic.animator.PhoneticAnimator`) and the
-expression is pushed through the ICT FaceKit lip model; the metric is the inner-lip gap at the mouth
-centre (:meth:`engine.animators.lips.LipModel.inner_lip_gap_m`):
+References (:mod:`references`): the committed forced alignments of a fixed selection of the real speech corpus
+(LJ Speech, VCTK p239, LibriSpeech test-other; made once by ``align_references.py``), the alignments shipped
+with the LibriVox clips (PocketSphinx's test data), and the exact segment labels of Festival's synthetic
+speech. Every clip is animated by the whole pipeline (:class:`engine.animators.phonetic.animator.PhoneticAnimator`,
+body off) with its transcript and without it; scores are those of :mod:`scoring` (closures on P/B/M, open
+vowels visibly open, vowels shut throughout, stray tongue frames). Real-speech rows are per corpus and
+speaker; ``held-out`` are the utterances and speakers never looked at while tuning.
 
-- closure rate: share of P/B/M phones where the gap falls below 1 mm on some frame inside the phone
-  (the frame nearest its centre when the phone holds no frame);
-- open rate: share of open vowels (AA AE AH AO AW AY) whose peak gap exceeds 5 mm. 5 mm is half the
-  ~1 cm height of a lip and about a third of a typical open-vowel opening (10-20 mm): a dark gap that
-  is plainly visible at normal viewing distance, while the ICT neutral mouth rests at 0.8 mm.
+FACEGOOD: the captured ARKit mouth and jaw weights and Parley's expression (no transcript: the speech is
+Mandarin) both go through the same ICT FaceKit lip model; LVE (mm and mm^2), inner-lip-gap correlation and
+MAE, ``jawOpen`` correlation, per clip (01-03 may be used for calibration, 04-05 are held out).
 
-Phones judged come from the reference pocketsphinx alignments shipped with the LibriVox clips when
-present (``*.phone.json``), else from the clip's own phones. The baseline is ``jawOpen = RMS / p98(RMS)``
-clipped to [0, 1] with every other channel 0. Speed: CPU seconds (process + children) per audio second
-of the whole ``animate`` with ``torch.set_num_threads(1)``; real-time factor = audio s / CPU s.
-
-Run: ``.venv/bin/python bench/bench_lipsync.py [--no-synth]``.
+Run: ``.venv/bin/python bench/bench_lipsync.py [--only corpus,librivox,festival,facegood] [--split held-out]
+[--json out.json]``. Speed is measured separately, on whole processes, by ``bench_speed.py``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 if __name__ == "__main__":
-    # "one core": pin every math library to one thread before numpy loads (OpenBLAS's idle worker threads
-    # otherwise spin and are billed as CPU time, ~1.7x here); only when run, never on import
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
 
@@ -39,123 +37,195 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from references import frames_in_phone, librivox_dir, reference_phones  # noqa: E402
-from rigs.core.phones import PHONE_CLASSES, Phone, normalize_label  # noqa: E402
+from references import (DEV, HELD_OUT, Item, corpus_selection, facegood_captures, festival_items,  # noqa: E402
+                        librivox_items, read_corpus_references, with_references)
+from scoring import PhoneScores, capture_scores, phone_scores, pooled_capture_scores, rms_expression  # noqa: E402
 
-BILABIAL = PHONE_CLASSES["bilabial"]
-OPEN = PHONE_CLASSES["visibly_open_vowel"]
-CLOSED_M, OPEN_M = 0.001, 0.005
-SENTENCES = [
+FESTIVAL_SENTENCES = [
     "Peter Piper picked a peck of pickled peppers.",
     "Bob bought a big map for mom and papa.",
     "My mom made apple pie by the barn.",
     "Father saw a large hot dog on top of the car.",
-    "Maybe Bobby may bob a bubble, but Pam might pop both.",
-    "I am happy, but my dad was mad about the bad cab.",
+    "the birch canoe slid on the smooth planks",
+    "the box was thrown beside the parked truck",
+    "my mother bought a pair of warm woven mittens",
+    "we promised to fix the broken van by five",
 ]
+MODES = ("transcript", "none", "rms")
+MODE_TITLES = {"transcript": "with transcript", "none": "no transcript", "rms": "RMS->jawOpen"}
+GROUPS = ("corpus", "librivox", "festival", "facegood")
+
+log = logging.getLogger("bench_lipsync")
 
 
-def clips(data: Path, synth: bool, tmp: Path) -> list[tuple[str, Path, str | None]]:
-    sp = data / "speech"
-    out = [("jfk", sp / "jfk.flac", "And so my fellow Americans, ask not what your country can do for you, "
-                                      "ask what you can do for your country."),
-           ("sr_english", sp / "sr_english.wav", "one two three")]
-    for wav in sorted(librivox_dir(data).glob("*.wav")):
-        txt = wav.with_suffix(".txt")
-        out.append((wav.stem[-4:], wav, txt.read_text().strip() if txt.is_file() else None))
-    if synth:
-        for k, s in enumerate(SENTENCES):
-            f = tmp / f"espeak{k}.wav"
-            r = subprocess.run(["espeak-ng", "-s", "150", "-w", str(f), s], capture_output=True)
-            if r.returncode == 0:
-                out.append((f"espeak{k}", f, s))
-            f = tmp / f"festival{k}.wav"
-            r = subprocess.run(["text2wave", "-o", str(f)], input=s.encode(), capture_output=True)
-            if r.returncode == 0 and f.is_file():
-                out.append((f"festival{k}", f, s))
+def _fmt_rate(num: int, den: int) -> str:
+    return f"{num / den:.3f} ({num}/{den})" if den else "-"
+
+
+def row_key(it: Item) -> tuple[str, str, str]:
+    return it.corpus, it.speaker, it.split
+
+
+class Runner:
+    """Animates items in one process (one animator, one lip model) and keeps the scores."""
+
+    def __init__(self, fps: float):
+        from engine.animators.lips import load_lip_model
+        from engine.animators.phonetic.animator import PhoneticAnimator
+        from rigs.core.arkit import ARKIT_INDEX
+
+        self.fps = fps
+        self.lm = load_lip_model()
+        self.an = PhoneticAnimator()
+        self.jaw, self.tongue = ARKIT_INDEX["jawOpen"], ARKIT_INDEX["tongueOut"]
+        self.cpu_s: dict[str, float] = defaultdict(float)
+        self.audio_s: dict[str, float] = defaultdict(float)
+
+    def expression(self, audio, transcript: str | None, mode: str) -> np.ndarray:
+        from engine.animators.base import AnimateRequest
+
+        req = AnimateRequest(fps=self.fps, seed=0, transcript=transcript, body=False)
+        c0 = time.process_time()
+        clip = self.an.animate(audio, req)
+        self.cpu_s[mode] += time.process_time() - c0
+        self.audio_s[mode] += audio.duration_s
+        return np.asarray(clip.expression, np.float64)
+
+    def rms(self, audio) -> np.ndarray:
+        from engine.audio.prosody import FeatureConfig, analyze
+
+        return rms_expression(np.asarray(analyze(audio, fps=self.fps, config=FeatureConfig(use_silero=False)).rms),
+                              self.jaw)
+
+    def phone_scores(self, expr: np.ndarray, phones) -> PhoneScores:
+        gap = self.lm.inner_lip_gap_m(self.lm.positions_m(expr))
+        return phone_scores(gap, expr[:, self.tongue], phones, self.fps)
+
+
+def run_items(runner: Runner, items: list[Item]) -> dict[tuple, dict[str, PhoneScores]]:
+    from engine.audio.load import load_audio
+
+    out: dict[tuple, dict[str, PhoneScores]] = defaultdict(lambda: {m: PhoneScores() for m in MODES})
+    for k, it in enumerate(items):
+        audio = load_audio(it.path)
+        row = out[row_key(it)]
+        for mode in MODES:
+            expr = runner.rms(audio) if mode == "rms" else runner.expression(
+                audio, it.text if mode == "transcript" else None, mode)
+            row[mode] = row[mode] + runner.phone_scores(expr, it.reference)
+        log.info("%d/%d %s", k + 1, len(items), it.utt_id)
     return out
 
 
-def score(gap_m: np.ndarray, phones, fps: float) -> tuple[int, int, int, int]:
-    """(closed bilabials, bilabials, visibly open vowels, open vowels) for a lip gap (T,) in metres."""
-    closed = opened = nb = no = 0
-    for p in phones:
-        lab = normalize_label(p.label)
-        if lab not in BILABIAL and lab not in OPEN:
-            continue
-        i = frames_in_phone(p, len(gap_m), fps)
-        if lab in BILABIAL:
-            nb += 1
-            closed += bool(gap_m[i].min() < CLOSED_M)
-        else:
-            no += 1
-            opened += bool(gap_m[i].max() > OPEN_M)
-    return closed, nb, opened, no
+def print_phone_table(title: str, rows: dict[tuple, dict[str, PhoneScores]], totals: dict[str, dict]) -> None:
+    print(f"\n### {title}\n")
+    print("| corpus | speaker | split | mode | closures (P/B/M lips meet) | open vowels visibly open | "
+          "vowels shut throughout | stray tongueOut frames |")
+    print("|---|---|---|---|---|---|---|---|")
+
+    def line(c, s, sp, sc):
+        for mode in MODES:
+            x = sc[mode]
+            tongue = (f"{x.stray_tongue_rate:.3%}" if x.speech_frames else "-") if mode != "rms" else "-"
+            print(f"| {c} | {s} | {sp} | {MODE_TITLES[mode]} | {_fmt_rate(x.closed, x.bilabials)} | "
+                  f"{_fmt_rate(x.opened, x.open_vowels)} | {_fmt_rate(x.shut_vowels, x.vowels)} | {tongue} |")
+
+    for (c, s, sp), sc in sorted(rows.items()):
+        line(c, s, sp, sc)
+    for name, sc in totals.items():
+        line(f"**{name}**", "", "", sc)
+
+
+def total(rows: dict[tuple, dict[str, PhoneScores]], pick) -> dict[str, PhoneScores]:
+    out = {m: PhoneScores() for m in MODES}
+    for key, sc in rows.items():
+        if pick(key):
+            for m in MODES:
+                out[m] = out[m] + sc[m]
+    return out
+
+
+def run_facegood(runner: Runner, data: Path) -> list[dict]:
+    from engine.audio.load import load_audio
+
+    lm = runner.lm
+    results = []
+    print("\n### FACEGOOD real capture (Mandarin, 30 fps; ICT FaceKit lip model)\n")
+    print("| clip | split | face | LVE mm | LVE^2 mm^2 | lip-gap corr | lip-gap MAE mm | jawOpen corr |")
+    print("|---|---|---|---|---|---|---|---|")
+    pooled: dict[tuple[str, str], list] = defaultdict(list)
+    for cap in facegood_captures(data):
+        audio = load_audio(cap.wav)
+        ref_v = lm.positions_m(cap.expression)
+        ref_gap = lm.inner_lip_gap_m(ref_v)
+        faces = {"Parley (no transcript)": runner.expression(audio, None, "facegood"),
+                 "still neutral face": np.zeros_like(cap.expression, np.float64),
+                 "RMS->jawOpen": runner.rms(audio)}
+        for face, expr in faces.items():
+            v = lm.positions_m(expr)
+            sc = capture_scores(v, ref_v, lm.inner_lip_gap_m(v), ref_gap, expr[:, runner.jaw],
+                                cap.expression[:, runner.jaw])
+            pooled[(cap.split, face)].append(sc)
+            results.append({"clip": cap.name, "split": cap.split, "face": face, **sc.__dict__})
+            print(f"| {cap.name} | {cap.split} | {face} | {sc.lve_mm:.2f} | {sc.lve_sq_mm2:.1f} | "
+                  f"{sc.gap_corr:.3f} | {sc.gap_mae_mm:.2f} | {sc.jaw_corr:.3f} |")
+    for (split, face), parts in sorted(pooled.items()):
+        sc = pooled_capture_scores(parts)
+        results.append({"clip": "all", "split": split, "face": face, **sc.__dict__})
+        print(f"| **all {split}** | {split} | {face} | {sc.lve_mm:.2f} | {sc.lve_sq_mm2:.1f} | {sc.gap_corr:.3f} | "
+              f"{sc.gap_mae_mm:.2f} | {sc.jaw_corr:.3f} |")
+    return results
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--no-synth", action="store_true")
+    ap.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated subset of {', '.join(GROUPS)}")
+    ap.add_argument("--split", choices=("all", DEV, HELD_OUT), default="all", help="real-speech utterances to run")
+    ap.add_argument("--limit", type=int, default=0, help="at most this many real-speech utterances (0: all)")
     ap.add_argument("--fps", type=float, default=30.0)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    import torch
-
-    torch.set_num_threads(1)
-    from engine.animators.base import AnimateRequest
-    from engine.animators.phonetic.animator import PhoneticAnimator
-    from engine.audio.load import load_audio
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s")
     from rigs.core.files import data_root
-    from engine.animators.lips import load_lip_model
-    from rigs.core.arkit import ARKIT_INDEX
 
-    try:
-        import engine.phonetics  # noqa: F401
-        have_phonetics = True
-    except ImportError:
-        have_phonetics = False
-        print("NOTE: engine.phonetics not available; only clips with reference alignments are animated, "
-              "using those alignments as the phones")
-    lm = load_lip_model()
-    an = PhoneticAnimator()
-    an.lip_model()
-    tot = {"ours": np.zeros(4, int), "base": np.zeros(4, int)}
-    cpu_total = audio_total = 0.0
-    print(f"{'clip':<12}{'dur s':>7}{'xRT':>7} | {'ours closed':>12}{'ours open':>11} | {'base closed':>12}{'base open':>11}")
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, path, text in clips(data_root(), not args.no_synth, Path(tmp)):
-            audio = load_audio(path)
-            ref = reference_phones(path)
-            if not have_phonetics:
-                if ref is None:
-                    continue
-                an.phones = lambda audio, req, _r=ref: _r
-            req = AnimateRequest(fps=args.fps, seed=0, transcript=text, body=True)
-            c0 = time.process_time() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
-            clip = an.animate(audio, req)
-            cpu = time.process_time() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - c0
-            cpu_total += cpu
-            audio_total += audio.duration_s
-            phones = ref if ref is not None else [Phone(p.start_s, p.end_s, normalize_label(p.label)) for p in clip.phonemes]
-            gap = lm.inner_lip_gap_m(clip.lip_vertices)
-            ours = np.array(score(gap, phones, args.fps))
-            from engine.audio.prosody import analyze
-
-            rms = np.asarray(analyze(audio, fps=args.fps).rms, np.float64)
-            base = np.zeros((len(rms), 52), np.float32)
-            base[:, ARKIT_INDEX["jawOpen"]] = np.clip(rms / max(np.percentile(rms, 98), 1e-9), 0, 1)
-            b = np.array(score(lm.inner_lip_gap_m(lm.positions_m(base)), phones, args.fps))
-            tot["ours"] += ours
-            tot["base"] += b
-            f = lambda a, n: f"{a}/{n}" if n else "-"
-            print(f"{name:<12}{audio.duration_s:>7.2f}{audio.duration_s / max(cpu, 1e-9):>7.1f} | "
-                  f"{f(ours[0], ours[1]):>12}{f(ours[2], ours[3]):>11} | {f(b[0], b[1]):>12}{f(b[2], b[3]):>11}")
-    for k in ("ours", "base"):
-        c, nb, o, no = tot[k]
-        print(f"{'phonetic-v1' if k == 'ours' else 'RMS->jawOpen':<14} closure rate {c / max(nb, 1):.3f} ({c}/{nb})"
-              f"   open rate {o / max(no, 1):.3f} ({o}/{no})")
-    print(f"speed: {cpu_total:.2f} CPU s for {audio_total:.1f} audio s = {audio_total / max(cpu_total, 1e-9):.1f}x "
-          f"real time on one thread (includes first-call model loading)")
+    only = set(args.only.split(","))
+    data = data_root()
+    runner = Runner(args.fps)
+    report: dict = {"date": time.strftime("%Y-%m-%d"), "loadavg": os.getloadavg()}
+    real: dict[tuple, dict[str, PhoneScores]] = {}
+    if "corpus" in only:
+        items = with_references(corpus_selection(data), read_corpus_references())
+        if args.split != "all":
+            items = [i for i in items if i.split == args.split]
+        if args.limit:
+            items = items[:: max(1, len(items) // args.limit)][: args.limit]
+        real.update(run_items(runner, items))
+    if "librivox" in only:
+        real.update(run_items(runner, librivox_items(data)))
+    if real:
+        print_phone_table("Real speech against reference alignments", real, {
+            "held-out speakers (LibriSpeech)": total(real, lambda k: k[0] == "librispeech" and k[2] == HELD_OUT),
+            "held-out utterances, all real speech": total(real, lambda k: k[2] == HELD_OUT),
+            "all real speech": total(real, lambda k: True)})
+    synth: dict[tuple, dict[str, PhoneScores]] = {}
+    if "festival" in only:
+        with tempfile.TemporaryDirectory() as tmp:
+            synth.update(run_items(runner, festival_items(FESTIVAL_SENTENCES, Path(tmp))))
+        if synth:
+            print_phone_table("Festival synthetic speech against its exact segment labels", synth,
+                              {"all Festival": total(synth, lambda k: True)})
+    report["phones"] = [{"corpus": c, "speaker": s, "split": sp, "mode": m, **sc[m].__dict__}
+                        for (c, s, sp), sc in sorted({**real, **synth}.items()) for m in MODES]
+    if "facegood" in only:
+        report["facegood"] = run_facegood(runner, data)
+    speed = {m: (runner.audio_s[m] / max(runner.cpu_s[m], 1e-9)) for m in runner.cpu_s}
+    report["in_process_x_real_time"] = speed
+    print("\nin-process CPU speed (animate, body off, one thread): " +
+          ", ".join(f"{m} {v:.1f}x" for m, v in speed.items()) + f"; load average {os.getloadavg()[0]:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1, default=float))
     return 0
 
 

@@ -9,7 +9,7 @@ at ``--sr``), runs ``python -m engine.cli animate`` on it in a subprocess, witho
 (user + system of the child and its own children), the real-time factor (audio s / CPU s) and the size
 of the clip written. Math libraries are pinned to one thread, as in ``bench_lipsync.py``.
 
-With a transcript, recordings longer than ``PhoneticsConfig.chunk_align_s`` (45 s) are force-aligned
+With a transcript, recordings longer than ``PhoneticsConfig.chunk_align_s`` (90 s) are force-aligned
 chunk by chunk (cut at pauses), so the "transcript" run measures chunked alignment; any warnings the
 engine logs (e.g. a chunk falling back to recognition) are printed under the run.
 

@@ -11,9 +11,10 @@ References
 Metric: reference and hypothesis label sequences are matched (difflib, labels ignoring SIL), and for
 each matched phone the absolute difference of start times is taken (phone onset error). "matched"
 is the share of reference phones paired. Reported: mean / median abs error (ms), % within 20 / 50 ms,
-for aligned (with transcript) and recognised (no transcript) modes. Speed: CPU seconds per second of
-audio for load_audio + analyze + phone_timing on jfk.flac (cold = first call in the process); analyze
-runs as the phonetic animator runs it (energy VAD; Silero off, see engine.animators.phonetic.animator).
+for aligned (with transcript) and recognised (no transcript: through words, and the phone loop alone)
+modes. Speed: CPU seconds per second of audio for load_audio + analyze + phone_timing on jfk.flac (cold =
+first call in the process); analyze runs as the phonetic animator runs it (energy VAD; Silero off, see
+engine.animators.phonetic.animator).
 
 Run: ``.venv/bin/python bench/bench_phone_timing.py``
 """
@@ -21,8 +22,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,12 +31,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from references import PHONE_JSON_SUFFIX, librivox_dir, read_phone_json  # noqa: E402
-from rigs.core.phones import SIL, normalize_label  # noqa: E402
+from references import festival_items, librivox_items  # noqa: E402
+from rigs.core.phones import SIL  # noqa: E402
 from engine.audio.load import load_audio  # noqa: E402
 from rigs.core.files import data_root  # noqa: E402
 from engine.audio.prosody import FeatureConfig, analyze  # noqa: E402
-from engine.phonetics import Phone, align, phone_timing, recognize  # noqa: E402
+from engine.phonetics import Phone, PhoneticsConfig, align, phone_timing, recognize, recognize_words  # noqa: E402
 
 SENTENCES = [
     "the birch canoe slid on the smooth planks",
@@ -53,8 +52,6 @@ SENTENCES = [
     "my mother bought a pair of warm woven mittens",
     "we promised to fix the broken van by five",
 ]
-RADIO = {"pau": SIL, "h#": SIL, "ax": "AH", "axr": "ER", "ix": "IH", "el": "L", "em": "M", "en": "N",
-         "dx": "T", "hv": "HH", "ssil": SIL}
 
 
 def onset_errors(ref: list[Phone], hyp: list[Phone]) -> tuple[list[float], int]:
@@ -68,42 +65,12 @@ def onset_errors(ref: list[Phone], hyp: list[Phone]) -> tuple[list[float], int]:
     return errs, len(r)
 
 
-def festival_refs(tmp: Path) -> list[tuple[Path, str, list[Phone]]]:
-    if shutil.which("festival") is None:
-        return []
-    out = []
-    for voice in ("kal_diphone", "cmu_us_slt_arctic_hts"):
-        for i, s in enumerate(SENTENCES):
-            wav, segs = tmp / f"{voice}_{i}.wav", tmp / f"{voice}_{i}.segs"
-            scm = tmp / "s.scm"
-            scm.write_text(f'(voice_{voice})\n(set! u (Utterance Text "{s}"))\n(utt.synth u)\n'
-                           f'(utt.save.wave u "{wav}" \'riff)\n(utt.save.segs u "{segs}")\n')
-            subprocess.run(["festival", "-b", str(scm)], capture_output=True, timeout=120)
-            if not segs.exists():
-                break
-            phones, t = [], 0.0
-            for line in segs.read_text().splitlines():
-                parts = line.split()
-                if len(parts) != 3 or parts[0] == "#":
-                    continue
-                end, lab = float(parts[0]), parts[2]
-                lab = RADIO.get(lab, None) or normalize_label(lab)
-                phones.append(Phone(t, end, lab))
-                t = end
-            out.append((wav, f"festival/{voice}", phones, s))
-    return out
+def festival_refs(tmp: Path) -> list[tuple[Path, str, list[Phone], str]]:
+    return [(it.path, f"festival/{it.speaker}", it.reference, it.text) for it in festival_items(SENTENCES, tmp)]
 
 
 def librivox_refs(root: Path) -> list:
-    d = librivox_dir(root)
-    out = []
-    for pj in sorted(d.glob(f"*{PHONE_JSON_SUFFIX}")):
-        stem = pj.name[: -len(PHONE_JSON_SUFFIX)]
-        wav, txt = d / f"{stem}.wav", d / f"{stem}.txt"
-        if not (wav.exists() and txt.exists()):
-            continue
-        out.append((wav, "pocketsphinx-librivox", read_phone_json(pj), txt.read_text().strip()))
-    return out
+    return [(it.path, "pocketsphinx-librivox", it.reference, it.text) for it in librivox_items(root)]
 
 
 def summarise(errs: list[float]) -> str:
@@ -121,9 +88,10 @@ def main() -> None:
         groups: dict[tuple[str, str], list] = {}
         for wav, src, ref, text in cases:
             a = load_audio(wav)
-            for mode in ("aligned", "recognised"):
+            for mode in ("aligned", "words", "phone loop"):
                 try:
-                    hyp = align(a, text) if mode == "aligned" else recognize(a)
+                    hyp = (align(a, text) if mode == "aligned" else recognize_words(a) if mode == "words"
+                           else recognize(a))
                 except Exception as e:  # a failed alignment counts as no matches
                     print(f"  {src} {wav.name} {mode}: {e}")
                     hyp = []
@@ -142,14 +110,16 @@ def main() -> None:
           "your country.")
     print()
     print(f"{'speed on jfk.flac (11.0 s)':40s} {'CPU s':>7s} {'CPU s / audio s':>16s}")
-    for label, transcript in (("cold, with transcript", tr), ("warm, with transcript", tr),
-                              ("warm, recognition", None)):
+    for label, transcript, cfg in (("cold, with transcript", tr, PhoneticsConfig()),
+                                   ("warm, with transcript", tr, PhoneticsConfig()),
+                                   ("warm, recognition through words", None, PhoneticsConfig()),
+                                   ("warm, phone loop", None, PhoneticsConfig(recognizer="phones"))):
         t0 = time.process_time()
         a = load_audio(jfk)
         t1 = time.process_time()
         analyze(a, fps=30, config=FeatureConfig(use_silero=False))
         t2 = time.process_time()
-        phone_timing(a, transcript=transcript)
+        phone_timing(a, transcript=transcript, config=cfg)
         t3 = time.process_time()
         print(f"{label:40s} {t3 - t0:7.3f} {(t3 - t0) / a.duration_s:16.4f}   "
               f"(load {t1 - t0:.3f}, analyze {t2 - t1:.3f}, phones {t3 - t2:.3f})")

@@ -161,8 +161,53 @@ def _add_study_parser(sub) -> None:
 
 
 
+class StageTimer:
+    """Wall and CPU seconds of each stage an ``animate`` run reports (``progress(stage, fraction)``), logged
+    at INFO (``-v``) when the run ends; the interpreter's start-up and imports are the CPU time the process
+    had used before the run began. Wraps another progress callback (or none)."""
+
+    def __init__(self, inner=None):
+        import time
+
+        self.inner, self.clock = inner, time
+        self.stages: list[list] = []     # [name, wall_s, cpu_s]
+        self.startup_cpu_s = time.process_time()
+        self.t0 = self.t = time.perf_counter()
+        self.c = time.process_time()
+
+    def __call__(self, stage: str, frac: float) -> None:
+        if not self.stages or self.stages[-1][0] != stage:
+            self._close()
+            self.stages.append([stage, 0.0, 0.0])
+        if self.inner is not None:
+            self.inner(stage, frac)
+
+    def _close(self) -> None:
+        t, c = self.clock.perf_counter(), self.clock.process_time()
+        if self.stages:
+            self.stages[-1][1] += t - self.t
+            self.stages[-1][2] += c - self.c
+        self.t, self.c = t, c
+
+    def log(self) -> None:
+        self._close()
+        merged: dict[str, list[float]] = {}
+        for name, wall, cpu in self.stages:
+            m = merged.setdefault(name, [0.0, 0.0])
+            m[0] += wall
+            m[1] += cpu
+        log.info("startup (interpreter and imports): %.2f s CPU", self.startup_cpu_s)
+        for name, (wall, cpu) in merged.items():
+            if name != "done":
+                log.info("stage %-8s %6.2f s wall %6.2f s CPU", name, wall, cpu)
+        log.info("run total: %.2f s wall, %.2f s CPU since start-up", self.clock.perf_counter() - self.t0,
+                 self.clock.process_time())
+
+
 def _cmd_animate(ns) -> int:
     from engine.runtime import AnimateRequest, animate_file, parse_emotion, read_transcript_file
+
+    timer = StageTimer()
 
     transcript = ns.transcript
     if ns.transcript_file:
@@ -176,12 +221,15 @@ def _cmd_animate(ns) -> int:
 
     inputs = (ns.transcript_file,) if ns.transcript_file else ()
     if ns.progress_json:
+        timer.inner = console.json_progress()
         paths = animate_file(ns.audio, ns.output, mode=ns.mode, request=req, samples=ns.samples,
-                             progress=console.json_progress(), other_inputs=inputs)
+                             progress=timer, other_inputs=inputs)
     else:
         with console.StageBars() as bars:
+            timer.inner = bars
             paths = animate_file(ns.audio, ns.output, mode=ns.mode, request=req, samples=ns.samples,
-                                 progress=bars, other_inputs=inputs)
+                                 progress=timer, other_inputs=inputs)
+    timer.log()
     for p in paths:
         print(p)
     return 0

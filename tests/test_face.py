@@ -111,12 +111,14 @@ def test_rounded_funnel_labiodental_roll_tongue():
     phones, pros, T = utterance(SEQ)
     x = animate_face(phones, pros, fps=FPS, n_frames=T, seed=0).expression
     by = {p.label: frames_in(p, T) for p in phones}
-    assert x[by["UW"], A["mouthPucker"]].max() > 0.35
-    assert x[by["AO"], A["mouthFunnel"]].max() > 0.2
+    assert x[by["UW"], A["mouthPucker"]].max() > 0.3      # the FACEGOOD speaker's 95th percentile is 0.21
+    assert x[by["AO"], A["mouthFunnel"]].max() > 0.15     # ... and 0.21 for mouthFunnel
     assert x[by["F"], A["mouthRollLower"]].min() > 0.5
     assert x[by["TH"], A["tongueOut"]].max() > 0.25
-    assert x[by["IY"], A["tongueOut"]].max() < x[by["TH"], A["tongueOut"]].max()
-    assert x[:, A["tongueOut"]][by["SIL"]].max() < 0.05
+    # the tongue shows inside TH only: not blended into the neighbours (AO before, UW after)
+    th = [p for p in phones if p.label == "TH"][0]
+    t = np.arange(T) / FPS
+    assert x[(t < th.start_s) | (t > th.end_s), A["tongueOut"]].max() == 0.0
 
 
 def _speech_seq(seconds, seed):

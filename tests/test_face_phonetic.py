@@ -96,3 +96,32 @@ def test_phone_timing_reports_progress_and_can_be_cancelled_midway(data_dir):
 
     with pytest.raises(CancelledError):
         animator.animate(audio, AnimateRequest(body=False), progress=stop_after_first_utterance)
+
+
+def test_no_tongue_without_dentals_or_frication(data_dir):
+    """The TH guard: without a transcript, tongueOut exceeds 0.2 outside the TH/DH phones of the true words
+    (JFK's speech force-aligned to its transcript) on under 2% of the speech frames (it was 20% when the
+    phone loop's TH/DH were shown as heard and the tongue was blended into the neighbours)."""
+    from engine.audio.load import load_audio
+    from engine.phonetics import phone_timing
+    from rigs.core.arkit import ARKIT_INDEX
+
+    audio = load_audio(data_dir / "speech" / "jfk.flac")
+    truth = phone_timing(audio, transcript="And so my fellow Americans, ask not what your country can do for "
+                                           "you, ask what you can do for your country.")
+    fps = 30.0
+    for recognizer in ("words", "phones"):
+        from engine.animators.phonetic.animator import PhoneticConfig
+        from engine.phonetics import PhoneticsConfig
+        an = PhoneticAnimator(PhoneticConfig(phonetics=PhoneticsConfig(recognizer=recognizer)))
+        clip = an.animate(audio, AnimateRequest(fps=fps, body=False))
+        tongue = clip.expression[:, ARKIT_INDEX["tongueOut"]]
+        t = np.arange(tongue.size) / fps
+        speech = np.zeros(tongue.size, bool)
+        dental = np.zeros(tongue.size, bool)
+        for p in truth:
+            inside = (t >= p.start_s) & (t < p.end_s)
+            speech |= inside & (p.label != "SIL")
+            dental |= inside & (p.label in ("TH", "DH"))
+        stray = np.count_nonzero(speech & ~dental & (tongue > 0.2)) / np.count_nonzero(speech)
+        assert stray < 0.02, (recognizer, stray)

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
-from scipy.signal import find_peaks
+
+from engine.audio.peaks import find_peaks
+from rigs.core.timebase import smooth_gaussian
 
 SPEECH_LOUDNESS = 0.15        # loudness above which a frame counts as speech when no voice activity is given
 LOUDNESS_SMOOTH_S = 0.04      # smoothing of loudness before peak picking
@@ -23,6 +24,7 @@ LOUDNESS_WEIGHT_ST = 6.0      # semitones added per unit of loudness above its m
 MIN_ACCENT_LOUDNESS = 0.2     # an accent needs at least this loudness
 MIN_VOICED_S = 0.1            # below this much voicing, accents come from energy alone
 ENERGY_PROMINENCE = 0.2       # loudness prominence of an energy-only accent
+MIN_SMOOTH_FRAMES = 0.5       # smoothing is at least this many frames wide (sigma)
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,8 @@ def detect_accents(prosody, *, fps: float, n_frames: int, config: AccentConfig =
 
 def _accents(pa: dict, fps: float, cfg: AccentConfig) -> tuple[np.ndarray, np.ndarray]:
     T = len(pa["loudness"])
-    loud = gaussian_filter1d(pa["loudness"], sigma=max(0.5, LOUDNESS_SMOOTH_S * fps))
-    st = gaussian_filter1d(f0_semitones(pa["f0_hz"], pa["voiced"]), sigma=max(0.5, F0_SMOOTH_S * fps))
+    loud = smooth_gaussian(pa["loudness"], fps, max(MIN_SMOOTH_FRAMES / fps, LOUDNESS_SMOOTH_S))
+    st = smooth_gaussian(f0_semitones(pa["f0_hz"], pa["voiced"]), fps, max(MIN_SMOOTH_FRAMES / fps, F0_SMOOTH_S))
     dist = max(1, int(cfg.min_gap_s * fps))
     if pa["voiced"].sum() >= max(3, MIN_VOICED_S * fps):
         score = np.where(pa["speech"], st + LOUDNESS_WEIGHT_ST * (loud - loud.mean()), -np.inf)
@@ -104,6 +106,6 @@ def _accents(pa: dict, fps: float, cfg: AccentConfig) -> tuple[np.ndarray, np.nd
             prom = np.asarray([score[i] for i in pk]) - np.median(score[pa["speech"]])
             strength = np.clip(0.4 + prom / 8.0, 0.3, 1.0)
             return pk, strength
-    pk, props = find_peaks(loud, distance=dist, prominence=ENERGY_PROMINENCE)
-    pk = pk[pa["speech"][pk]]
-    return pk, np.clip(props["prominences"][:len(pk)] if len(pk) else np.zeros(0), 0.3, 1.0)
+    pk, prom = find_peaks(loud, distance=dist, prominence=ENERGY_PROMINENCE)
+    in_speech = pa["speech"][pk]
+    return pk[in_speech], np.clip(prom[in_speech], 0.3, 1.0)

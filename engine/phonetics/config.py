@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rigs.core.errors import PhoneticsError
+from rigs.core.errors import ConfigError, PhoneticsError
+
+RECOGNIZERS = ("words", "phones")        # PhoneticsConfig.recognizer
 
 
 @dataclass(frozen=True)
@@ -15,10 +17,12 @@ class PhoneticsConfig:
     """Parameters of :func:`engine.phonetics.phone_timing`."""
 
     min_phone_s: float = 0.03
+    recognizer: str = "words"                # without a transcript: "words" (LM words, aligned; phone loop
+                                             # where unsure) or "phones" (the phone loop alone: faster)
     segment_s: float = 30.0                  # recognition segment length (cut at quiet points)
     time_limit_s: float | None = None        # default: 20 s + 3 x the audio duration (sphinx.time_limit_s)
     max_align_s: float = 4 * 3600.0          # longer recordings are recognised, not aligned
-    chunk_align_s: float = 45.0              # longer recordings are aligned in chunks of at most this
+    chunk_align_s: float = 90.0              # longer recordings are aligned in chunks of at most this
     chunk_min_pause_s: float = 0.3           # chunks are cut in pauses at least this long
     chunk_word_search: int = 3               # words a chunk boundary moves by hill climbing
     chunk_word_spread: float = 0.2           # fraction of a chunk's words searched when its estimate fails
@@ -27,6 +31,18 @@ class PhoneticsConfig:
     max_min_length_phones: float = 0.6       # fraction of phones at the 3-frame HMM minimum
     allphone_lw: float = 2.0
     allphone_pip: float = 0.5
+    min_word_posterior: float = 0.02         # recognised words less likely than this are replaced by ...
+    fallback_context_s: float = 0.3          # ... the phone loop, decoded with this much audio either side
+    min_segment_posterior: float = 0.25      # a segment whose words are less likely on average (weighted
+                                             # by duration): the phone loop throughout
+    max_consonant_s: float = 0.3             # recognised consonants are cut to this (the rest is silence)
+    frication_min_ratio: float = 0.3         # TH/DH need a frame with this share of energy above 3 kHz ...
+    frication_min_db: float = 15.0           # ... this far above the noise floor (plausibility.py)
+
+
+    def __post_init__(self) -> None:
+        if self.recognizer not in RECOGNIZERS:
+            raise ConfigError(f"recognizer must be one of {', '.join(RECOGNIZERS)}, got {self.recognizer!r}")
 
 
 class AlignmentMismatch(PhoneticsError):

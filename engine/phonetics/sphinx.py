@@ -103,15 +103,17 @@ class Budget:
             self.progress(min(1.0, self.decoded_samples / self.total_samples))
 
 
-def decode(dec, pcm: np.ndarray, budget: Budget) -> None:
+def decode(dec, pcm: np.ndarray, budget: Budget, *, count: bool = True) -> None:
     """Decode one utterance in one full-utterance call (batch CMN, as PocketSphinx expects for
     alignment). Work is bounded by the caller: utterances are at most ``segment_s`` (recognition) or
-    ``chunk_align_s`` (alignment) long, and the budget's deadline is checked before each."""
+    ``chunk_align_s`` (alignment) long, and the budget's deadline is checked before each. ``count=False``:
+    the caller reports the progress itself (several passes over one utterance)."""
     budget.check()
     dec.start_utt()
     dec.process_raw(pcm.tobytes(), no_search=False, full_utt=True)
     dec.end_utt()
-    budget.advance(pcm.size)
+    if count:
+        budget.advance(pcm.size)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The phone-timing policy: force-align the transcript when there is one, else (or when it does not
-fit the audio) recognise phones.
+fit the audio) recognise: words then their phones, or the phone loop alone (``PhoneticsConfig.recognizer``).
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from engine.phonetics.align import align
 from engine.phonetics.config import DEFAULT_CONFIG, AlignmentMismatch, PhoneticsConfig
 from engine.phonetics.lexicon import normalize_transcript
 from engine.phonetics.recognize import recognize
+from engine.phonetics.words import recognize_words
 from rigs.core.phones import Phone
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,9 @@ def phone_timing(audio: Audio, *, transcript: str | None = None, config: Phoneti
     CancelledError) to stop the run between utterances.
 
     With ``transcript``: forced alignment; falls back to recognition with a logged warning when the
-    transcript does not match the audio. Raises PhoneticsError when the recogniser fails or times out.
+    transcript does not match the audio. Without: recognition, through words (``config.recognizer ==
+    "words"``, :func:`.words.recognize_words`) or the phone loop alone (``"phones"``,
+    :func:`.recognize.recognize`). Raises PhoneticsError when the recogniser fails or times out.
     """
     if transcript is not None and normalize_transcript(transcript):
         try:
@@ -33,4 +36,6 @@ def phone_timing(audio: Audio, *, transcript: str | None = None, config: Phoneti
             log.warning("transcript does not match the audio (%s); using phone recognition instead", e)
     elif transcript is not None:
         log.warning("transcript has no words; using phone recognition instead")
-    return recognize(audio, config=config, progress=progress)
+    if config.recognizer == "phones":
+        return recognize(audio, config=config, progress=progress)
+    return recognize_words(audio, config=config, progress=progress)

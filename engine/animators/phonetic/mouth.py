@@ -15,6 +15,10 @@ expression (after emotion overlays): lip-opening channels fade out, ``mouthPress
 ``mouthClose`` follows ``jawOpen`` (ARKit's ``mouthClose`` closes the lips relative to the jaw; on the
 ICT FaceKit head the lips meet at ``mouthClose ~= 0.78 * jawOpen``, so 0.9 closes with a little press).
 
+The tongue tip (``tongueOut``) is not blended: it shows only inside TH/DH phones (:func:`tongue_curve`).
+Amplitudes of both JALI axes (jaw, and each lip channel) are calibrated on a real capture of speech (see
+``CoarticulationConfig``).
+
 Diphthongs (AW AY EY OW OY) are split into an onset and an offglide target. Phone classes and label
 normalisation come from :mod:`rigs.core.phones`; a label outside its inventory animates as silence.
 """
@@ -50,7 +54,7 @@ _LIPS: dict[str, dict[str, float]] = {
     "CH": {"mouthFunnel": 0.4, "mouthPucker": 0.25, "mouthUpperUp": 0.1},
     "JH": {"mouthFunnel": 0.4, "mouthPucker": 0.25, "mouthUpperUp": 0.1},
     "S": {"mouthStretch": 0.2, "mouthUpperUp": 0.05}, "Z": {"mouthStretch": 0.2, "mouthUpperUp": 0.05},
-    "Y": {"mouthStretch": 0.25}, "TH": {"tongueOut": 0.55}, "DH": {"tongueOut": 0.5},
+    "Y": {"mouthStretch": 0.25}, "TH": {}, "DH": {},
     "P": {}, "B": {}, "M": {}, "F": {}, "V": {},
 }
 # jaw height per consonant (every ARPAbet consonant)
@@ -68,8 +72,8 @@ _DOM_CLASS = {p: c for c in _DOM for p in PHONE_CLASSES[c]}   # phone -> its dom
 
 # the lip channels blended over phones (sided ones are written to both sides)
 LIP_CHANNELS = ("mouthFunnel", "mouthPucker", "mouthLowerDown", "mouthUpperUp", "mouthStretch", "mouthSmile")
-# the tongue is its own articulator: dentals hold it, others barely
-_TONGUE_DOM, _OTHER_TONGUE_DOM = {"dental": 1.0}, 0.25
+# the tongue tip between the teeth: only inside TH/DH phones (see tongue_curve)
+_TONGUE_OUT = {"TH": 1.0, "DH": 0.6}     # relative to CoarticulationConfig.tongue_out
 _SIDED = {"mouthLowerDown", "mouthUpperUp", "mouthStretch", "mouthSmile", "mouthPress"}
 # channels that part the lips (gap grows with them); faded out under a bilabial contact
 LIP_OPENERS = ("mouthFunnel", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
@@ -84,7 +88,7 @@ class CoarticulationConfig:
     anticipation_s: float = 0.07     # e-folding distance of dominance before a phone
     carryover_s: float = 0.08        # ... and after it
     dominance_power: float = 1.3     # Cohen-Massaro exponent c
-    jaw_loudness_floor: float = 0.45  # vowel jaw = target * (floor + (1 - floor) * loudness)
+    jaw_loudness_floor: float = 0.66  # vowel jaw = target * (floor + (1 - floor) * loudness)
     contact_anticipation_s: float = 0.06
     contact_release_s: float = 0.07
     contact_neighbour_share: float = 0.45  # ramps take at most this share of the neighbouring phone
@@ -97,6 +101,20 @@ class CoarticulationConfig:
     rest_open_before_s: float = 0.08  # ... and part again this long before it resumes
     labiodental_roll: float = 0.6
     labiodental_upper_up: float = 0.15
+    # JALI's two axes: jaw opening (vowel and consonant jaw targets) and lip shapes (per lip channel).
+    # These scales and jaw_loudness_floor are matched to the FACEGOOD capture's channel statistics on its
+    # fit clips 01-03 by bench/fit_articulation.py (2026-12-01): 95th percentiles of the lip channels,
+    # quantiles of jawOpen; stretch and smile, which the captured speaker hardly uses, at the floor 0.25.
+    jaw_scale: float = 1.17
+    consonant_jaw_scale: float = 0.25
+    funnel_scale: float = 0.84
+    pucker_scale: float = 0.83
+    lower_down_scale: float = 0.95
+    upper_up_scale: float = 0.56
+    stretch_scale: float = 0.25
+    smile_scale: float = 0.25
+    tongue_out: float = 0.4           # tongueOut inside TH (DH: 0.6 of it) ...
+    tongue_ramp_s: float = 0.04       # ... reached this long after the phone starts, released before it ends
 
 
 @dataclass(frozen=True)
@@ -123,16 +141,17 @@ def _segments(phones, loudness: np.ndarray, fps: float, cfg: CoarticulationConfi
         if parts:
             mid = s + 0.6 * (e - s)
             for (a, b), sub in (((s, mid), parts[0]), ((mid, e), parts[1])):
-                out.append(_Seg(a, b, lab, _VOWEL_JAW[sub] * gain, _LIPS[sub], _DOM["vowel"]))
+                out.append(_Seg(a, b, lab, _VOWEL_JAW[sub] * gain * cfg.jaw_scale, _LIPS[sub], _DOM["vowel"]))
             continue
         c = _DOM_CLASS.get(lab)
+        lips = _LIPS.get(lab, {})
         if c == "vowel":
-            jaw = _VOWEL_JAW[lab] * gain
+            jaw = _VOWEL_JAW[lab] * gain * cfg.jaw_scale
         elif c == "silence":
             jaw = 0.0
         else:
-            jaw = _CONS_JAW[lab]
-        out.append(_Seg(s, e, lab, jaw, _LIPS.get(lab, {}), _DOM.get(c, _OTHER_DOM)))
+            jaw = _CONS_JAW[lab] * cfg.consonant_jaw_scale
+        out.append(_Seg(s, e, lab, jaw, lips, _DOM.get(c, _OTHER_DOM)))
     return out
 
 
@@ -151,7 +170,6 @@ def mouth_curves(phones, loudness: np.ndarray, *, fps: float, n_frames: int, art
     num_lip = np.zeros((T, len(lip_names)))
     den_jaw = np.full(T, 1e-6)
     den_lip = np.full(T, 1e-6)
-    num_tg, den_tg = np.zeros(T), np.full(T, 1e-6)
     reach = 4.0 * max(config.anticipation_s, config.carryover_s)
     c = config.dominance_power
     for sg in segs:
@@ -163,9 +181,6 @@ def mouth_curves(phones, loudness: np.ndarray, *, fps: float, n_frames: int, art
         after = np.clip(tt - sg.end_s, 0, None) / config.carryover_s
         shape = np.exp(-(before + after) ** c)
         dj, dl = sg.dom[0] * shape, sg.dom[1] * shape
-        dt = _TONGUE_DOM.get(_DOM_CLASS.get(sg.label), _OTHER_TONGUE_DOM) * shape
-        num_tg[a:b] += dt * sg.lips.get("tongueOut", 0.0)
-        den_tg[a:b] += dt
         num_jaw[a:b] += dj * sg.jaw
         den_jaw[a:b] += dj
         den_lip[a:b] += dl
@@ -175,8 +190,8 @@ def mouth_curves(phones, loudness: np.ndarray, *, fps: float, n_frames: int, art
                 num_lip[a:b, k] += dl * v
     out = np.zeros((T, 52))
     out[:, A["jawOpen"]] = num_jaw / den_jaw * articulation
-    lips = num_lip / den_lip[:, None] * articulation
-    out[:, A["tongueOut"]] = num_tg / den_tg
+    lips = num_lip / den_lip[:, None] * (articulation * lip_scales(config))
+    out[:, A["tongueOut"]] = tongue_curve(phones, fps=fps, n_frames=T, config=config)
     for k, n in enumerate(lip_names):
         if n in _SIDED:
             out[:, A[n + "Left"]] = lips[:, k]
@@ -184,6 +199,32 @@ def mouth_curves(phones, loudness: np.ndarray, *, fps: float, n_frames: int, art
         else:
             out[:, A[n]] = lips[:, k]
     return np.clip(out, 0.0, 1.0)
+
+
+def lip_scales(config: CoarticulationConfig) -> np.ndarray:
+    """(len(LIP_CHANNELS),) the lip axis's per-channel scales, in LIP_CHANNELS order."""
+    return np.array([config.funnel_scale, config.pucker_scale, config.lower_down_scale, config.upper_up_scale,
+                     config.stretch_scale, config.smile_scale])
+
+
+def tongue_curve(phones, *, fps: float, n_frames: int,
+                 config: CoarticulationConfig = CoarticulationConfig()) -> np.ndarray:
+    """(T,) ``tongueOut``: inside each TH/DH phone only, rising over ``tongue_ramp_s`` (at most a third of
+    the phone) after it starts and falling as long before it ends; 0 everywhere else. The tongue tip is
+    not blended with neighbours: real captures of speech barely show it (plausibility.py in phonetics)."""
+    T = int(n_frames)
+    t = np.arange(T) / float(fps)
+    out = np.zeros(T)
+    for ph in phones:
+        peak = _TONGUE_OUT.get(normalize_label(ph.label))
+        if not peak:
+            continue
+        s, e = float(ph.start_s), float(ph.end_s)
+        r = max(1e-3, min(config.tongue_ramp_s, (e - s) / 3.0))
+        inside = (t >= s + r) & (t <= e - r)
+        v = _raised_cosine_plateau(t, inside, s + r, e - r, r, r) * ((t >= s) & (t <= e))
+        np.maximum(out, config.tongue_out * peak * v, out=out)
+    return out
 
 
 def _raised_cosine_plateau(t: np.ndarray, inside: np.ndarray, start_s: float, end_s: float, rise_s: float,

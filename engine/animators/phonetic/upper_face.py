@@ -17,9 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from engine.audio.accents import f0_semitones
+from rigs.core.timebase import smooth_gaussian
+
+
+MIN_SMOOTH_FRAMES = 0.5     # Gaussian smoothing is at least this many frames wide (sigma)
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,15 @@ def blink_curve(peaks_s: np.ndarray, T: int, fps: float, cfg: UpperFaceConfig) -
     return np.clip(out, 0, 1)
 
 
+def _smooth(x: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
+    """Gaussian smoothing along time (axis 0), at least half a frame wide (numpy: no scipy import)."""
+    return smooth_gaussian(np.asarray(x, np.float64), fps, max(MIN_SMOOTH_FRAMES / fps, sigma_s))
+
+
 def _smooth_noise(rng: np.random.Generator, T: int, fps: float, corr_s: float) -> np.ndarray:
     """Unit-variance smooth noise with correlation time ``corr_s``."""
     pad = int(3 * corr_s * fps) + 1
-    x = gaussian_filter1d(rng.standard_normal(T + 2 * pad), sigma=max(0.5, corr_s * fps))[pad:pad + T]
+    x = _smooth(rng.standard_normal(T + 2 * pad), fps, corr_s)[pad:pad + T]
     sd = x.std()
     return x / sd if sd > 1e-9 else x
 
@@ -116,9 +124,9 @@ def head_angles(rng: np.random.Generator, pa: dict, accent_frames, strengths, fp
     """(T, 3) head rotation (pitch, yaw, roll) in radians."""
     T = len(pa["loudness"])
     t = np.arange(T) / fps
-    act = gaussian_filter1d(pa["loudness"] * pa["speech"], sigma=max(0.5, 0.3 * fps))
+    act = _smooth(pa["loudness"] * pa["speech"], fps, 0.3)
     act = 0.35 + 0.65 * np.clip(act / max(act.max(), 1e-6), 0, 1) if act.max() > 1e-6 else np.full(T, 0.35)
-    st = gaussian_filter1d(f0_semitones(pa["f0_hz"], pa["voiced"]), sigma=max(0.5, 0.15 * fps))
+    st = _smooth(f0_semitones(pa["f0_hz"], pa["voiced"]), fps, 0.15)
     pitch = -cfg.head_pitch_per_st_rad * np.clip(st, -8, 8) * energy
     for f, s in zip(accent_frames, strengths):   # nod: down at the accent, back up after
         dt = t - f / fps
@@ -150,7 +158,7 @@ def eye_angles(rng: np.random.Generator, pa: dict, fps: float, head_rad: np.ndar
         i += n
     # saccades last ~30-60 ms: soften by one frame at most
     if fps > 40:
-        target = gaussian_filter1d(target, sigma=0.02 * fps, axis=0)
+        target = _smooth(target, fps, 0.02)
     # vestibulo-ocular reflex: eyes compensate half the head rotation so gaze stays near the listener
     target[:, 0] -= 0.5 * head_rad[:, 0]
     target[:, 1] -= 0.5 * head_rad[:, 1]
