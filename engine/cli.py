@@ -18,7 +18,7 @@ import os
 import sys
 
 from rigs.core.errors import ParleyError, one_line
-from rigs.core.signals import Interrupted, handle_signals
+from rigs.core.signals import exit_report, handle_signals
 
 log = logging.getLogger("parley")
 
@@ -446,15 +446,6 @@ def main(argv=None) -> int:
     try:
         with handle_signals():
             return handlers[ns.command](ns)
-    except ParleyError as exc:
-        sys.stderr.write(f"parley: error: {one_line(exc)}\n")
-        return exc.exit_code
-    except Interrupted as exc:
-        sys.stderr.write(f"parley: {exc.message()}\n")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("parley: interrupted\n")
-        return 130
     except BrokenPipeError:  # e.g. `parley info clip.npz | head`
         try:
             sys.stdout = open(os.devnull, "w")
@@ -464,11 +455,10 @@ def main(argv=None) -> int:
     except MemoryError:
         sys.stderr.write("parley: error: out of memory\n")
         return 2
-    except OSError as exc:  # a file system error no check foresaw: still one line
-        where = f"{exc.filename}: " if exc.filename else ""
-        sys.stderr.write(f"parley: error: {one_line(where)}{one_line(exc.strerror or exc)}\n")
-        return 2
-
+    except (ParleyError, KeyboardInterrupt, OSError) as exc:  # Interrupted is a KeyboardInterrupt
+        line, code = exit_report(exc)
+        sys.stderr.write(line + "\n")
+        return code
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -111,20 +111,10 @@ def main(argv=None) -> int:
     try:
         with signals.handle_signals():
             return COMMANDS[argv[0]](argv[1:])
-    except errors.ParleyError as e:
-        sys.stderr.write(f"parley: error: {errors.one_line(e)}\n")
-        return e.exit_code
-    except signals.Interrupted as e:
-        sys.stderr.write(f"parley: {e.message()}\n")
-        return e.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("parley: interrupted\n")
-        return 130
-    except OSError as e:  # a file system error no check foresaw: still one line
-        where = f"{e.filename}: " if e.filename else ""
-        sys.stderr.write(f"parley: error: {errors.one_line(where)}{errors.one_line(e.strerror or e)}\n")
-        return 2
-
+    except (errors.ParleyError, KeyboardInterrupt, OSError) as e:  # Interrupted is a KeyboardInterrupt
+        line, code = signals.exit_report(e)
+        sys.stderr.write(line + "\n")
+        return code
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,6 +22,8 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 
+from .errors import ParleyError, one_line
+
 CAUGHT = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 SIGNAL_EXIT_BASE = 128
 
@@ -128,3 +130,18 @@ def native_call(cleanup: Callable[[], None]) -> Iterator[None]:
         yield
     finally:
         _STATE.native.remove(cleanup)
+
+
+def exit_report(exc: BaseException) -> tuple[str, int]:
+    """The one stderr line and exit code a command-line front end gives a user error (ParleyError), a signal or
+    Ctrl-C (:class:`Interrupted`, KeyboardInterrupt) or a file-system error no check foresaw (OSError)."""
+    if isinstance(exc, ParleyError):
+        return f"parley: error: {one_line(exc)}", exc.exit_code
+    if isinstance(exc, Interrupted):
+        return f"parley: {exc.message()}", exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return "parley: interrupted", SIGNAL_EXIT_BASE + signal.SIGINT
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"parley: error: {one_line(where)}{one_line(exc.strerror or exc)}", 2
+    raise TypeError(f"not a reportable exception: {exc!r}")
