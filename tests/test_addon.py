@@ -735,3 +735,22 @@ def test_generate_onto_demo_rig_undo_redo_and_remove(extension, data_dir):
     # Remove Bake puts the scene back exactly too (objects looked up again: undo reloads data)
     assert bpy.ops.parley.take_remove('EXEC_DEFAULT', True) == {'FINISHED'}
     assert _full_state() == before
+
+
+@_blender
+def test_remove_row_operators_remove_the_selected_row(extension):
+    s = bpy.context.scene.parley
+    s.mapping.clear()
+    assert not bpy.ops.parley.mapping_remove.poll()           # nothing selected
+    for ch in ("jawOpen", "mouthClose"):
+        assert bpy.ops.parley.mapping_add(channel=ch, shape_key=ch) == {'FINISHED'}
+    s.mapping_index = 0
+    assert bpy.ops.parley.mapping_remove() == {'FINISHED'}
+    assert [r.channel for r in s.mapping] == ["mouthClose"] and s.mapping_index == 0
+    assert bpy.ops.parley.mapping_remove() == {'FINISHED'}
+    assert len(s.mapping) == 0 and s.mapping_index == -1 and not bpy.ops.parley.mapping_remove.poll()
+    s.bone_mapping.clear()
+    assert bpy.ops.parley.bone_mapping_add(joint="head", bone="Head") == {'FINISHED'}
+    assert bpy.ops.parley.bone_mapping_remove() == {'FINISHED'} and len(s.bone_mapping) == 0
+    s.extra_meshes.clear()
+    assert not bpy.ops.parley.meshes_remove.poll()

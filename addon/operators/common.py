@@ -1,4 +1,5 @@
-"""What every Parley operator shares: the scene settings and the one way a user error is reported."""
+"""What Parley operators share: the scene settings, the one way a user error is reported, and removing the
+selected row of a list in the settings."""
 from __future__ import annotations
 
 import functools
@@ -21,3 +22,27 @@ def reports_errors(method):
             self.report({'ERROR'}, f"Parley: {e}")
             return {'CANCELLED'}
     return wrapper
+
+
+class RemoveSelectedRow:
+    """Mixin of an operator that removes the selected row of a settings collection: a subclass names the
+    collection (``rows``), its index property (``row_index``) and the message when nothing is selected."""
+
+    rows = ""
+    row_index = ""
+    none_selected = "no row selected"
+
+    @classmethod
+    def poll(cls, context):
+        s = settings(context)
+        if not 0 <= getattr(s, cls.row_index) < len(getattr(s, cls.rows)):
+            cls.poll_message_set(cls.none_selected)
+            return False
+        return True
+
+    def execute(self, context):
+        s = settings(context)
+        rows, i = getattr(s, self.rows), getattr(s, self.row_index)
+        rows.remove(i)
+        setattr(s, self.row_index, min(i, len(rows) - 1))
+        return {'FINISHED'}

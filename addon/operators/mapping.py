@@ -8,7 +8,7 @@ from bpy.props import StringProperty
 
 from .. import mapping, prefs
 from ..vocab import arkit, skeleton
-from .common import settings
+from .common import RemoveSelectedRow, settings
 
 class PARLEY_OT_mapping_detect(bpy.types.Operator):
     """Match the face mesh's shape keys to ARKit channels by name and the armature's bones to the canonical
@@ -74,26 +74,14 @@ class PARLEY_OT_bone_mapping_add(bpy.types.Operator):
         return {'FINISHED'}
 
 
-class PARLEY_OT_bone_mapping_remove(bpy.types.Operator):
+class PARLEY_OT_bone_mapping_remove(RemoveSelectedRow, bpy.types.Operator):
     """Remove the selected bone-mapping row"""
 
     bl_idname = "parley.bone_mapping_remove"
     bl_label = "Remove Bone Row"
     bl_options = {'REGISTER', 'UNDO'}
 
-    @classmethod
-    def poll(cls, context):
-        s = settings(context)
-        if not 0 <= s.bone_mapping_index < len(s.bone_mapping):
-            cls.poll_message_set("no bone row selected")
-            return False
-        return True
-
-    def execute(self, context):
-        s = settings(context)
-        s.bone_mapping.remove(s.bone_mapping_index)
-        s.bone_mapping_index = min(s.bone_mapping_index, len(s.bone_mapping) - 1)
-        return {'FINISHED'}
+    rows, row_index, none_selected = "bone_mapping", "bone_mapping_index", "no bone row selected"
 
 
 class PARLEY_OT_mapping_add(bpy.types.Operator):
@@ -117,26 +105,14 @@ class PARLEY_OT_mapping_add(bpy.types.Operator):
         return {'FINISHED'}
 
 
-class PARLEY_OT_mapping_remove(bpy.types.Operator):
+class PARLEY_OT_mapping_remove(RemoveSelectedRow, bpy.types.Operator):
     """Remove the selected mapping row"""
 
     bl_idname = "parley.mapping_remove"
     bl_label = "Remove Mapping Row"
     bl_options = {'REGISTER', 'UNDO'}
 
-    @classmethod
-    def poll(cls, context):
-        s = settings(context)
-        if not 0 <= s.mapping_index < len(s.mapping):
-            cls.poll_message_set("no mapping row selected")
-            return False
-        return True
-
-    def execute(self, context):
-        s = settings(context)
-        s.mapping.remove(s.mapping_index)
-        s.mapping_index = min(s.mapping_index, len(s.mapping) - 1)
-        return {'FINISHED'}
+    rows, row_index, none_selected = "mapping", "mapping_index", "no mapping row selected"
 
 
 class PARLEY_OT_mapping_save(bpy.types.Operator):

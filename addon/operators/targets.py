@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from .common import settings
+from .common import RemoveSelectedRow, settings
 
 
 class PARLEY_OT_meshes_add(bpy.types.Operator):
@@ -33,23 +33,11 @@ class PARLEY_OT_meshes_add(bpy.types.Operator):
         return {'FINISHED'}
 
 
-class PARLEY_OT_meshes_remove(bpy.types.Operator):
+class PARLEY_OT_meshes_remove(RemoveSelectedRow, bpy.types.Operator):
     """Stop driving the selected extra mesh"""
 
     bl_idname = "parley.meshes_remove"
     bl_label = "Remove Mesh"
     bl_options = {'REGISTER', 'UNDO'}
 
-    @classmethod
-    def poll(cls, context):
-        s = settings(context)
-        if not 0 <= s.extra_mesh_index < len(s.extra_meshes):
-            cls.poll_message_set("no extra mesh selected")
-            return False
-        return True
-
-    def execute(self, context):
-        s = settings(context)
-        s.extra_meshes.remove(s.extra_mesh_index)
-        s.extra_mesh_index = min(s.extra_mesh_index, len(s.extra_meshes) - 1)
-        return {'FINISHED'}
+    rows, row_index, none_selected = "extra_meshes", "extra_mesh_index", "no extra mesh selected"
