@@ -77,7 +77,7 @@ class CapturedTake:
             if a.ndim != 1 + len(tail) or a.shape[1:] != tail:
                 raise ClipError(f"{where}: {name} has shape {a.shape}, expected (T, {', '.join(map(str, tail))})")
             if not np.all(np.isfinite(a)):
-                bad = int(np.argwhere(~np.isfinite(a.reshape(len(a), -1)).any(axis=1))[0, 0])
+                bad = int(np.argwhere(~np.isfinite(a.reshape(len(a), -1)).all(axis=1))[0, 0])
                 raise ClipError(f"{where}: {name} holds NaN or infinite values (first at frame {bad}, "
                                 f"{bad / self.fps:.3f} s)")
             if T is None:

@@ -41,6 +41,14 @@ def resample_audio(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return np.pad(out, (0, max(0, n - out.size)))[:n].astype(np.float32)
 
 
+def _part(a: np.ndarray | None, start: int, n: int, W: int, tail: tuple[int, ...]) -> np.ndarray:
+    """(W, *tail) float32: frames start..start+n of ``a`` then zeros (all zeros when ``a`` is None)."""
+    buf = np.zeros((W,) + tail, np.float32)
+    if a is not None:
+        buf[:n] = a[start:start + n]
+    return buf
+
+
 def to_windows(take: CapturedTake, spec: CorpusSpec, *, row: int, split: str, hop_s: float | None = None,
                voice: str | None = None) -> list[Window]:
     """The take's windows (see the module docstring), in time order, covering every labelled frame.
@@ -87,18 +95,12 @@ def to_windows(take: CapturedTake, spec: CorpusSpec, *, row: int, split: str, ho
         n = min(W, T - s)                                        # real frames in this window
         s0 = int(round(s / spec.fps * spec.sample_rate))
 
-        def part(a, tail):
-            buf = np.zeros((W,) + tail, np.float32)
-            if a is not None:
-                buf[:n] = a[s:s + n]
-            return buf
-
         arrays = {
             "audio": pcm[s0:s0 + spec.samples],
             "mel": mel[s * ratio:s * ratio + Wf],
-            "expression": part(labels["expression"], (NUM_CHANNELS,)),
-            "joint_angles": part(labels["joint_angles"], (spec.num_joints, 3)),
-            "root_translation": part(labels["root_translation"], (3,)),
+            "expression": _part(labels["expression"], s, n, W, (NUM_CHANNELS,)),
+            "joint_angles": _part(labels["joint_angles"], s, n, W, (spec.num_joints, 3)),
+            "root_translation": _part(labels["root_translation"], s, n, W, (3,)),
             "lip_offsets_mm": np.zeros((W, L, 3), np.float32),
             "phones": np.full(W, -1, np.int8),
             "emotion": np.zeros(len(EMOTIONS), np.float32),
