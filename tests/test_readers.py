@@ -73,6 +73,26 @@ def test_livelink_take_resampled_to_30fps_matches_the_csv(livelink_take):
     assert take.audio_duration_s == pytest.approx(take.duration_s, abs=2 / 30)
 
 
+def test_livelink_audio_from_the_take_video(livelink_take, tmp_path):
+    """The app keeps a take's sound in its .mov: read through engine.audio's ffmpeg fallback."""
+    import subprocess
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed")
+    folder = tmp_path / "mov"
+    folder.mkdir()
+    csv = folder / "take1.csv"
+    shutil.copy(livelink_take, csv)
+    dur = read_livelink_take(csv).clip.duration_s
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency=440:duration={dur}",
+                    "-ar", "48000", "-c:a", "aac", str(folder / "take1.mov")], check=True, timeout=60)
+    report = read_takes(folder)
+    assert report.num_skipped == 0 and report.takes[0].audio_source.suffix == ".mov"
+    take = report.takes[0]
+    assert take.audio_duration_s == pytest.approx(dur, abs=0.05)
+    spec = np.abs(np.fft.rfft(take.audio[:SR]))
+    assert np.argmax(spec) == pytest.approx(440, abs=2)                 # 1 Hz bins: the tone is at 440 Hz
+
+
 def test_livelink_both_count_header_spellings(livelink_take, tmp_path):
     other = tmp_path / "other" / f"{LIVELINK}.csv"
     other.parent.mkdir()
@@ -230,7 +250,7 @@ def test_bvh_retargeted_bones_point_where_the_capture_points(data_dir, name):
                          ("left_shoulder", "left_elbow", "LeftShoulder", "LeftElbow"),
                          ("right_elbow", "right_wrist", "RightElbow", "RightWrist")]:
         err = _bone_angle_deg(pos[:, sk.index(a)], pos[:, sk.index(b)], bpos[:, bvh.index(ba)], bpos[:, bvh.index(bb)])
-        assert np.percentile(err, 95) < 3.0, (a, b, np.percentile(err, 95))
+        assert np.percentile(err, 95) < 0.5, (a, b, np.percentile(err, 95))  # measured: 0.01
     knee = np.degrees(np.linalg.norm(take.joint_angles[:, sk.index("left_knee")], axis=-1))
     assert knee.max() - knee.min() > 30                                       # the legs really move
 

@@ -32,7 +32,7 @@ from .take import TAKE_FPS, TAKE_SAMPLE_RATE, CapturedTake, ReadReport, find_aud
     resample_take_arrays
 
 SMPLX_JOINTS = 55
-BEAT2_LICENCE = "BEAT2: CC BY-NC 4.0 (non-commercial)"
+BEAT2_LICENCE = "BEAT2 dataset terms (non-commercial research use; check before training)"
 AUDIO_FOLDERS = ("../wave16k", "wave16k")
 RATE_KEYS = ("mocap_frame_rate", "mocap_framerate", "fps")
 MAX_NPZ_BYTES = 4 << 30
