@@ -24,6 +24,7 @@ import numpy as np
 
 from rigs.core.errors import ConfigError
 
+from .carriage import TORSO_SHARES, gesture_twist
 from .rig import BodyRig, add_arm
 from .signals import MIN_JERK_PEAK_SPEED, peaks, smooth
 from .style import GESTURE_SHAPES, Style
@@ -123,6 +124,11 @@ def gesture_poses(shape: str, side: str, rig: BodyRig) -> tuple[np.ndarray, np.n
     elif shape == "sweep":
         yaw = 4.0 if side == "left" else -4.0
         S[rig.i["spine3"]] += (0, yaw, 0)
+    # the torso turns with a one-handed gesture, more at the apex than at the preparation
+    tw = gesture_twist(side)
+    for n, share in TORSO_SHARES:
+        P[rig.i[n], 1] += 0.5 * share * tw
+        S[rig.i[n], 1] += share * tw
     return P, S
 
 
@@ -145,8 +151,10 @@ def gesture_candidates(t_s, fps, speech, loud, voiced, accents, cfg: BodyConfig)
 
 
 def gesture_keys(t_s, fps, speech, loud, voiced, accents, style: Style, cfg: BodyConfig, rng, rig: BodyRig):
-    """Keyframes of the gesture offsets: times (K,) seconds and values (K, J*3) degrees relative to
-    idle, to be interpolated by :func:`~engine.animators.body.signals.keyframe_track` block by block.
+    """Keyframes of the gesture offsets: times (K,) seconds and values (K, J*3 + 1): degrees relative to
+    idle, then the gesture weight (0 at rest, 1 while the hands are in a gesture, so the speaking carriage
+    of :mod:`~engine.animators.body.carriage` hands over to the gesture), to be interpolated by
+    :func:`~engine.animators.body.signals.keyframe_track` block by block.
 
     Strokes close together form a gesture unit (Kendon 2004): between them the hands only partly
     retract and stay in gesture space; after the last stroke of a unit (a long gap or a pause in the
@@ -217,7 +225,9 @@ def gesture_keys(t_s, fps, speech, loud, voiced, accents, style: Style, cfg: Bod
         key_t.append(prev.free_at_s + prev.retract_s)
         key_v.append(zero)
     kt = np.maximum.accumulate(np.asarray(key_t))  # guard against float rounding
-    return kt, np.stack(key_v)
+    # last column: the gesture weight, 0 at the rest keys (the shared ``zero``), 1 in gesture space
+    weight = np.asarray([0.0 if v is zero else 1.0 for v in key_v])
+    return kt, np.concatenate([np.stack(key_v), weight[:, None]], axis=1)
 
 
 def _jitter(base_span: tuple[float, float], u: float) -> float:
