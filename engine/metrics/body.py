@@ -59,12 +59,12 @@ def frechet_distance(x, y) -> float:
         raise ConfigError(f"frechet_distance: dimensions differ ({x.shape[1]} vs {y.shape[1]})")
     mu1, mu2 = x.mean(0), y.mean(0)
     s1, s2 = np.atleast_2d(np.cov(x, rowvar=False)), np.atleast_2d(np.cov(y, rowvar=False))
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(covmean).all():  # near-singular product: regularise both (Heusel et al.'s remedy)
-        eps = 1e-6 * np.eye(len(s1))
-        covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
-    covmean = np.real(covmean)
-    d = float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+    # tr((S1 S2)^(1/2)) = tr((R S2 R)^(1/2)) with R = S1^(1/2): symmetric PSD, so eigenvalues are real and
+    # the result is stable for the rank-deficient covariances of few or constant poses
+    w1, v1 = linalg.eigh(s1)
+    r = (v1 * np.sqrt(np.clip(w1, 0.0, None))) @ v1.T
+    tr_covmean = float(np.sqrt(np.clip(linalg.eigvalsh(r @ s2 @ r), 0.0, None)).sum())
+    d = float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
     return max(d, 0.0)
 
 

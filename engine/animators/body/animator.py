@@ -101,7 +101,7 @@ class BodyConfig:
     nod_s: float = 0.7
     # speaking posture (carriage.py): arm carriage, torso and head participation
     relax_pause_s: float = 1.5          # the arms relax to the idle pose only in pauses longer than this
-    carriage_abduct_deg: float = 14.0   # upper-arm abduction while speaking
+    carriage_abduct_deg: float = 16.0   # upper-arm abduction while speaking
     carriage_elbow_deg: float = 45.0    # extra elbow flexion of the home position between gestures
     speaking_lean_deg: float = 2.0      # forward lean of the torso while speaking
     torso_sway_deg: float = 2.5         # slow spine/neck sway while speaking (about this amplitude)
