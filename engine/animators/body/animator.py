@@ -141,7 +141,7 @@ class _ClipSignals:
     head: np.ndarray | None   # (T, 3) head XYZ Euler radians, unconverted
     eyes: np.ndarray | None   # (T, 2, 3) eye XYZ Euler radians, unconverted
     key_t: np.ndarray         # (K,) gesture key times
-    key_v: np.ndarray         # (K, J*3 + 1) gesture key values, degrees relative to idle, and the gesture weight
+    key_v: np.ndarray         # (K, J*3 + 2) gesture key values, degrees relative to idle; left/right arm weights
     noise_params: tuple       # liveliness noise (global, closed form)
     idle: np.ndarray          # (J, 3) idle pose degrees
     turn: np.ndarray          # (T,) speaking-turn activity (x Style.carriage)
@@ -256,8 +256,8 @@ def _pose_block(rig: BodyRig, cfg: BodyConfig, sig: _ClipSignals, sl: slice, cla
     add_breath(E, rig, sig.breath[sl], cfg)
     add_sway(E, rig, sig.pelvis[sl])
     g = keyframe_track(t_s, sig.key_t, sig.key_v)
-    E += g[:, :-1].reshape(n, J, 3)
-    add_carriage(E, rig, sig.turn[sl], g[:, -1], sig.style, cfg)
+    E += g[:, :-2].reshape(n, J, 3)
+    add_carriage(E, rig, sig.turn[sl], g[:, -2:], sig.style, cfg)
     add_torso(E, rig, t_s, sig.turn[sl], sig.accent_nods[sl], sig.torso_params, sig.style, cfg)
     E[:, rig.i["neck"], 0] += sig.nods[sl]
     add_noise(E, rig, t_s, sig.energy[sl], sig.noise_params, cfg)

@@ -11,8 +11,9 @@ hand, and the head nods on pitch accents (Hadar et al. 1983: head movements clus
 * :func:`turn_activity`: (T,) 0..1, one while a speaking turn lasts (pauses shorter than
   ``BodyConfig.relax_pause_s`` are bridged), relaxing smoothly in long pauses and silence.
 * :func:`add_carriage`: upper-arm abduction while speaking, and the home position (shoulder flexion,
-  humeral rotation, elbow flexion) wherever no gesture is under way (``1 - gesture weight``), so every
-  preparation starts from and every retraction returns to the home position, not the hanging arms.
+  humeral rotation, elbow flexion) for each arm wherever it does not gesture (``1 - its gesture weight``),
+  so every preparation starts from and every retraction returns to the home position, not the hanging
+  arms, and the free arm of a one-handed gesture stays at home.
 * :func:`accent_nods`: (T,) degrees of head and upper-torso pitch, a small nod on every accent in speech.
 * :func:`add_torso`: the speaking lean and a slow closed-form sway of the spine and neck (pitch, yaw,
   roll) scaled by the turn activity and the emotion's torso factor.
@@ -77,12 +78,13 @@ def turn_activity(speech: np.ndarray, fps: float, style: Style, cfg: BodyConfig)
 
 def add_carriage(E: np.ndarray, rig: BodyRig, activity: np.ndarray, gesture_weight: np.ndarray, style: Style,
                  cfg: BodyConfig) -> None:
-    """Add the arm carriage to Euler degrees ``E`` (n, J, 3): abduction x ``activity`` (n,) (a share
-    ``GESTURE_ABDUCT_RELIEF`` less during a gesture), the home position x ``activity * (1 - gesture_weight)``."""
-    w = np.clip(gesture_weight, 0.0, 1.0)
-    a = (activity * (1.0 - GESTURE_ABDUCT_RELIEF * w))[:, None]
-    home = (activity * (1.0 - w))[:, None]
-    for sd in ("left", "right"):
+    """Add the arm carriage to Euler degrees ``E`` (n, J, 3): per arm, abduction x ``activity`` (n,) (a share
+    ``GESTURE_ABDUCT_RELIEF`` less while that arm gestures) and the home position x ``activity * (1 - w)``,
+    with ``gesture_weight`` (n, 2) the left and right arms' gesture weights 0..1."""
+    for k, sd in enumerate(("left", "right")):
+        w = np.clip(gesture_weight[:, k], 0.0, 1.0)
+        a = (activity * (1.0 - GESTURE_ABDUCT_RELIEF * w))[:, None]
+        home = (activity * (1.0 - w))[:, None]
         add_arm(E, rig, sd,
                 shoulder=a * np.array([0.0, 0.0, cfg.carriage_abduct_deg])
                 + home * np.array([HOME_SHOULDER_FLEX_DEG, HOME_SHOULDER_ROT_DEG, 0.0]),

@@ -151,8 +151,8 @@ def gesture_candidates(t_s, fps, speech, loud, voiced, accents, cfg: BodyConfig)
 
 
 def gesture_keys(t_s, fps, speech, loud, voiced, accents, style: Style, cfg: BodyConfig, rng, rig: BodyRig):
-    """Keyframes of the gesture offsets: times (K,) seconds and values (K, J*3 + 1): degrees relative to
-    idle, then the gesture weight (0 at rest, 1 while the hands are in a gesture, so the speaking carriage
+    """Keyframes of the gesture offsets: times (K,) seconds and values (K, J*3 + 2): degrees relative to
+    idle, then the left and right arms' gesture weights (0 at rest, 1 while that arm gestures, so the speaking carriage
     of :mod:`~engine.animators.body.carriage` hands over to the gesture), to be interpolated by
     :func:`~engine.animators.body.signals.keyframe_track` block by block.
 
@@ -225,9 +225,17 @@ def gesture_keys(t_s, fps, speech, loud, voiced, accents, style: Style, cfg: Bod
         key_t.append(prev.free_at_s + prev.retract_s)
         key_v.append(zero)
     kt = np.maximum.accumulate(np.asarray(key_t))  # guard against float rounding
-    # last column: the gesture weight, 0 at the rest keys (the shared ``zero``), 1 in gesture space
-    weight = np.asarray([0.0 if v is zero else 1.0 for v in key_v])
-    return kt, np.concatenate([np.stack(key_v), weight[:, None]], axis=1)
+    # last two columns: the gesture weight of the left and the right arm, 1 where a key moves that arm's
+    # joints (in gesture space), 0 where it leaves the arm at rest (the other arm of a one-handed gesture)
+    V = np.stack(key_v)
+    weight = np.stack([np.abs(V.reshape(len(V), rig.J, 3)[:, _arm_joints(rig, sd)]).max(axis=(1, 2)) > 0
+                       for sd in ("left", "right")], axis=1).astype(np.float64)
+    return kt, np.concatenate([V, weight], axis=1)
+
+
+def _arm_joints(rig: BodyRig, side: str) -> list[int]:
+    """Indices of one arm's joints (collar to wrist)."""
+    return [rig.i[f"{side}_{p}"] for p in ("collar", "shoulder", "elbow", "wrist")]
 
 
 def _jitter(base_span: tuple[float, float], u: float) -> float:
