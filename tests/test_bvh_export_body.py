@@ -72,7 +72,7 @@ def test_retargeted_bvh_bad_input(tmp_path, mixamo):
     with pytest.raises(ClipError):
         bvh_format.retargeted_bvh_text(rest, res.world_rotations[:, :3], res.world_positions, fps=FPS)
     with pytest.raises(ClipError):
-        bvh_format.retargeted_bvh_text(rest, res.world_rotations, res.world_positions, fps=FPS, units="in")
+        bvh_format.retargeted_bvh_text(rest, res.world_rotations, res.world_positions, fps=FPS, length_scale=0.0)
 
 
 def _import(bpy, path):
@@ -131,3 +131,35 @@ def test_blender_imports_the_body_on_both_skeletons(tmp_path, mixamo):
     assert np.abs(Pb - res.world_positions[fr]).max() < TOL_M
     fa = rest.names.index("mixamorig:LeftForeArm")
     assert angle_deg(Rb[:1, fa], Rb[:, fa]).max() > 10.0   # and it moves
+
+
+def test_cli_exports_onto_a_bvh_skeleton(tmp_path, data_dir, capsys):
+    """``parley export clip.npz --bvh out.bvh --bvh-skeleton cmu.bvh``: the body on the CMU file's joints
+    (names, proportions, units), with the CMU map detected from the names; what the file holds is the
+    retarget of the clip, joint by joint, within 0.01 degrees."""
+    from engine.cli import main
+    from rigs.core.clip import save_clip
+    from rigs.retarget import bvh_rest, detect_rig
+
+    cmu = data_dir / "bvh" / "cmu_131_01.bvh"
+    c = body_clip()
+    src = save_clip(c, tmp_path / "talk.npz")
+    out = tmp_path / "talk_cmu.bvh"
+    assert main(["export", str(src), "--bvh", str(out), "--bvh-skeleton", str(cmu)]) == 0
+    b, skel = read_bvh(out), read_bvh(cmu)
+    assert b.names == skel.names and b.num_frames == c.num_frames
+    np.testing.assert_allclose(b.offsets, skel.offsets, atol=1e-5)     # the CMU proportions and units
+    rest = bvh_rest(skel)
+    assert detect_rig(rest.names) == "cmu_bvh"
+    res = retarget_clip(c.joint_angles, c.root_translation, rest, "cmu_bvh")
+    R, P = b.forward_kinematics()
+    assert angle_deg(R, res.world_rotations).max() < TOL_DEG
+    np.testing.assert_allclose(P, res.world_positions, atol=1e-3)      # file units (about cm), 6 decimals
+    j = b.index("LeftForeArm") if "LeftForeArm" in b.names else b.index(res.bones["left_elbow"])
+    assert angle_deg(R[:1, j], R[:, j]).max() > 10.0
+    # the options go together; a skeleton no map knows is an error naming the fix
+    assert main(["export", str(src), "--json", str(tmp_path / "x.json"), "--bvh-skeleton", str(cmu)]) == 2
+    odd = tmp_path / "odd.bvh"
+    odd.write_text(cmu.read_text().replace("JOINT ", "JOINT zz").replace("ROOT ", "ROOT zz"))  # no map knows
+    assert main(["export", str(src), "--bvh", str(tmp_path / "y.bvh"), "--bvh-skeleton", str(odd)]) == 2
+    assert "--bvh-map" in capsys.readouterr().err

@@ -342,14 +342,16 @@ def export_bvh(clip: Clip, path, *, units: str = "cm", order: str = "ZXY") -> Pa
 
 # -------------------------------------------------------------------- a retargeted rig's motion as BVH
 
-def retargeted_bvh_text(rest, world_rotations, world_positions, *, fps: float, units: str = "cm",
+def retargeted_bvh_text(rest, world_rotations, world_positions, *, fps: float, length_scale: float = 100.0,
                         order: str = "ZXY") -> str:
     """BVH text of motion retargeted onto another rig, in that rig's bone names and proportions.
 
     rest: the rig's rest skeleton (any object with ``names``, ``parents``, ``positions`` (J, 3) in metres,
     ``rotations`` (J, 3, 3) bone frames, ``up`` and ``forward`` axes, as :class:`rigs.retarget.RestSkeleton`);
     world_rotations (F, J, 3, 3) and world_positions (F, J, 3): the retargeted motion in the rig's space
-    (:class:`rigs.retarget.RetargetResult`'s ``world_rotations``/``world_positions``).
+    (:class:`rigs.retarget.RetargetResult`'s ``world_rotations``/``world_positions``). ``length_scale``
+    multiplies every length: 100 writes a rig in metres as centimetres, 1 keeps the rig's own units (a rig
+    read from a BVH file).
 
     BVH joint frames are parallel to the file axes at rest, so the rig's bone rolls are not written: each
     joint's channels are the change of its bone's world rotation from rest (``W_j Rrest_j^T``) relative to
@@ -358,9 +360,9 @@ def retargeted_bvh_text(rest, world_rotations, world_positions, *, fps: float, u
     """
     from ..core.rotations import axes_matrix
 
-    scale = {"cm": 100.0, "m": 1.0}.get(units)
-    if scale is None:
-        raise ClipError(f"units must be 'cm' or 'm', got {units!r}")
+    scale = float(length_scale)
+    if not np.isfinite(scale) or scale <= 0:
+        raise ClipError(f"length_scale must be > 0, got {length_scale!r}")
     if not np.isfinite(fps) or fps <= 0:
         raise ClipError(f"fps must be > 0, got {fps}")
     names, parents = tuple(rest.names), tuple(rest.parents)
@@ -388,8 +390,9 @@ def retargeted_bvh_text(rest, world_rotations, world_positions, *, fps: float, u
     return format_bvh(names, parents, offsets * scale, local, root_pos * scale, frame_time_s=1.0 / fps, order=order)
 
 
-def export_retargeted_bvh(rest, world_rotations, world_positions, path, *, fps: float, units: str = "cm",
+def export_retargeted_bvh(rest, world_rotations, world_positions, path, *, fps: float, length_scale: float = 100.0,
                           order: str = "ZXY") -> Path:
     """Write :func:`retargeted_bvh_text` to ``path`` (atomically)."""
-    text = retargeted_bvh_text(rest, world_rotations, world_positions, fps=fps, units=units, order=order)
+    text = retargeted_bvh_text(rest, world_rotations, world_positions, fps=fps, length_scale=length_scale,
+                               order=order)
     return atomic_write(path, lambda f: f.write(text), text=True)
