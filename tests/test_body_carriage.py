@@ -98,3 +98,14 @@ def test_emotion_changes_carriage_and_torso_energy():
         k[emo] = {f: np.mean([getattr(r, f) for r in rows]) for f in ("abduction_deg", "torso_speed_deg_s")}
     assert k["anger"]["abduction_deg"] > k["sadness"]["abduction_deg"] + 5.0, k
     assert k["anger"]["torso_speed_deg_s"] > 1.5 * k["sadness"]["torso_speed_deg_s"], k
+
+
+def test_seeds_differ_in_stance():
+    """Speakers carry their arms differently: the speaking abduction and elbow flexion vary across seeds by
+    degrees, not by rounding."""
+    t, speech, accents = _talk_then_listen(8.0)
+    talk = (t > 1.0) & (t < 7.0)
+    rows = [kin(*run(speech, accents=accents, seed=s), talk) for s in range(6)]
+    abd = [r.abduction_deg for r in rows]
+    flex = [r.elbow_flexion_deg for r in rows]
+    assert np.ptp(abd) > 3.0 and np.ptp(flex) > 5.0, (abd, flex)

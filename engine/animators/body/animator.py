@@ -31,7 +31,8 @@ import numpy as np
 from rigs.core.errors import ConfigError
 from rigs.core.rotations import euler_to_axis_angle, euler_to_matrix
 
-from .carriage import SWAY_BAND_HZ, SWAY_CHANNELS, accent_nods, add_carriage, add_torso, turn_activity
+from .carriage import (SWAY_BAND_HZ, SWAY_CHANNELS, accent_nods, add_carriage, add_torso, speaking_stance,
+                       turn_activity)
 from .gestures import gesture_keys
 from .idle import (NOISE_CHANNELS, add_breath, add_noise, add_sway, breathing, idle_energy, idle_pose, nods,
                    sway_root_m, weight_shift)
@@ -46,7 +47,7 @@ __all__ = ["BodyConfig", "animate_body"]
 
 ACTIVITY_TAU_S = 0.6   # smoothing of the speech mask into the (T,) speaking activity 0..1
 # independent random streams (numpy SeedSequence children; each child depends only on its index)
-N_STREAMS = 7
+N_STREAMS = 8
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class _ClipSignals:
     accent_nods: np.ndarray   # (T,) head pitch degrees of the accent nods
     style: Style              # the blended emotion style
     torso_params: tuple       # speaking torso sway noise (global, closed form)
+    stance: np.ndarray        # (2,) this seed's carriage abduction and home-elbow factors
 
 
 def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_angles_rad, accent_times_s,
@@ -180,7 +182,7 @@ def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_ang
     J = rig.J
     t_s = np.arange(T) / fps
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed) & 0xFFFFFFFF).spawn(N_STREAMS)]
-    r_breath, r_sway, r_gest, r_nod, r_noise, r_accent_nod, r_torso = streams
+    r_breath, r_sway, r_gest, r_nod, r_noise, r_accent_nod, r_torso, r_stance = streams
 
     speech = prosody_track(prosody, "speech", T, bool, False)
     loud = np.clip(np.nan_to_num(prosody_track(prosody, "loudness", T, np.float64, 0.0)), 0.0, 1.0)
@@ -208,7 +210,7 @@ def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_ang
     sig = _ClipSignals(t_s=t_s, breath=breath, x_m=x_m, pelvis=pelvis, nods=nod_deg, energy=energy,
                        head=head, eyes=eyes, key_t=key_t, key_v=key_v,
                        noise_params=noise_params(r_noise, len(NOISE_CHANNELS)), idle=idle_pose(rig, style, cfg),
-                       turn=turn, accent_nods=acc_nod, style=style,
+                       turn=turn, accent_nods=acc_nod, style=style, stance=speaking_stance(r_stance),
                        torso_params=noise_params(r_torso, len(SWAY_CHANNELS), SWAY_BAND_HZ))
 
     aa = np.empty((T, J, 3), dtype=np.float32)
@@ -257,7 +259,7 @@ def _pose_block(rig: BodyRig, cfg: BodyConfig, sig: _ClipSignals, sl: slice, cla
     add_sway(E, rig, sig.pelvis[sl])
     g = keyframe_track(t_s, sig.key_t, sig.key_v)
     E += g[:, :-2].reshape(n, J, 3)
-    add_carriage(E, rig, sig.turn[sl], g[:, -2:], sig.style, cfg)
+    add_carriage(E, rig, sig.turn[sl], g[:, -2:], sig.style, cfg, stance=sig.stance)
     add_torso(E, rig, t_s, sig.turn[sl], sig.accent_nods[sl], sig.torso_params, sig.style, cfg)
     E[:, rig.i["neck"], 0] += sig.nods[sl]
     add_noise(E, rig, t_s, sig.energy[sl], sig.noise_params, cfg)

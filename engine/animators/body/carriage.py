@@ -39,6 +39,7 @@ TURN_TAU_S = 0.45                # smoothing of the turn mask: the arms rise a l
 HOME_SHOULDER_FLEX_DEG = -12.0   # X: forward flexion of the upper arm
 HOME_SHOULDER_ROT_DEG = -14.0    # Y: humeral rotation bringing the forearms in front of the body
 HOME_WRIST_DEG = (-15.0, 0.0, 0.0)  # palms turned a little up and in
+STANCE_RANGE = (0.75, 1.25)      # per-seed factor range of the carriage abduction and home elbow flexion
 # share of the abduction a gesture takes back (its poses place the elbows themselves; a forward-flexed arm
 # abducted fully would lift the elbow towards shoulder height)
 GESTURE_ABDUCT_RELIEF = 0.4
@@ -76,19 +77,27 @@ def turn_activity(speech: np.ndarray, fps: float, style: Style, cfg: BodyConfig)
     return act * style.carriage
 
 
+def speaking_stance(rng: np.random.Generator) -> np.ndarray:
+    """(2,) this performance's factors of the carriage abduction and of the home position's elbow flexion:
+    speakers differ in how wide and how high they carry their arms, so seeds differ in stance too."""
+    return rng.uniform(*STANCE_RANGE, size=2)
+
+
 def add_carriage(E: np.ndarray, rig: BodyRig, activity: np.ndarray, gesture_weight: np.ndarray, style: Style,
-                 cfg: BodyConfig) -> None:
+                 cfg: BodyConfig, *, stance=(1.0, 1.0)) -> None:
     """Add the arm carriage to Euler degrees ``E`` (n, J, 3): per arm, abduction x ``activity`` (n,) (a share
     ``GESTURE_ABDUCT_RELIEF`` less while that arm gestures) and the home position x ``activity * (1 - w)``,
-    with ``gesture_weight`` (n, 2) the left and right arms' gesture weights 0..1."""
+    with ``gesture_weight`` (n, 2) the left and right arms' gesture weights 0..1; ``stance``: the
+    :func:`speaking_stance` factors of the abduction and the home elbow flexion."""
+    abduct, elbow = cfg.carriage_abduct_deg * stance[0], cfg.carriage_elbow_deg * stance[1]
     for k, sd in enumerate(("left", "right")):
         w = np.clip(gesture_weight[:, k], 0.0, 1.0)
         a = (activity * (1.0 - GESTURE_ABDUCT_RELIEF * w))[:, None]
         home = (activity * (1.0 - w))[:, None]
         add_arm(E, rig, sd,
-                shoulder=a * np.array([0.0, 0.0, cfg.carriage_abduct_deg])
+                shoulder=a * np.array([0.0, 0.0, abduct])
                 + home * np.array([HOME_SHOULDER_FLEX_DEG, HOME_SHOULDER_ROT_DEG, 0.0]),
-                elbow=home * np.array([0.0, -cfg.carriage_elbow_deg, 0.0]),
+                elbow=home * np.array([0.0, -elbow, 0.0]),
                 wrist=home * np.asarray(HOME_WRIST_DEG))
 
 
