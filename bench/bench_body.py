@@ -32,8 +32,8 @@ import sys
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,8 +44,9 @@ UPPER = ("spine1", "spine2", "spine3", "neck", "head", "left_collar", "right_col
          "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist")
 
 
-@dataclass
-class ClipInputs:
+class ClipInputs(NamedTuple):
+    """What the body needs of one clip, and the audio onsets for beat consistency."""
+
     name: str
     n_frames: int
     prosody: object
