@@ -81,6 +81,10 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--livelink", metavar="OUT.csv", help="Live Link Face CSV (61 blendshape/rotation columns)")
     g.add_argument("--bvh", metavar="OUT.bvh", help="BVH of the canonical skeleton")
     g.add_argument("--json", metavar="OUT.json", help="JSON with meta and per-frame arrays")
+    e.add_argument("--bvh-skeleton", metavar="RIG.bvh", help="with --bvh: retarget onto this BVH file's skeleton "
+                   "(its bone names, proportions and units)")
+    e.add_argument("--bvh-map", metavar="MAP", help="retarget map of --bvh-skeleton (a shipped map name or a .json; "
+                   "detected from the bone names by default)")
 
     r = sub.add_parser("render", help="clip -> MP4 through Blender (Workbench, Eevee or Cycles)",
                        add_help=False)
@@ -344,15 +348,34 @@ def _cmd_export(ns) -> int:
 
     fmt = next(f for f in EXPORT_SUFFIXES if getattr(ns, f))
     check_output(getattr(ns, fmt), suffixes=EXPORT_SUFFIXES[fmt], inputs=(ns.clip,))
+    if (ns.bvh_skeleton and not ns.bvh) or (ns.bvh_map and not ns.bvh_skeleton):
+        raise ParleyError("--bvh-skeleton goes with --bvh, and --bvh-map with --bvh-skeleton")
     clip = load_clip(ns.clip)
     if ns.livelink:
         out = livelink.export_livelink_csv(clip, ns.livelink)
+    elif ns.bvh and ns.bvh_skeleton:
+        out = _export_retargeted_bvh(clip, ns.bvh, ns.bvh_skeleton, ns.bvh_map)
     elif ns.bvh:
         out = bvh.export_bvh(clip, ns.bvh)
     else:
         out = motion_json.export_json(clip, ns.json)
     print(out)
     return 0
+
+
+def _export_retargeted_bvh(clip, out, skeleton, map_name):
+    """The clip's body retargeted onto a BVH file's skeleton (:func:`rigs.formats.bvh.export_retargeted_bvh`)."""
+    from rigs.core.errors import ConfigError
+    from rigs.formats.bvh import export_retargeted_bvh, read_bvh
+    from rigs.retarget import bvh_rest, detect_rig, retarget_clip
+
+    rest = bvh_rest(read_bvh(skeleton))
+    name = map_name or detect_rig(rest.names)
+    if name is None:
+        raise ConfigError(f"--bvh-skeleton {skeleton}: no retarget map matches its joint names; name one with "
+                          "--bvh-map (parley's maps: rigs/retarget/maps)")
+    res = retarget_clip(clip.joint_angles, clip.root_translation, rest, name)
+    return export_retargeted_bvh(rest, res.world_rotations, res.world_positions, out, fps=clip.fps, length_scale=1.0)
 
 
 # the render's own options that this front end acts on (the Blender layer's parser accepts and documents them)
