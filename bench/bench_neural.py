@@ -329,9 +329,6 @@ def peak_memory(faces: Faces, modes: list[str], minutes: float, threads: int) ->
     from bench_long import build_long_wav
 
     cli_modes = [m for m in modes if m != "rms"]
-    print(f"\n### Peak memory of `parley animate` on {minutes:g} minutes of speech (one child process each)\n")
-    print("| mode | peak RSS MB | wall s | CPU s | x real time (CPU) |")
-    print("|---|---|---|---|---|")
     out = []
     env = dict(os.environ)
     env.update({v: str(threads) for v in THREAD_VARS})
@@ -339,7 +336,14 @@ def peak_memory(faces: Faces, modes: list[str], minutes: float, threads: int) ->
     with tempfile.TemporaryDirectory(prefix="parley-neural-") as tmp:
         wav = Path(tmp) / "long.wav"
         dur, text = build_long_wav(wav, minutes=minutes, sr=16000)
+        if dur <= 0:
+            print(f"\n--long-minutes {minutes:g} is shorter than the first source clip: no memory test")
+            return out
         (Path(tmp) / "t.txt").write_text(text + "\n", encoding="utf-8")
+        print(f"\n### Peak memory of a whole `parley animate` (body on) on {dur / 60:.1f} minutes of speech "
+              "(one child process each)\n")
+        print("| mode | peak RSS MB | wall s | CPU s | x real time (CPU) |")
+        print("|---|---|---|---|---|")
         for mode in cli_modes:
             why = faces.unavailable(mode)
             if why:
