@@ -21,8 +21,8 @@ says (``_mm``, ``_mm2``, a rate in [0, 1]).
 
 - LVE, :func:`lip_vertex_error_mm`: for each frame the largest Euclidean distance over the lip vertices, mean
   over frames (mm). The literature tabulates its squared variant, :func:`lip_vertex_error_sq_mm2`: the largest
-  *squared* distance per frame, mean over frames (mm^2): MeshTalk (Richard et al., ICCV 2021) defines LVE as
-  "the maximal L2 error of all lip vertices for each frame, averaged over all frames", and the evaluation code of
+  *squared* distance per frame, mean over frames (mm^2): MeshTalk (Richard et al., ICCV 2021) introduced LVE as
+  the largest L2 error over the lip vertices of each frame, averaged over the frames, and the evaluation code of
   FaceFormer (Fan et al., CVPR 2022), CodeTalker (Xing et al., CVPR 2023, ``main/cal_metric.py``) and
   FaceDiffuser (Stan et al., MIG 2023, ``evaluation/compute_objective_metrics.py``) sums the squared coordinate
   differences per vertex, takes the max over the lip vertices and the mean over all test frames, i.e. squared
