@@ -1,5 +1,6 @@
-"""The ``parley`` command line: animate audio to a clip, inspect, export and render clips, and run perceptual
-studies (``parley study make | serve | analyze``, :mod:`engine.studies`).
+"""The ``parley`` command line: animate audio to a clip, inspect, export and render clips, emotion presets
+(``parley emotions list | show | save``, :mod:`engine.emotions_cli`), and perceptual studies
+(``parley study make | serve | analyze``, :mod:`engine.studies`).
 
 Every user error is one line ``parley: error: ...`` on stderr and exit code 2 (``ParleyError``, a bad
 option, a file system error); Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129 (:mod:`rigs.core.signals`), and
@@ -56,7 +57,7 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--transcript", help="what is said (enables forced alignment)")
     t.add_argument("--transcript-file", help="a UTF-8 text file with what is said")
     a.add_argument("--emotion", help="NAME[:INTENSITY][,NAME:INTENSITY...], e.g. joy:0.7,surprise:0.3; "
-                   f"names: {', '.join(EMOTIONS)}")
+                   f"names: {', '.join(EMOTIONS)} or a saved preset (`parley emotions list`)")
     a.add_argument("--seed", type=int, default=0, help="random seed (blinks, gestures, head motion)")
     a.add_argument("--samples", type=int, default=1, help="K seeded takes (seed, seed+1, ...) written as "
                    "OUT_take01.npz ... when K > 1")
@@ -90,6 +91,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     r.add_argument("args", nargs=argparse.REMAINDER)
     _add_study_parser(sub)
+    from engine.emotions_cli import add_emotions_parser
+
+    add_emotions_parser(sub)
     return p
 
 
@@ -209,7 +213,8 @@ class StageTimer:
 
 
 def _cmd_animate(ns) -> int:
-    from engine.runtime import AnimateRequest, animate_file, parse_emotion, read_transcript_file
+    from engine.animators.emotion_presets import emotion_pairs
+    from engine.runtime import AnimateRequest, animate_file, read_transcript_file
 
     timer = StageTimer()
 
@@ -218,7 +223,7 @@ def _cmd_animate(ns) -> int:
         transcript = read_transcript_file(ns.transcript_file)
     if transcript is not None and not transcript.strip():
         transcript = None
-    req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=parse_emotion(ns.emotion),
+    req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=emotion_pairs(ns.emotion),
                          transcript=transcript, body=not ns.no_body, model=ns.model, checkpoint=ns.checkpoint,
                          device=ns.device)
     from engine import console
@@ -278,6 +283,14 @@ def _study_analyze(ns) -> int:
 
     for line in run_analysis(ns.study, ns.responses, out=ns.out, max_failed_checks=ns.max_failed_checks,
                              duplicate_raters=ns.duplicate_raters):
+        print(line)
+    return 0
+
+
+def _cmd_emotions(ns) -> int:
+    from engine.emotions_cli import run_emotions
+
+    for line in run_emotions(ns):
         print(line)
     return 0
 
@@ -465,7 +478,7 @@ def main(argv=None) -> int:
     level = logging.WARNING - 10 * min(ns.verbose, 2)
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
-                "render": _cmd_render, "study": _cmd_study}
+                "render": _cmd_render, "study": _cmd_study, "emotions": _cmd_emotions}
     try:
         with handle_signals():
             return handlers[ns.command](ns)
