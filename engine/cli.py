@@ -86,6 +86,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     r.add_argument("args", nargs=argparse.REMAINDER)
     _add_study_parser(sub)
+    from engine.training.corpus.cli import add_parser as add_corpus_parser
+
+    add_corpus_parser(sub)
     return p
 
 
@@ -278,6 +281,12 @@ def _study_analyze(ns) -> int:
     return 0
 
 
+def _cmd_corpus(ns) -> int:
+    from engine.training.corpus.cli import run
+
+    return run(ns)
+
+
 def _cmd_modes(ns) -> int:
     from engine.animators.registry import ANIMATORS
 
@@ -442,7 +451,7 @@ def main(argv=None) -> int:
     level = logging.WARNING - 10 * min(ns.verbose, 2)
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
-                "render": _cmd_render, "study": _cmd_study}
+                "render": _cmd_render, "study": _cmd_study, "corpus": _cmd_corpus}
     try:
         with handle_signals():
             return handlers[ns.command](ns)
