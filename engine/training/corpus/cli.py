@@ -30,6 +30,10 @@ def add_parser(sub) -> None:
     b.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default 1)")
     b.add_argument("--shard-rows", type=int, default=16, metavar="R", help="manifest rows per shard (default 16)")
     b.add_argument("--progress-json", action="store_true", help="JSON-lines progress on stderr")
+    t = cs.add_parser("timing", help="synthesiser phone times against forced alignment, per voice")
+    t.add_argument("--per-voice", type=int, default=5, metavar="N", help="sentences per voice (default 5)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--json", action="store_true", help="JSON lines instead of a Markdown table")
     s = cs.add_parser("stats", help="Markdown report with plots of a corpus")
     s.add_argument("corpus", metavar="DIR")
     s.add_argument("--out", metavar="REPORT_DIR", help="where to write report.md and its plots "
@@ -37,7 +41,7 @@ def add_parser(sub) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    return {"build": _build, "stats": _stats}[ns.corpus_command](ns)
+    return {"build": _build, "stats": _stats, "timing": _timing}[ns.corpus_command](ns)
 
 
 def _build(ns) -> int:
@@ -61,4 +65,21 @@ def _stats(ns) -> int:
     from engine.training.corpus.stats import write_report
 
     print(write_report(ns.corpus, out=ns.out))
+    return 0
+
+
+def _timing(ns) -> int:
+    from dataclasses import asdict
+
+    from engine.training.corpus.crosscheck import markdown, timing_disagreement
+    from rigs.core.errors import ConfigError
+
+    if ns.per_voice < 1:
+        raise ConfigError(f"--per-voice must be 1 or more, got {ns.per_voice}")
+    rows = timing_disagreement(per_voice=ns.per_voice, seed=ns.seed)
+    if ns.json:
+        for r in rows:
+            print(json.dumps(asdict(r)))
+    else:
+        print(markdown(rows))
     return 0
