@@ -23,7 +23,6 @@ Used by ``bench_lipsync.py``, ``bench_phone_timing.py`` and ``align_references.p
 module (the scripts' folder is on ``sys.path``).
 """
 
-import csv
 import json
 import subprocess
 from dataclasses import dataclass
