@@ -19,10 +19,10 @@ ARGS = ["--minutes", "0.3", "--seed", "0", "--sources", "real", "--shard-rows", 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, data_dir):
-    """The same small real-speech build twice."""
+    """The same small real-speech build twice: in one process, and with two worker processes."""
     dirs = [tmp_path_factory.mktemp(f"c{k}") / "corpus" for k in range(2)]
-    for d in dirs:
-        assert main(["corpus", "build", "--out", str(d), *ARGS]) == 0
+    assert main(["corpus", "build", "--out", str(dirs[0]), *ARGS]) == 0
+    assert main(["corpus", "build", "--out", str(dirs[1]), *ARGS, "--jobs", "2"]) == 0
     return dirs
 
 
