@@ -150,3 +150,23 @@ def test_benchmark_held_out_speech_is_never_trained_on(data_dir):
     splits = {it.split for it in items}
     assert splits == {"train", "val", "test"}
     assert json.dumps([it.as_dict() for it in items])   # plain data (goes into the manifest)
+
+
+def test_teacher_takes_share_the_audio_and_phones_but_not_the_motion(tmp_path, data_dir):
+    out = tmp_path / "takes"
+    build_corpus(out, BuildConfig(minutes=0.05, seed=0, sources=("real",), takes=2))
+    rows = read_manifest(out)
+    assert len(rows) % 2 == 0 and {r["take"] for r in rows} == {0, 1}
+    corpus = Corpus(out)
+    by = {}
+    for k in range(len(corpus)):
+        w = corpus.window(k)
+        by[(w["info"]["item"], w["info"]["start_s"])] = w
+    pairs = [(w, by[(key[0].replace("#t0", "#t1"), key[1])]) for key, w in by.items() if "#t0" in key[0]]
+    assert pairs
+    for a, b in pairs:
+        np.testing.assert_array_equal(a["audio"], b["audio"])
+        np.testing.assert_array_equal(a["phones"], b["phones"])
+        moved = np.abs(a["expression"].astype(np.float32) - b["expression"].astype(np.float32)).max()
+        head = np.abs(a["joint_angles"].astype(np.float32) - b["joint_angles"].astype(np.float32)).max()
+        assert moved > 0.05 or np.degrees(head) > 1.0       # other blinks, brows or head motion
