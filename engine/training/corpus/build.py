@@ -81,6 +81,8 @@ class BuildConfig:
             raise ConfigError(f"--augment must be between 0 and {MAX_AUGMENT}, got {self.augment}")
         if self.jobs < 1:
             raise ConfigError(f"--jobs must be 1 or more, got {self.jobs}")
+        if not 0.0 <= self.real_share <= 1.0:
+            raise ConfigError(f"--real-share must be in [0, 1], got {self.real_share}")
         if self.shard_rows < 1:
             raise ConfigError(f"shard_rows must be 1 or more, got {self.shard_rows}")
 

@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
     b.add_argument("--seed", type=int, default=0, help="seed of everything random in the build (default 0)")
     b.add_argument("--sources", default="real,synthetic", help="comma-separated: real, synthetic "
                    "(default both)")
+    b.add_argument("--real-share", type=float, default=0.5, metavar="F", help="with both sources: at most this "
+                   "share of --minutes is real speech (all of it when there is less), synthetic fills the rest "
+                   "(default 0.5)")
     b.add_argument("--augment", type=int, default=0, metavar="K", help="augmented copies per take (default 0)")
     b.add_argument("--takes", type=int, default=1, metavar="T", help="seeded teacher takes per audio (default 1)")
     b.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default 1)")
@@ -50,7 +53,8 @@ def _build(ns) -> int:
 
     config = BuildConfig(minutes=ns.minutes, seed=ns.seed,
                          sources=tuple(s.strip() for s in ns.sources.split(",") if s.strip()),
-                         takes=ns.takes, augment=ns.augment, jobs=ns.jobs, shard_rows=ns.shard_rows)
+                         takes=ns.takes, augment=ns.augment, jobs=ns.jobs, shard_rows=ns.shard_rows,
+                         real_share=ns.real_share)
     command = "parley corpus build " + " ".join(sys.argv[3:]) if sys.argv[1:3] == ["corpus", "build"] else ""
     if ns.progress_json:
         summary = build_corpus(ns.out, config, progress=console.json_progress(), command=command)
