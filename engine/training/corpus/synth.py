@@ -130,7 +130,7 @@ def synthetic_items(seconds: float, *, seed: int, voices: list[Voice] | None = N
     """Generated sentences, each with a voice and its settings, holding about ``seconds`` of speech.
     Item k is the same for a seed whatever the budget (the sentence generator is prefix-stable)."""
     from engine.training.corpus.build import derive_seed
-    from engine.training.corpus.textgen import generate
+    from engine.training.corpus.textgen import iter_sentences
 
     if seconds <= 0:
         return []
@@ -141,12 +141,9 @@ def synthetic_items(seconds: float, *, seed: int, voices: list[Voice] | None = N
     engines = sorted({v.engine for v in voices})
     items: list[SourceItem] = []
     total, n = 0.0, 0
-    batch = 32
-    sentences: list = []
+    sentences = iter_sentences(seed=derive_seed(seed, "sentences"))
     while total < seconds:
-        if n >= len(sentences):
-            sentences = generate(len(sentences) + batch, seed=derive_seed(seed, "sentences"))
-        s = sentences[n]
+        s = next(sentences)
         rng = np.random.default_rng(derive_seed(seed, "voice", n))
         engine = engines[int(rng.integers(len(engines)))]
         mine = [v for v in voices if v.engine == engine]

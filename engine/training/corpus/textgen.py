@@ -10,7 +10,10 @@ A. Black, "The CMU Arctic speech databases", SSW5 2004). The same seed gives the
 """
 from __future__ import annotations
 
+import functools
+import itertools
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,21 +163,27 @@ class PhoneCounter:
 
 def sentence_phones(text: str) -> tuple[str, ...]:
     """The phones of ``text`` from CMUdict (first pronunciation; espeak-ng letter-to-sound for the rest)."""
-    from engine.phonetics import normalize_transcript, pronunciations
+    from engine.phonetics import normalize_transcript
 
-    words = normalize_transcript(text)
-    prons = pronunciations(words)
-    return tuple(p for w in words for p in (prons[w][0][0] if prons[w] else []))
+    return tuple(p for w in normalize_transcript(text) for p in word_phones(w))
 
 
-def generate(n: int, *, seed: int) -> list[Sentence]:
-    """``n`` phonetically balanced sentences, the same for the same seed."""
+@functools.lru_cache(maxsize=4096)
+def word_phones(word: str) -> tuple[str, ...]:
+    """The first pronunciation of one normalised word (cached: the vocabulary is small)."""
+    from engine.phonetics import pronunciations
+
+    prons = pronunciations([word])[word]
+    return tuple(prons[0][0]) if prons else ()
+
+
+def iter_sentences(*, seed: int) -> Iterator[Sentence]:
+    """Phonetically balanced sentences without end, the same sequence for the same seed."""
     rng = np.random.default_rng(seed)
     counter = PhoneCounter()
-    out: list[Sentence] = []
     seen: set[str] = set()
     probs = np.array(KIND_WEIGHTS) / sum(KIND_WEIGHTS)
-    while len(out) < n:
+    while True:
         best = None
         for _ in range(CANDIDATES):
             kind = KINDS[int(rng.choice(len(KINDS), p=probs))]
@@ -189,8 +198,12 @@ def generate(n: int, *, seed: int) -> list[Sentence]:
             continue
         counter.add(best[1].phones)
         seen.add(best[1].text)
-        out.append(best[1])
-    return out
+        yield best[1]
+
+
+def generate(n: int, *, seed: int) -> list[Sentence]:
+    """The first ``n`` sentences of :func:`iter_sentences`."""
+    return list(itertools.islice(iter_sentences(seed=seed), n))
 
 
 def coverage(sentences) -> dict[str, int]:
