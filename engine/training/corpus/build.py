@@ -252,6 +252,7 @@ def build_shard(corpus_dir: str, name: str, rows: list[dict], spec: CorpusSpec, 
         item = SourceItem(**row["item"])
         rec = {k: v for k, v in row.items() if k != "item"}
         rec |= {"text": item.text, "path": item.path, "synth": item.synth, "shard": name}
+        kept = len(writer.windows)
         try:
             if item.id not in cache:
                 cache.clear()
@@ -269,6 +270,7 @@ def build_shard(corpus_dir: str, name: str, rows: list[dict], spec: CorpusSpec, 
                                   split=item.split, extra={"take": row["take"], "augment_index": row["augment_index"]}))
             rec |= {"status": "ok", **info}
         except (SkipItem, ParleyError) as e:
+            del writer.windows[kept:]          # none of a skipped row's windows stay in the shard
             log.warning("skipped %s: %s", item.path or item.id, e)
             rec |= {"status": "skipped", "reason": str(e), "windows": 0}
         out_rows.append(rec)
