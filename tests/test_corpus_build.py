@@ -170,3 +170,26 @@ def test_teacher_takes_share_the_audio_and_phones_but_not_the_motion(tmp_path, d
         moved = np.abs(a["expression"].astype(np.float32) - b["expression"].astype(np.float32)).max()
         head = np.abs(a["joint_angles"].astype(np.float32) - b["joint_angles"].astype(np.float32)).max()
         assert moved > 0.05 or np.degrees(head) > 1.0       # other blinks, brows or head motion
+
+
+def test_a_row_with_nan_labels_in_a_later_window_leaves_no_window_behind(tmp_path, data_dir, monkeypatch):
+    from engine.training.corpus import windows
+
+    real_cut = windows.cut_windows
+
+    def nan_in_second_window(samples, labels, spec):
+        wins = real_cut(samples, labels, spec)
+        if len(wins) > 1:
+            wins[1][1]["expression"] = np.full_like(wins[1][1]["expression"], np.nan)
+        return wins
+
+    monkeypatch.setattr(windows, "cut_windows", nan_in_second_window)
+    out = tmp_path / "nan"
+    build_corpus(out, BuildConfig(minutes=0.2, seed=0, sources=("real",)))
+    rows = read_manifest(out)
+    long_rows = [r for r in rows if r["status"] == "skipped"]
+    assert long_rows and all("NaN" in r["reason"] for r in long_rows)
+    ok = {r["row"] for r in rows if r["status"] == "ok"}
+    if (out / SHARDS_DIR).exists() and any((out / SHARDS_DIR).iterdir()):
+        corpus = Corpus(out)
+        assert {corpus.window(k, keys=("mask",))["info"]["row"] for k in range(len(corpus))} <= ok
