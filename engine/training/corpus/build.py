@@ -324,6 +324,7 @@ def build_corpus(out: str | Path, config: BuildConfig, *, progress: Callable[[st
     """Build (or resume) the corpus in ``out``; returns a summary. ``progress(stage, fraction)`` follows the
     build; ``on_shard(name)`` is called after each shard is recorded (it may raise to stop the build)."""
     from engine.animators.lips import TEMPLATE_ID
+    from engine.training.corpus.windows import MEL_FMIN_HZ, MEL_N_FFT
     from rigs.core.skeleton import canonical_skeleton
 
     report = progress or (lambda stage, frac: None)
@@ -338,7 +339,9 @@ def build_corpus(out: str | Path, config: BuildConfig, *, progress: Callable[[st
     settings = {"build": config.settings(), "plan_sha256": plan_sha, "phone_labels": list(PHONE_LABELS),
                 "emotions": list(EMOTIONS), "targets": list(TARGETS), "template_id": TEMPLATE_ID,
                 "lip_vertex_ids": lip_ids, "joint_names": list(canonical_skeleton().names),
-                "joint_parents": list(canonical_skeleton().parents), "teacher": "phonetic (given phones)"}
+                "joint_parents": list(canonical_skeleton().parents), "teacher": "phonetic (given phones)",
+                "mel": {"function": "engine.audio.spectral.log_mel", "n_fft": MEL_N_FFT, "fmin_hz": MEL_FMIN_HZ,
+                        "log": "natural, floor 1e-10"}}
     if (out / CORPUS_FILE).exists():
         old_spec, old = read_corpus_json(out)
         if old_spec != spec or old.get("plan_sha256") != plan_sha:

@@ -17,6 +17,10 @@ from engine.training.corpus.shards import TARGETS, CorpusSpec
 from engine.training.corpus.teacher import Labels
 
 INT16_SCALE = 32767.0
+# the log-mel of every window (engine.audio.spectral.log_mel with these settings, at spec.feature_fps with
+# spec.n_mels); recorded in corpus.json so a model computes the same features at run time
+MEL_N_FFT = 512
+MEL_FMIN_HZ = 40.0
 
 
 def to_int16(samples: np.ndarray) -> np.ndarray:
@@ -45,7 +49,8 @@ def cut_windows(samples: np.ndarray, labels: Labels, spec: CorpusSpec) -> list[t
     audio = np.zeros(n_win * Ws, np.float32)
     x = np.asarray(samples, np.float32)[: n_win * Ws]
     audio[: x.size] = x
-    mel = log_mel(audio, sr=spec.sample_rate, fps=spec.feature_fps, n_mels=spec.n_mels, n_frames=n_win * Wf)
+    mel = log_mel(audio, sr=spec.sample_rate, fps=spec.feature_fps, n_mels=spec.n_mels, n_fft=MEL_N_FFT,
+                  fmin=MEL_FMIN_HZ, n_frames=n_win * Wf)
     n = n_win * W
     targets = {"expression": _pad_frames(labels.expression, n), "joint_angles": _pad_frames(labels.joint_angles, n),
                "root_translation": _pad_frames(labels.root_translation, n),
