@@ -138,3 +138,18 @@ def test_augmented_rows_keep_labels_and_audio_the_same_length(tmp_path):
         base = clean[r["id"].split("#")[0]]
         rate = augment.tempo_of(r["augment"])
         assert abs(r["duration_s"] - base["duration_s"] / rate) < 1.0 / corpus.spec.fps
+
+
+def test_espeak_stop_closures_go_to_the_stop():
+    from engine.training.corpus.synth import stop_closures
+
+    sr = 22050
+    t = np.arange(int(0.6 * sr)) / sr
+    x = 8000 * np.sin(2 * np.pi * 150 * t)
+    x[(t >= 0.30) & (t < 0.35)] = 3.0                    # a 50 ms closure, 68 dB below the vowel
+    segs = [(0.35, "AA"), (0.45, "P"), (0.6, "AA")]       # espeak's times: the P from its release
+    got = stop_closures(segs, x, sr)
+    assert got[0][0] == pytest.approx(0.30, abs=0.003) and got[1:] == segs[1:]
+    assert stop_closures([(0.35, "AA"), (0.45, "M"), (0.6, "AA")], x, sr)[0][0] == 0.35   # not a stop
+    loud = 8000 * np.sin(2 * np.pi * 150 * t)
+    assert stop_closures(segs, loud, sr) == segs                                          # no closure heard

@@ -7,7 +7,9 @@ made (no aligner in between):
   (``espeakINITIALIZE_PHONEME_EVENTS | espeakINITIALIZE_PHONEME_IPA``) carry the sample at which each phoneme
   starts (espeak-ng's ``speak_lib.h``: ``espeak_EVENT``, ``espeak_SetSynthCallback``); IPA is mapped to
   ARPAbet by :func:`rigs.core.phones.ipa_to_arpabet` (a multi-phone symbol's time is shared equally).
-  English variants, rates and pitches vary per item.
+  English variants, rates and pitches vary per item. espeak-ng times stops and affricates from their
+  release; the silent closure before is given back to them (:func:`stop_closures`), as aligners and
+  lip motion (the lips close at the closure) count it.
 - **Festival** (``festival -b`` on a small Scheme script): ``utt.save.segs`` writes each segment's end time;
   ``Duration_Stretch`` varies the rate. Voices kal_diphone, ked_diphone, cmu_us_slt_arctic_hts (whichever
   are installed).
@@ -60,6 +62,13 @@ ESPEAK_VOICES = ("en-us", "en-us+f3", "en+m3", "en-gb-x-rp+f2", "en-gb-scotland+
                  "en-gb-x-gbclan+m7", "en-gb-x-gbcwmd+f1", "en-us+klatt2", "en+steph")
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 FLITE_VOICES = ("kal16", "awb", "rms", "slt")
+
+# espeak-ng stop closures (stop_closures)
+CLOSURE_PHONES = frozenset("P B T D K G CH JH".split())
+CLOSURE_BLOCK_S = 0.0025           # energy blocks
+CLOSURE_DB = 28.0                  # a closure block is this far below the loudest block
+MIN_CLOSURE_S, MAX_CLOSURE_S = 0.01, 0.15
+MIN_PHONE_S = 0.02
 
 # libespeak-ng constants (speak_lib.h)
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -374,4 +383,32 @@ def espeak_synth(text: str, voice: str, *, rate_wpm: int = 170, pitch: int = 50,
             continue
         step = (end - t) / len(labs)
         segs += [(t + step * (j + 1), lab) for j, lab in enumerate(labs)]
-    return samples, int(esp.rate), segs
+    return samples, int(esp.rate), stop_closures(segs, samples, sr)
+
+
+def stop_closures(segs: list[tuple[float, str]], samples: np.ndarray, sr: float) -> list[tuple[float, str]]:
+    """espeak-ng times a stop or affricate from its release; its closure (near silence) ends the phone
+    before. Each such phone is moved to start where the quiet run before it starts: blocks of
+    :data:`CLOSURE_BLOCK_S` at least :data:`CLOSURE_DB` below the loudest block, at most
+    :data:`MAX_CLOSURE_S`, keeping :data:`MIN_PHONE_S` of the previous phone (as an aligner times it)."""
+    x = np.asarray(samples, np.float64)
+    hop = max(1, int(round(CLOSURE_BLOCK_S * sr)))
+    n = x.size // hop
+    if n == 0:
+        return list(segs)
+    e = 10.0 * np.log10(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
+    quiet = e <= e.max() - CLOSURE_DB
+    out = list(segs)
+    for k in range(1, len(out)):
+        if out[k][1] not in CLOSURE_PHONES:
+            continue
+        start = out[k - 1][0]
+        prev_start = out[k - 2][0] if k >= 2 else 0.0
+        limit = max(start - MAX_CLOSURE_S, prev_start + MIN_PHONE_S)
+        b = min(int(start / CLOSURE_BLOCK_S), n)           # blocks before b lie before the release
+        j = b
+        while j > 0 and quiet[j - 1] and (j - 1) * CLOSURE_BLOCK_S >= limit:
+            j -= 1
+        if (b - j) * CLOSURE_BLOCK_S >= MIN_CLOSURE_S:
+            out[k - 1] = (j * CLOSURE_BLOCK_S, out[k - 1][1])
+    return out
