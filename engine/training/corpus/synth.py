@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 VAL_PERCENT = 5
 TEST_VOICE = "flite-rms"
-CHARS_PER_S = 15.0                 # speaking rate used to plan how many sentences fill the budget
+CHARS_PER_S = 16.4                 # speaking rate (pauses included, measured over the voices) that plans the budget
 SYNTH_TIMEOUT_S = 60
 ESPEAK_RATE_WPM = (135, 205)
 ESPEAK_PITCH = (25, 75)            # espeak-ng pitch 0..100
