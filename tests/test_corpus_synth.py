@@ -153,3 +153,13 @@ def test_espeak_stop_closures_go_to_the_stop():
     assert stop_closures([(0.35, "AA"), (0.45, "M"), (0.6, "AA")], x, sr)[0][0] == 0.35   # not a stop
     loud = 8000 * np.sin(2 * np.pi * 150 * t)
     assert stop_closures(segs, loud, sr) == segs                                          # no closure heard
+
+
+def test_timing_crosscheck_measures_start_differences_of_matched_phones():
+    from engine.training.corpus.crosscheck import compare
+    from rigs.core.phones import Phone
+
+    synth = [Phone(0.0, 0.1, SIL), Phone(0.1, 0.2, "HH"), Phone(0.2, 0.35, "AH"), Phone(0.35, 0.5, "L")]
+    aligned = [Phone(0.0, 0.12, SIL), Phone(0.12, 0.21, "HH"), Phone(0.21, 0.3, "EH"), Phone(0.3, 0.5, "L")]
+    d = compare(synth, aligned)
+    assert sorted(np.round(d * 1000).astype(int).tolist()) == [20, 50]     # HH 20 ms, L 50 ms; AH/EH unmatched
