@@ -29,8 +29,8 @@ OUT = ROOT / "out"
 DEMO_AUDIO = ROOT / "engine" / "samples" / "demo.wav"
 DEMO_TRANSCRIPT = ROOT / "engine" / "samples" / "demo.txt"
 # chromium + chromium-driver: the perceptual study's browser tests (selenium drives the system browser)
-APT_PACKAGES = ["espeak-ng", "libespeak-ng1", "festival", "festvox-kallpc16k", "festvox-us-slt-hts",
-                "ffmpeg", "sox", "chromium", "chromium-driver"]
+APT_PACKAGES = ["espeak-ng", "libespeak-ng1", "festival", "festvox-kallpc16k", "festvox-kdlpc16k", "festvox-us-slt-hts",
+                "flite", "ffmpeg", "sox", "chromium", "chromium-driver"]
 PIP_EXTRAS = "all"
 # the demo's picture strip: frames of out/demo.mp4 at these times (s), each this wide (px), side by side
 STRIP_TIMES_S = (1.45, 6.28, 6.95, 9.1)

@@ -12,7 +12,9 @@ real capture of FACEGOOD.
   a reference configuration of its own (wide beams, one pass per utterance), and the phones are committed in
   :data:`CORPUS_REFERENCE_FILE`; the benchmark reads that file and never re-derives it from the run it judges.
   The selection is split into a *dev* half (the only clips looked at while tuning) and a *held-out* half:
-  LibriSpeech by speaker (5 speakers each), LJ Speech and VCTK (one speaker each) by utterance.
+  LibriSpeech by speaker (5 speakers each), LJ Speech and VCTK (one speaker each) by utterance. It lives in
+  :mod:`engine.training.corpus.selection`, which the training corpus builder reads too (to keep it out of
+  training).
 - FACEGOOD (``$PARLEY_DATA/facegood``): real Mandarin speech with per-frame ARKit mouth and jaw weights
   captured at 30 fps (``arkit_mouth_csv``; the other channels of the capture are not valid and are left 0).
   Clips 01-03 may be used to calibrate articulation; 04-05 are held out.
@@ -21,7 +23,6 @@ Used by ``bench_lipsync.py``, ``bench_phone_timing.py`` and ``align_references.p
 module (the scripts' folder is on ``sys.path``).
 """
 
-import csv
 import json
 import subprocess
 from dataclasses import dataclass
@@ -29,23 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.training.corpus.selection import (  # noqa: F401 (re-exported: the selection's one home)
+    CORPUS_DIR, DEV, HELD_OUT, LIBRISPEECH_DEV_SPEAKERS, LIBRISPEECH_PER_SPEAKER, LJ_STEP, VCTK_STEP, Item,
+    corpus_selection)
 from rigs.core.phones import SIL, Phone, normalize_label
 
 LIBRIVOX_DIR = Path("speech", "pocketsphinx", "librivox")   # under the data root
 PHONE_JSON_SUFFIX = ".phone.json"
-CORPUS_DIR = Path("speech_corpus")
 FACEGOOD_DIR = Path("facegood")
 CORPUS_REFERENCE_FILE = Path(__file__).resolve().parent / "refs" / "speech_corpus_phones.tsv"
 FACEGOOD_FPS = 30.0
 FACEGOOD_FIT = ("1114_2_01", "1114_2_02", "1114_2_03")          # calibration may look at these
 FACEGOOD_HELD_OUT = ("1114_2_04", "1114_2_05")                  # never used to fit anything
-DEV, HELD_OUT = "dev", "held-out"
-
-# the benchmark's fixed selection of the real speech corpus (see corpus_selection)
-LJ_STEP = 16                 # every 16th LJ Speech clip
-VCTK_STEP = 17               # every 17th VCTK p239 utterance
-LIBRISPEECH_PER_SPEAKER = 4  # the first 4 test-other utterances of each of its 10 speakers
-LIBRISPEECH_DEV_SPEAKERS = ("1688", "1998", "2033", "2414", "2609")   # the other 5 are held out
 
 # Festival's "radio" phone names that differ from ARPAbet
 RADIO = {"pau": SIL, "h#": SIL, "ax": "AH", "axr": "ER", "ix": "IH", "el": "L", "em": "M", "en": "N",
@@ -97,54 +93,6 @@ def librivox_items(data_root: Path) -> list["Item"]:
 
 # ----------------------------------------------------------------------------------------------
 # the real speech corpus
-
-
-@dataclass(frozen=True)
-class Item:
-    """One benchmark utterance: where it comes from, its audio and transcript, and its reference phones
-    (None until attached from :data:`CORPUS_REFERENCE_FILE`)."""
-
-    corpus: str
-    speaker: str
-    utt_id: str
-    path: Path
-    text: str
-    split: str
-    reference: list[Phone] | None = None
-
-
-def _manifest(folder: Path) -> list[dict[str, str]]:
-    with open(folder / "manifest.tsv", encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
-
-
-def corpus_selection(data_root: Path) -> list[Item]:
-    """The benchmark's fixed selection of ``speech_corpus`` (references not attached; see
-    :func:`with_references`): LJ Speech every ``LJ_STEP``-th clip and VCTK every ``VCTK_STEP``-th, split
-    by alternating position; LibriSpeech test-other ``LIBRISPEECH_PER_SPEAKER`` utterances per speaker,
-    split by speaker. Plus ``jfk.flac`` and ``sr_english.wav`` (held out)."""
-    root = Path(data_root) / CORPUS_DIR
-    items: list[Item] = []
-    for corpus, step in (("ljspeech_part", LJ_STEP), ("vctk_p239", VCTK_STEP)):
-        rows = _manifest(root / corpus)
-        text_key = "text_normalized" if "text_normalized" in rows[0] else "text"
-        for k, r in enumerate(rows[::step]):
-            items.append(Item(corpus, r["speaker"], Path(r["path"]).stem, root / corpus / r["path"],
-                              r[text_key], DEV if k % 2 == 0 else HELD_OUT))
-    rows = [r for r in _manifest(root / "librispeech") if r["path"].startswith("test-other/") and r["text"]]
-    per: dict[str, int] = {}
-    for r in sorted(rows, key=lambda r: r["path"]):
-        n = per.get(r["speaker"], 0)
-        if n >= LIBRISPEECH_PER_SPEAKER:
-            continue
-        per[r["speaker"]] = n + 1
-        items.append(Item("librispeech", r["speaker"], Path(r["path"]).stem, root / "librispeech" / r["path"],
-                          r["text"], DEV if r["speaker"] in LIBRISPEECH_DEV_SPEAKERS else HELD_OUT))
-    sp = Path(data_root) / "speech"
-    items.append(Item("jfk", "jfk", "jfk", sp / "jfk.flac", "And so my fellow Americans, ask not what your "
-                      "country can do for you, ask what you can do for your country.", HELD_OUT))
-    items.append(Item("sr_english", "sr_english", "sr_english", sp / "sr_english.wav", "one two three", HELD_OUT))
-    return items
 
 
 def write_corpus_references(path: Path, phones_by_utt: dict[str, list[Phone]], header: str) -> None:

@@ -94,6 +94,10 @@ def _build_parser() -> argparse.ArgumentParser:
     from engine.emotions_cli import add_emotions_parser
 
     add_emotions_parser(sub)
+
+    from engine.training.corpus.cli import add_parser as add_corpus_parser
+
+    add_corpus_parser(sub)
     return p
 
 
@@ -294,6 +298,11 @@ def _cmd_emotions(ns) -> int:
         print(line)
     return 0
 
+def _cmd_corpus(ns) -> int:
+    from engine.training.corpus.cli import run
+
+    return run(ns)
+
 
 def _cmd_modes(ns) -> int:
     from engine.animators.registry import ANIMATORS
@@ -478,7 +487,7 @@ def main(argv=None) -> int:
     level = logging.WARNING - 10 * min(ns.verbose, 2)
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
-                "render": _cmd_render, "study": _cmd_study, "emotions": _cmd_emotions}
+                "render": _cmd_render, "study": _cmd_study, "emotions": _cmd_emotions, "corpus": _cmd_corpus}
     try:
         with handle_signals():
             return handlers[ns.command](ns)

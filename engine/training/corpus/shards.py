@@ -53,6 +53,7 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 CORPUS_FILE = "corpus.json"
 MANIFEST_FILE = "manifest.jsonl"
 SHARDS_DIR = "shards"
+PARTIAL_SUFFIX = ".partial"           # a shard being written (never read)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class ShardWriter:
         """Write the shard (all or nothing); None when it holds no window."""
         if not self.windows:
             return None
-        tmp = self.folder.with_name(self.folder.name + ".partial")
+        tmp = self.folder.with_name(self.folder.name + PARTIAL_SUFFIX)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         for key, (_shape, dtype) in self.spec.shapes().items():
@@ -212,7 +213,8 @@ class Corpus:
     def __init__(self, corpus_dir: str | Path, *, split: str | None = None):
         self.root = Path(corpus_dir)
         self.spec, self.settings = read_corpus_json(self.root)
-        folders = sorted(p for p in (self.root / SHARDS_DIR).glob("*") if (p / "windows.json").is_file())
+        folders = sorted(p for p in (self.root / SHARDS_DIR).glob("*")
+                         if not p.name.endswith(PARTIAL_SUFFIX) and (p / "windows.json").is_file())
         self.shards = [Shard(p) for p in folders]
         self.refs: list[tuple[int, int]] = [(s, i) for s, sh in enumerate(self.shards)
                                             for i, w in enumerate(sh.index) if split is None or w["split"] == split]
