@@ -33,7 +33,8 @@ import numpy as np
 from engine.training.corpus.selection import (  # noqa: F401 (re-exported: the selection's one home)
     CORPUS_DIR, DEV, HELD_OUT, LIBRISPEECH_DEV_SPEAKERS, LIBRISPEECH_PER_SPEAKER, LJ_STEP, VCTK_STEP, Item,
     corpus_selection)
-from rigs.core.phones import SIL, Phone, normalize_label
+from engine.training.corpus.synth import radio_label
+from rigs.core.phones import Phone, normalize_label
 
 LIBRIVOX_DIR = Path("speech", "pocketsphinx", "librivox")   # under the data root
 PHONE_JSON_SUFFIX = ".phone.json"
@@ -43,9 +44,6 @@ FACEGOOD_FPS = 30.0
 FACEGOOD_FIT = ("1114_2_01", "1114_2_02", "1114_2_03")          # calibration may look at these
 FACEGOOD_HELD_OUT = ("1114_2_04", "1114_2_05")                  # never used to fit anything
 
-# Festival's "radio" phone names that differ from ARPAbet
-RADIO = {"pau": SIL, "h#": SIL, "ax": "AH", "axr": "ER", "ix": "IH", "el": "L", "em": "M", "en": "N",
-         "dx": "T", "hv": "HH", "ssil": SIL}
 FESTIVAL_VOICES = ("kal_diphone", "cmu_us_slt_arctic_hts")
 FESTIVAL_TIMEOUT_S = 120
 
@@ -156,7 +154,7 @@ def read_festival_segs(path: Path) -> list[Phone]:
         if len(parts) != 3 or parts[0] == "#":
             continue
         end, lab = float(parts[0]), parts[2]
-        phones.append(Phone(t, end, RADIO.get(lab, None) or normalize_label(lab)))
+        phones.append(Phone(t, end, radio_label(lab)))   # Festival's radio names -> ARPAbet
         t = end
     return phones
 
