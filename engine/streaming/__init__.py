@@ -1,0 +1,1 @@
+"""Streaming animation (placeholder, filled below)."""
