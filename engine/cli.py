@@ -86,6 +86,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     r.add_argument("args", nargs=argparse.REMAINDER)
     _add_study_parser(sub)
+    from engine.streaming.cli import add_stream_parser
+    add_stream_parser(sub)
     return p
 
 
@@ -432,6 +434,11 @@ def _cmd_render(ns) -> int:
     return 0
 
 
+def _cmd_stream(ns) -> int:
+    from engine.streaming.cli import run_stream
+    return run_stream(ns)
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser()
@@ -442,7 +449,8 @@ def main(argv=None) -> int:
     level = logging.WARNING - 10 * min(ns.verbose, 2)
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
-                "render": _cmd_render, "study": _cmd_study}
+                "render": _cmd_render, "study": _cmd_study,
+                "stream": _cmd_stream}
     try:
         with handle_signals():
             return handlers[ns.command](ns)
