@@ -72,8 +72,7 @@ def _raw_chunks(stream, *, fmt: str, channels: int, frames_per_chunk: int):
         logging.getLogger(__name__).warning("stream: dropped %d trailing bytes (not a whole sample)", len(rest))
 
 
-def _chunks(ns):
-    """(chunk, sample_rate) pairs of the input."""
+def _check_args(ns) -> None:
     from rigs.core.errors import ConfigError
     if ns.rate < 2000 or ns.rate > 768000:
         raise ConfigError(f"--rate {ns.rate}: expected 2000..768000 Hz")
@@ -81,6 +80,10 @@ def _chunks(ns):
         raise ConfigError(f"--channels {ns.channels}: expected 1..64")
     if not 1.0 <= ns.chunk_ms <= 10000.0:
         raise ConfigError(f"--chunk-ms {ns.chunk_ms}: expected 1..10000")
+
+
+def _chunks(ns):
+    """(chunk, sample_rate) pairs of the input."""
     if ns.input == "-" or Path(ns.input).suffix.lower() in RAW_SUFFIXES:
         per = max(1, int(round(ns.chunk_ms / 1000.0 * ns.rate)))
         with contextlib.ExitStack() as stack:
@@ -115,6 +118,7 @@ def run_stream(ns) -> int:
     from rigs.core.errors import ConfigError
     from rigs.core.files import atomic_path, check_output
 
+    _check_args(ns)
     cfg = EnergyFaceConfig()
     if ns.lookahead_ms is not None:
         if not 0.0 <= ns.lookahead_ms <= MAX_LOOKAHEAD_MS:
