@@ -36,8 +36,8 @@ def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
     return (0.2 * env * voice + 0.002 * rng.standard_normal(t.size)).astype(np.float32)
 
 
-def _stream(y, sizes, *, config=StreamConfig(), model=None, sr=SR):
-    s = StreamingAnimator(model, config=config)
+def _stream(y, sizes, *, config=None, model=None, sr=SR):
+    s = StreamingAnimator(model, config=config or StreamConfig())
     out, i, k = [], 0, 0
     while i < y.size:
         n = sizes[k % len(sizes)]

@@ -43,7 +43,8 @@ class StreamingBody:
     the accents confirmed during it; returns ((n, J, 3) axis-angle float32, (n, 3) root translation)."""
 
     def __init__(self, *, fps: float, seed: int = 0, emotion: dict | None = None,
-                 config: BodyConfig = BodyConfig()):
+                 config: BodyConfig | None = None):
+        config = config or BodyConfig()
         self.fps, self.cfg, self.seed = float(fps), config, int(seed)
         sk = canonical_skeleton()
         self.joint_names, self.joint_parents = sk.names, sk.parents

@@ -41,8 +41,9 @@ class CausalUpperFace:
     """Per-frame brows, blinks, head and eyes. :meth:`step` takes frame ``i``'s prosody and the accents
     confirmed at it and returns (channel weights to add, head (3,), eyes (2, 3))."""
 
-    def __init__(self, *, fps: float, seed: int = 0, config: UpperFaceConfig = UpperFaceConfig(),
+    def __init__(self, *, fps: float, seed: int = 0, config: UpperFaceConfig | None = None,
                  energy: float = 1.0):
+        config = config or UpperFaceConfig()
         self.fps, self.cfg, self.energy = float(fps), config, float(energy)
         ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x57AE])
         self.r_blink, self.r_head, self.r_eye = (np.random.default_rng(s) for s in ss.spawn(3))
