@@ -134,6 +134,7 @@ class StreamingAnimator:
         self.hangover = 0
         self.closed = False
         self.samples_in = 0
+        self.accents_found: list[tuple[int, float]] = []   # (frame, strength) confirmed so far
 
     # -- timing ---------------------------------------------------------------------------------------
     @property
@@ -215,6 +216,7 @@ class StreamingAnimator:
                 sp = self.hangover > 0
                 self.hangover = max(0, self.hangover - 1)
             acc = self.accents.push(loud, float(f0[k]), bool(voiced[k]), sp)
+            self.accents_found += acc
             st = None
             if voiced[k] and f0[k] > 0:
                 s = 12.0 * np.log2(float(f0[k]) / F0_REF_HZ)
