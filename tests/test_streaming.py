@@ -203,3 +203,22 @@ def test_cli_reads_stdin(tmp_path, voice):
     bad = subprocess.run([sys.executable, "-m", "engine", "stream", "-", "--rate", "5"], input=b"",
                          capture_output=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and bad.stderr.decode().startswith("parley: error:")
+
+
+def test_stream_animator_gives_a_valid_clip_equal_to_the_stream(voice, one_chunk):
+    from engine.animators.base import AnimateRequest, Animator
+    from engine.audio.load import audio_from_array
+    from engine.streaming.clip import StreamAnimator
+
+    audio = audio_from_array(voice, sr=SR)
+    anim = StreamAnimator(lips=False)
+    assert isinstance(anim, Animator)
+    clip = anim.animate(audio, AnimateRequest(seed=0))
+    assert clip.num_frames == len(one_chunk) and clip.meta["mode"] == "stream"
+    assert np.abs(clip.expression - _stack(one_chunk, "expression")).max() <= 1e-6
+    assert np.abs(clip.joint_angles - _stack(one_chunk, "joint_angles")).max() <= 1e-6
+    again = anim.animate(audio, AnimateRequest(seed=0))
+    other = anim.animate(audio, AnimateRequest(seed=1, body=False))
+    assert np.array_equal(again.joint_angles, clip.joint_angles)
+    assert not np.allclose(other.expression, clip.expression)           # blinks and gaze follow the seed
+    assert np.abs(other.joint_angles).max() == 0.0                      # body at rest

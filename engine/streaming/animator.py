@@ -36,7 +36,7 @@ from engine.audio.causal import (F0_REF_HZ, CausalAccentConfig, CausalAccents, R
 from engine.audio.prosody import FeatureConfig
 from engine.streaming.body import StreamingBody
 from engine.streaming.features import MODEL_SR, IncrementalLogMel, PcmBuffer, StreamResampler
-from engine.streaming.model import EnergyFace, FrameModel, check_model
+from engine.streaming.model import EnergyFace, FrameModel, check_model, log_mel_kwargs
 from engine.streaming.upper import CausalUpperFace, apply_channels
 from rigs.core.emotions import parse_emotion
 from rigs.core.errors import AudioError, ConfigError
@@ -113,7 +113,8 @@ class StreamingAnimator:
         self.config = config
         self.fps = float(self.model.fps)
         self.sr = MODEL_SR
-        self.mel = IncrementalLogMel(sr=self.sr, feature_fps=self.model.feature_fps, n_mels=self.model.n_mels)
+        self.mel = IncrementalLogMel(sr=self.sr, feature_fps=self.model.feature_fps, n_mels=self.model.n_mels,
+                                     **log_mel_kwargs(self.model))
         self.pcm = PcmBuffer()
         self.pros_ahead = prosody_lookahead_samples(self.sr, config.features)
         self.pros_back = prosody_lookback_samples(self.sr, config.features)

@@ -50,6 +50,8 @@ class FrameModel(Protocol):
     ``fps``: output frames per second; ``feature_fps``: log-mel rows per second (an integer multiple of
     ``fps``); ``n_mels``: mel bands per row; ``context_frames`` / ``lookahead_frames``: rows of past / future
     the model reads around the frame's row (its receptive field); ``model_id``: recorded with the output.
+    Optional: ``log_mel_kwargs``, a dict of ``n_fft``, ``win_length``, ``fmin``, ``fmax`` for
+    :func:`engine.audio.spectral.log_mel` (its defaults otherwise).
     """
 
     model_id: str
@@ -64,6 +66,19 @@ class FrameModel(Protocol):
         level_db: the running speech level (dBFS RMS at the 98th percentile of non-silent frames; None
         before any speech). Returns the frame centred on row ``context_frames`` of the window."""
         ...
+
+
+LOG_MEL_KEYS = ("n_fft", "win_length", "fmin", "fmax")
+
+
+def log_mel_kwargs(model) -> dict:
+    """The :func:`engine.audio.spectral.log_mel` parameters a model asks for in its optional
+    ``log_mel_kwargs`` dict (``n_fft``, ``win_length``, ``fmin``, ``fmax``; the defaults otherwise)."""
+    kw = dict(getattr(model, "log_mel_kwargs", None) or {})
+    bad = sorted(set(kw) - set(LOG_MEL_KEYS))
+    if bad:
+        raise ConfigError(f"log_mel_kwargs: unknown {', '.join(bad)} (allowed: {', '.join(LOG_MEL_KEYS)})")
+    return kw
 
 
 def check_model(model) -> int:
@@ -200,7 +215,8 @@ def offline_predict(model: FrameModel, y: np.ndarray, *, sr: int, level_db: floa
     with the same windows the streaming front end uses. T = num_frames(N / sr, model.fps)."""
     hop = check_model(model)
     T = num_frames(len(y) / float(sr), model.fps)
-    rows = log_mel(np.asarray(y, np.float32), sr=sr, fps=model.feature_fps, n_mels=model.n_mels)
+    rows = log_mel(np.asarray(y, np.float32), sr=sr, fps=model.feature_fps, n_mels=model.n_mels,
+                   **log_mel_kwargs(model))
     silence = np.log(np.float32(1e-10))
     pad = np.full((model.context_frames, model.n_mels), silence, np.float32)
     padr = np.full((model.lookahead_frames + hop * T, model.n_mels), silence, np.float32)
