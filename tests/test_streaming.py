@@ -222,3 +222,9 @@ def test_stream_animator_gives_a_valid_clip_equal_to_the_stream(voice, one_chunk
     assert np.array_equal(again.joint_angles, clip.joint_angles)
     assert not np.allclose(other.expression, clip.expression)           # blinks and gaze follow the seed
     assert np.abs(other.joint_angles).max() == 0.0                      # body at rest
+
+
+def test_an_empty_stream_flushes_to_nothing():
+    s = StreamingAnimator()
+    assert s.feed(np.zeros(0, np.float32)) == []
+    assert s.flush() == []

@@ -11,9 +11,11 @@ documented decision delay, so a stream of any length runs in constant memory:
 - :class:`CausalAccents`: the pitch accents of :mod:`engine.audio.accents` (semitone f0 over the running
   median + loudness, Gaussian-smoothed, peaks with a minimum gap and prominence; energy peaks when the
   stream has too little voicing) decided ``delay_frames`` after the peak: the smoothing needs
-  ``3 sigma`` of future and the peak test ``peak_lookahead_s`` more. Prominence is measured within a
-  bounded window (``prominence_window_s`` back, the look-ahead forward) instead of to the nearest higher
-  peak anywhere in the clip, and unvoiced frames hold the last voiced f0 instead of interpolating.
+  ``3 sigma`` of future and the peak test ``peak_lookahead_s`` more. Prominence is measured against the
+  lowest score of the last ``prominence_window_s`` (offline: to the nearest higher peak anywhere in the
+  clip), and the score must fall by ``right_drop`` of the minimum prominence within the look-ahead;
+  unvoiced frames hold the last voiced f0 instead of interpolating. Against the offline accents on 8
+  held-out corpus clips: recall 0.55, precision 0.73 within 133 ms (docs/notes/stream.md).
 
 References: the offline stages in :mod:`engine.audio.prosody` and :mod:`engine.audio.accents`
 (Tamburini 2003 for the prominence score); exponential forgetting as in running-statistics loudness
@@ -124,6 +126,7 @@ class CausalAccentConfig:
     peak_lookahead_s: float = 0.1      # a peak must stay the highest this long after it
     prominence_window_s: float = 1.0   # prominence measured against the minimum this far back
     memory_s: float = 30.0             # forgetting of the speaker's median f0 and mean loudness
+    right_drop: float = 0.25  # share of the minimum prominence the score must fall in the look-ahead
 
 
 class CausalAccents:
@@ -212,8 +215,10 @@ class CausalAccents:
         after = s[c + 1:]
         if (before.size and s[c] <= before.max()) or (after.size and s[c] < after.max()):
             return []
-        prom = s[c] - max(s[:c + 1].min(), s[c:].min())
-        if prom < prom_min:
+        # prominence over the left base (the past window); the right side (only the look-ahead is known)
+        # must fall by ``right_drop`` of the minimum prominence so a rise still going on is not taken
+        prom = s[c] - s[:c + 1].min()
+        if prom < prom_min or (after.size and s[c] - after.min() < self.cfg.right_drop * prom_min):
             return []
         self._last_accent = p
         strength = STRENGTH_BASE + prom / STRENGTH_SCALE_ST if pitch_mode else prom

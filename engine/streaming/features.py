@@ -127,7 +127,7 @@ class IncrementalLogMel:
     def window(self, lo: int, hi: int) -> np.ndarray:
         """(hi - lo, n_mels) rows ``[lo, hi)``; rows before 0 or after the computed ones read as silence
         (the floor), rows already trimmed raise."""
-        if lo < self.rows_start and lo < 0 <= self.rows_start and self.rows_start > 0:
+        if max(lo, 0) < self.rows_start:
             raise AudioError("streaming features: rows already trimmed were asked for (internal error)")
         out = np.full((hi - lo, self.n_mels), np.log(self.floor), np.float32)
         a, b = max(lo, self.rows_start), min(hi, self.n_rows)
