@@ -228,3 +228,31 @@ def test_an_empty_stream_flushes_to_nothing():
     s = StreamingAnimator()
     assert s.feed(np.zeros(0, np.float32)) == []
     assert s.flush() == []
+
+
+def test_running_loudness_settles_on_the_offline_loudness(voice):
+    from engine.audio.causal import RunningLoudness
+    from engine.audio.prosody import frame_rms, robust_loudness
+
+    T = num_frames(voice.size / SR, 30.0)
+    rms = frame_rms(voice, sr=SR, fps=30.0, n_frames=T)
+    run = RunningLoudness(fps=30.0)
+    got = np.asarray([run.push(float(r)) for r in rms])
+    off = robust_loudness(rms)
+    assert np.abs(got[45:] - off[45:]).max() < 0.05        # after 1.5 s of a stationary voice
+    assert 20 * np.log10(np.percentile(rms[rms > 1e-4], 98)) == pytest.approx(run.level_db, abs=0.5)
+
+
+def test_causal_accents_find_pitch_rises_with_the_stated_delay():
+    from engine.audio.causal import CausalAccents
+
+    fps = 30.0
+    t = np.arange(150) / fps
+    st = sum(4.0 * np.exp(-0.5 * ((t - c) / 0.08) ** 2) for c in (1.0, 2.0, 3.0, 4.0))
+    f0 = 120.0 * 2 ** (st / 12.0)
+    acc = CausalAccents(fps=fps)
+    found = [(i, f, s) for i in range(t.size) for f, s in acc.push(0.6, float(f0[i]), True, True)]
+    assert [f for _, f, _ in found] == pytest.approx([30, 60, 90, 120], abs=1)
+    assert all(i - f == acc.delay_frames for i, f, _ in found)  # decided exactly delay_frames later
+    assert acc.delay_frames / fps <= 0.3
+    assert all(0.3 <= s <= 1.0 for _, _, s in found)
