@@ -256,3 +256,40 @@ def test_causal_accents_find_pitch_rises_with_the_stated_delay():
     assert all(i - f == acc.delay_frames for i, f, _ in found)  # decided exactly delay_frames later
     assert acc.delay_frames / fps <= 0.3
     assert all(0.3 <= s <= 1.0 for _, _, s in found)
+
+
+def test_realtime_pacing_waits_for_the_audio_duration():
+    import time
+
+    from engine.streaming.cli import _paced
+
+    chunks = [(np.zeros(1600, np.float32), SR)] * 3                  # 0.3 s of audio
+    t0 = time.monotonic()
+    assert len(list(_paced(iter(chunks), True))) == 3
+    assert time.monotonic() - t0 >= 0.29
+    t0 = time.monotonic()
+    list(_paced(iter(chunks), False))
+    assert time.monotonic() - t0 < 0.2
+
+
+def test_cli_sends_livelink_packets_for_an_audio_file(tmp_path, voice):
+    import soundfile as sf
+
+    wav = tmp_path / "voice.wav"
+    sf.write(wav, voice[: SR // 2], SR)
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(0.5)
+    try:
+        r = subprocess.run([sys.executable, "-m", "engine", "stream", str(wav), "--udp",
+                            f"127.0.0.1:{rx.getsockname()[1]}", "--no-body", "--subject", "Clip"],
+                           capture_output=True, cwd=ROOT, timeout=120)
+        assert r.returncode == 0, r.stderr.decode()
+        got = []
+        with pytest.raises(socket.timeout):
+            while True:
+                got.append(decode_packet(rx.recvfrom(4096)[0]))
+    finally:
+        rx.close()
+    assert [p.frame for p in got] == list(range(15)) and {p.subject for p in got} == {"Clip"}
+    assert r.stdout == b""                                            # --udp alone: no JSON lines
