@@ -293,3 +293,49 @@ def test_cli_sends_livelink_packets_for_an_audio_file(tmp_path, voice):
         rx.close()
     assert [p.frame for p in got] == list(range(15)) and {p.subject for p in got} == {"Clip"}
     assert r.stdout == b""                                            # --udp alone: no JSON lines
+
+
+class _NormalisedToy:
+    """A stand-in for a learned model using the optional hooks: a causal running-mean normalisation of the
+    rows (state carried between batches), zero padding in the normalised domain, and a batched predict."""
+
+    model_id = "toy-normalised"
+    fps, feature_fps, n_mels = 30.0, 120.0, 80
+    context_frames, lookahead_frames = 40, 10
+    pad_value = 0.0
+
+    def __init__(self):
+        self.batches = 0
+
+    def normalize_rows(self, rows, state):
+        m = np.full(rows.shape[1], -10.0) if state is None else state.copy()
+        out = np.empty_like(rows)
+        for j, x in enumerate(rows):
+            out[j] = x - m
+            m = 0.98 * m + 0.02 * x
+        return out, m
+
+    def predict_many(self, windows, *, level_db):
+        from engine.streaming.model import FrameOutput
+        self.batches += 1
+        out = []
+        for w in windows:
+            e = np.zeros(NUM_CHANNELS, np.float32)
+            e[JAW] = np.clip(0.3 + 0.02 * float(w[-15:, 5:30].mean()), 0, 1)
+            out.append(FrameOutput(e))
+        return out
+
+    def predict(self, window, *, level_db):
+        raise AssertionError("predict_many should be used")
+
+
+def test_optional_hooks_normalisation_padding_and_batches_stream_like_offline(voice):
+    toy = _NormalisedToy()
+    rng = np.random.default_rng(5)
+    s, frames = _stream(voice, [int(n) for n in rng.integers(1, 3000, size=100)], model=toy,
+                        config=StreamConfig(body=False, procedural_upper_face=False))
+    e = _stack(frames, "expression")[:, JAW]
+    off = offline_predict(_NormalisedToy(), voice, sr=SR)[:, JAW]
+    assert toy.batches > 1 and e.std() > 0.01
+    assert np.abs(e - off).max() <= 1e-5                     # no level dependence: the stream equals offline
+    assert s.lookahead_s == pytest.approx(10 / 120 + 256 / 16000)

@@ -36,7 +36,8 @@ from engine.audio.causal import (F0_REF_HZ, CausalAccentConfig, CausalAccents, R
 from engine.audio.prosody import FeatureConfig
 from engine.streaming.body import StreamingBody
 from engine.streaming.features import MODEL_SR, IncrementalLogMel, PcmBuffer, StreamResampler
-from engine.streaming.model import EnergyFace, FrameModel, check_model, log_mel_kwargs
+from engine.streaming.model import (EnergyFace, FrameModel, check_model, log_mel_kwargs, pad_value,
+                                    predict_frames, row_normalizer)
 from engine.streaming.upper import CausalUpperFace, apply_channels
 from rigs.core.emotions import parse_emotion
 from rigs.core.errors import AudioError, ConfigError
@@ -114,6 +115,7 @@ class StreamingAnimator:
         self.fps = float(self.model.fps)
         self.sr = MODEL_SR
         self.mel = IncrementalLogMel(sr=self.sr, feature_fps=self.model.feature_fps, n_mels=self.model.n_mels,
+                                     normalize=row_normalizer(self.model), pad_value=pad_value(self.model),
                                      **log_mel_kwargs(self.model))
         self.pcm = PcmBuffer()
         self.pros_ahead = prosody_lookahead_samples(self.sr, config.features)
@@ -205,10 +207,9 @@ class StreamingAnimator:
         rms, f0, voiced = frame_prosody_at(y, centres - self.pcm.start, sr=self.sr, config=self.config.features)
         n = stop - a
         cfg = self.config
-        exprs, heads, eyes_l, speech_l, loud_l, acc_l = [], [], [], [], [], []
-        ctx, la = self.model.context_frames, self.model.lookahead_frames
+        # 1. the causal prosody stages, frame by frame
+        loud_l, speech_l, acc_l, st_l, level_l = [], [], [], [], []
         for k in range(n):
-            i = a + k
             loud = self.loudness.push(float(rms[k]))
             if loud > SPEECH_LOUDNESS or (voiced[k] and loud > VOICED_SPEECH_LOUDNESS):
                 self.hangover = int(round(SPEECH_HANGOVER_S * self.fps))
@@ -226,19 +227,28 @@ class StreamingAnimator:
                 st = s - med if med is not None else None
             else:
                 self.f0_median.push(None)
-            r = i * self.hop
-            out = self.model.predict(self.mel.window(r - ctx, r + la + 1), level_db=self.loudness.level_db)
+            loud_l.append(loud)
+            speech_l.append(sp)
+            acc_l.append(acc)
+            st_l.append(st)
+            level_l.append(self.loudness.level_db)
+        # 2. the face model over its windows (rows [r - context, r + lookahead] of frame i, r = i * hop)
+        ctx, la = self.model.context_frames, self.model.lookahead_frames
+        windows = np.stack([self.mel.window(i * self.hop - ctx, i * self.hop + la + 1) for i in range(a, stop)])
+        outs = predict_frames(self.model, windows, level_l)
+        # 3. the procedural upper face on top
+        exprs, heads, eyes_l = [], [], []
+        for k, out in enumerate(outs):
             e, head, eyes = np.asarray(out.expression, np.float32), np.asarray(out.head_rad), np.asarray(out.eyes_rad)
             if cfg.procedural_upper_face:
-                ch, h2, e2 = self.upper.step(i, loudness=loud, speech=sp, st=st, accents=acc)
+                ch, h2, e2 = self.upper.step(a + k, loudness=loud_l[k], speech=speech_l[k], st=st_l[k],
+                                             accents=acc_l[k])
                 e = apply_channels(e, ch)
                 head, eyes = head + h2, eyes + e2
             exprs.append(e)
             heads.append(np.asarray(head, np.float32))
             eyes_l.append(np.asarray(eyes, np.float32))
-            speech_l.append(sp)
-            loud_l.append(loud)
-            acc_l.append([s for _, s in acc])
+        acc_l = [[s for _, s in acc] for acc in acc_l]
         if self.body is not None:
             joints, root = self.body.step(speech=np.asarray(speech_l), loudness=np.asarray(loud_l),
                                           head_rad=np.stack(heads), eyes_rad=np.stack(eyes_l), accents_at=acc_l)

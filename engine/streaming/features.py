@@ -79,11 +79,14 @@ class IncrementalLogMel:
 
     def __init__(self, *, sr: int = MODEL_SR, feature_fps: float = 120.0, n_mels: int = 80, n_fft: int = 512,
                  win_length: int | None = None, fmin: float = 40.0, fmax: float | None = None,
-                 floor: float = 1e-10):
+                 floor: float = 1e-10, normalize=None, pad_value: float | None = None):
         import librosa
         self.sr, self.feature_fps, self.n_mels, self.n_fft = int(sr), float(feature_fps), int(n_mels), int(n_fft)
         self.win = self.n_fft if win_length is None else int(win_length)
         self.floor = float(floor)
+        # optional causal normalisation of new rows: normalize(rows (n, n_mels), state) -> (rows, state)
+        self.normalize, self.norm_state = normalize, None
+        self.pad_value = float(np.log(self.floor) if pad_value is None else pad_value)
         self.hann = np.hanning(self.win + 2)[1:-1].astype(np.float32)
         self.fb_T = librosa.filters.mel(sr=self.sr, n_fft=self.n_fft, n_mels=self.n_mels, fmin=fmin, fmax=fmax).T
         self.step = self.sr / self.feature_fps
@@ -121,15 +124,18 @@ class IncrementalLogMel:
         fr = pcm.windows(self.centre(np.arange(first, last + 1)), self.win) * self.hann
         spec = np.abs(np.fft.rfft(fr, self.n_fft, axis=1)) ** 2                  # (n, n_fft//2+1)
         new = np.log(np.maximum(spec @ self.fb_T, self.floor)).astype(np.float32)  # (n, n_mels)
+        if self.normalize is not None:
+            new, self.norm_state = self.normalize(new, self.norm_state)
+            new = np.asarray(new, np.float32)
         self.rows = np.concatenate([self.rows, new]) if self.rows.size else new
         return new.shape[0]
 
     def window(self, lo: int, hi: int) -> np.ndarray:
         """(hi - lo, n_mels) rows ``[lo, hi)``; rows before 0 or after the computed ones read as silence
-        (the floor), rows already trimmed raise."""
+        (``pad_value``: the floor, or what the model's normalisation calls silence), rows already trimmed raise."""
         if max(lo, 0) < self.rows_start:
             raise AudioError("streaming features: rows already trimmed were asked for (internal error)")
-        out = np.full((hi - lo, self.n_mels), np.log(self.floor), np.float32)
+        out = np.full((hi - lo, self.n_mels), self.pad_value, np.float32)
         a, b = max(lo, self.rows_start), min(hi, self.n_rows)
         if b > a:
             out[a - lo:b - lo] = self.rows[a - self.rows_start:b - self.rows_start]

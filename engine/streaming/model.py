@@ -24,13 +24,15 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from engine.audio.prosody import RMS_WINDOW_S, frame_rms, robust_loudness  # noqa: F401  (offline level)
+from engine.audio.prosody import RMS_WINDOW_S, frame_rms
 from engine.audio.spectral import log_mel
 from rigs.core.arkit import ARKIT_INDEX, NUM_CHANNELS
 from rigs.core.errors import ConfigError
 from rigs.core.timebase import num_frames
 
 DB_PER_NEPER_POWER = 10.0 / np.log(10.0)     # natural-log power -> dB
+SILENCE_POWER = 1e-10                        # log_mel's floor: rows outside the stream read as this
+OFFLINE_BLOCK_FRAMES = 256                   # frames per predict_frames call in offline_predict (memory)
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,18 @@ class FrameModel(Protocol):
     ``fps``: output frames per second; ``feature_fps``: log-mel rows per second (an integer multiple of
     ``fps``); ``n_mels``: mel bands per row; ``context_frames`` / ``lookahead_frames``: rows of past / future
     the model reads around the frame's row (its receptive field); ``model_id``: recorded with the output.
-    Optional: ``log_mel_kwargs``, a dict of ``n_fft``, ``win_length``, ``fmin``, ``fmax`` for
-    :func:`engine.audio.spectral.log_mel` (its defaults otherwise).
+    Optional members, used when present:
+
+    - ``log_mel_kwargs``: a dict of ``n_fft``, ``win_length``, ``fmin``, ``fmax`` for
+      :func:`engine.audio.spectral.log_mel` (its defaults otherwise);
+    - ``normalize_rows(rows, state) -> (rows, state)``: a causal normalisation applied to each batch of new
+      rows as they are computed ((n, n_mels) float32; ``state`` None at the start of a stream); it must give the
+      same rows whatever the batching (e.g. a running mean carried in ``state``); windows then hold normalised
+      rows;
+    - ``pad_value``: the value of rows outside the stream (before its start, after its end) as the model sees
+      them (default log(1e-10), raw silence; e.g. 0.0 for normalised features a causal conv zero-pads);
+    - ``predict_many(windows, *, level_db) -> list[FrameOutput]``: windows (n, rows, n_mels) and level_db a
+      (n,) sequence (None entries before any sound); used instead of n calls of ``predict``.
     """
 
     model_id: str
@@ -79,6 +91,29 @@ def log_mel_kwargs(model) -> dict:
     if bad:
         raise ConfigError(f"log_mel_kwargs: unknown {', '.join(bad)} (allowed: {', '.join(LOG_MEL_KEYS)})")
     return kw
+
+
+def row_normalizer(model):
+    """The model's optional ``normalize_rows`` (None without one)."""
+    f = getattr(model, "normalize_rows", None)
+    return f if callable(f) else None
+
+
+def pad_value(model) -> float:
+    """The value of rows outside the stream as the model sees them (its ``pad_value``, else raw silence)."""
+    v = getattr(model, "pad_value", None)
+    return float(np.log(np.float32(SILENCE_POWER)) if v is None else v)
+
+
+def predict_frames(model, windows: np.ndarray, levels: list) -> list[FrameOutput]:
+    """The model's outputs for stacked windows (n, rows, n_mels) at per-frame speech levels (n,)."""
+    many = getattr(model, "predict_many", None)
+    if callable(many):
+        out = list(many(windows, level_db=levels))
+        if len(out) != len(windows):
+            raise ConfigError(f"{type(model).__name__}.predict_many returned {len(out)} frames for {len(windows)}")
+        return out
+    return [model.predict(w, level_db=lv) for w, lv in zip(windows, levels)]
 
 
 def check_model(model) -> int:
@@ -217,14 +252,20 @@ def offline_predict(model: FrameModel, y: np.ndarray, *, sr: int, level_db: floa
     T = num_frames(len(y) / float(sr), model.fps)
     rows = log_mel(np.asarray(y, np.float32), sr=sr, fps=model.feature_fps, n_mels=model.n_mels,
                    **log_mel_kwargs(model))
-    silence = np.log(np.float32(1e-10))
-    pad = np.full((model.context_frames, model.n_mels), silence, np.float32)
-    padr = np.full((model.lookahead_frames + hop * T, model.n_mels), silence, np.float32)
+    norm = row_normalizer(model)
+    if norm is not None:
+        rows = np.asarray(norm(rows, None)[0], np.float32)
+    pv = pad_value(model)
+    pad = np.full((model.context_frames, model.n_mels), pv, np.float32)
+    padr = np.full((model.lookahead_frames + hop * T, model.n_mels), pv, np.float32)
     rows = np.concatenate([pad, rows, padr])
     lvl = offline_level_db(y, sr=sr, fps=model.fps) if level_db is None else level_db
     n = model.context_frames + 1 + model.lookahead_frames
     out = np.zeros((T, NUM_CHANNELS), np.float32)
-    for i in range(T):
-        r = i * hop          # row index in the unpadded rows; window starts at r - context (padded: r)
-        out[i] = model.predict(rows[r:r + n], level_db=lvl).expression
+    for a in range(0, T, OFFLINE_BLOCK_FRAMES):
+        idx = np.arange(a, min(T, a + OFFLINE_BLOCK_FRAMES))
+        # frame i's window: unpadded rows [i*hop - context, i*hop + lookahead] = padded rows [i*hop, i*hop + n)
+        windows = rows[idx[:, None] * hop + np.arange(n)[None, :]]          # (b, n, n_mels)
+        for k, f in enumerate(predict_frames(model, windows, [lvl] * len(idx))):
+            out[a + k] = f.expression
     return out
