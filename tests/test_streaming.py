@@ -339,3 +339,47 @@ def test_optional_hooks_normalisation_padding_and_batches_stream_like_offline(vo
     assert toy.batches > 1 and e.std() > 0.01
     assert np.abs(e - off).max() <= 1e-5                     # no level dependence: the stream equals offline
     assert s.lookahead_s == pytest.approx(10 / 120 + 256 / 16000)
+
+
+class _StatefulToy:
+    """A stateful model (``stream()``): an exponential average over rows, read with a 6-row look-ahead."""
+
+    model_id = "toy-stateful"
+    fps, feature_fps, n_mels = 30.0, 120.0, 80
+    context_frames, lookahead_frames = 0, 6
+
+    class _Stepper:
+        def __init__(self):
+            self.m, self.row, self.frame, self.hist = -20.0, 0, 0, []
+
+        def step(self, rows, n_frames, *, level_db):
+            from engine.streaming.model import FrameOutput
+            for x in rows:
+                self.m = 0.9 * self.m + 0.1 * float(x[5:30].mean())
+                self.hist.append(self.m)
+                self.row += 1
+            out = []
+            for _ in range(n_frames):
+                r = self.frame * 4 + 6                      # the frame's row + look-ahead: must be in
+                assert r < self.row
+                e = np.zeros(NUM_CHANNELS, np.float32)
+                e[JAW] = np.clip(0.5 + 0.03 * self.hist[r], 0, 1)
+                out.append(FrameOutput(e))
+                self.frame += 1
+            return out
+
+    def stream(self):
+        return self._Stepper()
+
+    def predict(self, window, *, level_db):
+        raise AssertionError("the stepper should be used")
+
+
+def test_a_stateful_model_streams_like_offline(voice):
+    rng = np.random.default_rng(9)
+    _, frames = _stream(voice, [int(n) for n in rng.integers(1, 2500, size=100)], model=_StatefulToy(),
+                        config=StreamConfig(body=False, procedural_upper_face=False))
+    e = _stack(frames, "expression")[:, JAW]
+    off = offline_predict(_StatefulToy(), voice, sr=SR)[:, JAW]
+    assert len(e) == len(off) and e.std() > 0.01
+    assert np.abs(e - off).max() <= 1e-5

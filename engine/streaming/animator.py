@@ -37,7 +37,7 @@ from engine.audio.prosody import FeatureConfig
 from engine.streaming.body import StreamingBody
 from engine.streaming.features import MODEL_SR, IncrementalLogMel, PcmBuffer, StreamResampler
 from engine.streaming.model import (EnergyFace, FrameModel, check_model, log_mel_kwargs, pad_value,
-                                    predict_frames, row_normalizer)
+                                    predict_frames, row_normalizer, stepper)
 from engine.streaming.upper import CausalUpperFace, apply_channels
 from rigs.core.emotions import parse_emotion
 from rigs.core.errors import AudioError, ConfigError
@@ -133,6 +133,8 @@ class StreamingAnimator:
         self.body = StreamingBody(fps=self.fps, seed=config.seed, emotion=emotion,
                                   config=config.body_config) if config.body else None
         self.resampler: StreamResampler | None = None
+        self.stepper = stepper(self.model)      # a stateful model's per-stream state (None: windows)
+        self.rows_fed = 0                       # rows handed to the stepper so far
         self.next_frame = 0
         self.hangover = 0
         self.closed = False
@@ -234,8 +236,15 @@ class StreamingAnimator:
             level_l.append(self.loudness.level_db)
         # 2. the face model over its windows (rows [r - context, r + lookahead] of frame i, r = i * hop)
         ctx, la = self.model.context_frames, self.model.lookahead_frames
-        windows = np.stack([self.mel.window(i * self.hop - ctx, i * self.hop + la + 1) for i in range(a, stop)])
-        outs = predict_frames(self.model, windows, level_l)
+        if self.stepper is not None:        # a stateful model: the new rows only
+            hi = (stop - 1) * self.hop + la + 1
+            outs = self.stepper.step(self.mel.window(self.rows_fed, hi), n, level_db=level_l)
+            self.rows_fed = hi
+            if len(outs) != n:
+                raise ConfigError(f"{type(self.model).__name__} stepper returned {len(outs)} frames for {n}")
+        else:
+            windows = np.stack([self.mel.window(i * self.hop - ctx, i * self.hop + la + 1) for i in range(a, stop)])
+            outs = predict_frames(self.model, windows, level_l)
         # 3. the procedural upper face on top
         exprs, heads, eyes_l = [], [], []
         for k, out in enumerate(outs):
@@ -267,7 +276,8 @@ class StreamingAnimator:
         nxt_c = int(self._centre(self.next_frame))
         keep_s = min(nxt_c - self.pros_back - 1, self.mel.first_sample_needed(self.mel.n_rows))
         self.pcm.drop_before(max(0, keep_s))
-        self.mel.trim(self.next_frame * self.hop - self.model.context_frames)
+        keep_rows = self.next_frame * self.hop - self.model.context_frames
+        self.mel.trim(keep_rows if self.stepper is None else min(keep_rows, self.rows_fed))
 
 
 def stream_config(*, seed: int = 0, emotion: str | None = None, body: bool = True) -> StreamConfig:

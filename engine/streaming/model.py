@@ -63,7 +63,10 @@ class FrameModel(Protocol):
     - ``pad_value``: the value of rows outside the stream (before its start, after its end) as the model sees
       them (default log(1e-10), raw silence; e.g. 0.0 for normalised features a causal conv zero-pads);
     - ``predict_many(windows, *, level_db) -> list[FrameOutput]``: windows (n, rows, n_mels) and level_db a
-      (n,) sequence (None entries before any sound); used instead of n calls of ``predict``.
+      (n,) sequence (None entries before any sound); used instead of n calls of ``predict``;
+    - ``stream() -> FrameStepper``: a fresh per-stream stepper for models that keep state between frames (a
+      temporal conv net caching its layers' past activations, so each frame costs one new column per layer
+      instead of the whole receptive field); when present, windows are not built and ``predict`` is not called.
     """
 
     model_id: str
@@ -91,6 +94,24 @@ def log_mel_kwargs(model) -> dict:
     if bad:
         raise ConfigError(f"log_mel_kwargs: unknown {', '.join(bad)} (allowed: {', '.join(LOG_MEL_KEYS)})")
     return kw
+
+
+@runtime_checkable
+class FrameStepper(Protocol):
+    """Per-stream state of a stateful model (``FrameModel.stream()``)."""
+
+    def step(self, rows: np.ndarray, n_frames: int, *, level_db: list) -> list[FrameOutput]:
+        """rows: (k, n_mels) the stream's next feature rows, in order, continuing the previous call (the first
+        call starts at row 0; rows past the end of the stream are ``pad_value``); returns the outputs of the
+        next ``n_frames`` frames, which these rows complete: after the call, the rows given so far reach row
+        ``(last frame) * hop + lookahead_frames``. level_db: (n_frames,) speech levels, as for ``predict``."""
+        ...
+
+
+def stepper(model):
+    """A fresh :class:`FrameStepper` of the model (its optional ``stream()``), or None."""
+    f = getattr(model, "stream", None)
+    return f() if callable(f) else None
 
 
 def row_normalizer(model):
@@ -262,6 +283,13 @@ def offline_predict(model: FrameModel, y: np.ndarray, *, sr: int, level_db: floa
     lvl = offline_level_db(y, sr=sr, fps=model.fps) if level_db is None else level_db
     n = model.context_frames + 1 + model.lookahead_frames
     out = np.zeros((T, NUM_CHANNELS), np.float32)
+    st = stepper(model)
+    if st is not None:      # the stateful path: every row once, from the stream's first row
+        c = model.context_frames
+        for k, f in enumerate(st.step(rows[c:c + (T - 1) * hop + model.lookahead_frames + 1], T,
+                                      level_db=[lvl] * T)):
+            out[k] = f.expression
+        return out
     for a in range(0, T, OFFLINE_BLOCK_FRAMES):
         idx = np.arange(a, min(T, a + OFFLINE_BLOCK_FRAMES))
         # frame i's window: unpadded rows [i*hop - context, i*hop + lookahead] = padded rows [i*hop, i*hop + n)
