@@ -9,6 +9,9 @@ stream holds the audio up to ``i / fps + lookahead_s``, where the look-ahead is 
   with the stand-in :class:`~engine.streaming.model.EnergyFace` 4 rows / 120 + 256 / 16000 = 49.3 ms;
 - the frame prosody's (RMS and YIN windows): ``prosody_lookahead_samples / sr`` = 27.8 ms at 16 kHz.
 
+Input at another rate adds the resampler's delay (:class:`~engine.streaming.features.StreamResampler`: 21-23 ms
+at 44.1/48 kHz with the default "HQ").
+
 The stages that read the whole clip offline are causal here (their delays are reaction delays: they do not
 hold frames back): loudness (:class:`engine.audio.causal.RunningLoudness`), accents
 (:class:`engine.audio.causal.CausalAccents`, confirmed ~0.27 s after the peak), brows, blinks, head and eyes
@@ -63,6 +66,7 @@ class StreamConfig:
     upper_face: UpperFaceConfig = field(default_factory=UpperFaceConfig)
     body_config: BodyConfig = field(default_factory=BodyConfig)
     loudness_memory_s: float = 30.0
+    resample_quality: str = "HQ"           # soxr quality for input rates other than 16 kHz (its delay: StreamResampler)
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ class StreamingAnimator:
         if self.closed:
             raise ConfigError("this stream was flushed; start a new StreamingAnimator")
         if self.resampler is None:
-            self.resampler = StreamResampler(sample_rate, self.sr)
+            self.resampler = StreamResampler(sample_rate, self.sr, quality=self.config.resample_quality)
         elif int(sample_rate) != self.resampler.in_sr:
             raise ConfigError(f"the sample rate changed mid-stream ({self.resampler.in_sr} -> {sample_rate} Hz)")
         x = to_float_pcm(chunk)
