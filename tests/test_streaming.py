@@ -179,7 +179,15 @@ def test_livelink_packets_decode_back_through_a_local_socket(one_chunk):
 
 
 def test_livelink_layout_and_angles():
-    v = livelink_values(np.zeros(52), np.array([0.0, 0.3, 0.0]), np.zeros((2, 3)))   # head turned (yaw)
+    from engine.streaming.livelink_udp import UDP_ORDER
+    from rigs.core.arkit import LIVELINK_COLUMNS
+
+    assert sorted(UDP_ORDER) == sorted(LIVELINK_COLUMNS) and len(UDP_ORDER) == 61
+    e = np.zeros(52, np.float32)
+    e[ARKIT_INDEX["jawLeft"]], e[ARKIT_INDEX["mouthRight"]] = 0.25, 0.75
+    v = livelink_values(e, np.array([0.0, 0.3, 0.0]), np.zeros((2, 3)))   # head turned (yaw)
+    # Unreal's EARFaceBlendShape slots (JawLeft 15, MouthRight 22), not the CSV's column order
+    assert v[15] == 0.25 and v[16] == 0.0 and v[22] == 0.75 and v[21] == 0.0
     assert abs(v[52] - 0.3) < 1e-6 and abs(v[53]) < 1e-6                              # HeadYaw, HeadPitch
     b = encode_packet(v, frame=5, fps=29.97, device_id="d", subject="s")
     assert b[0] == 6 and len(b) == 1 + 4 + 1 + 4 + 1 + 16 + 1 + 61 * 4

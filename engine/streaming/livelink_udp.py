@@ -12,9 +12,12 @@ big-endian (network order)::
     int32    frame rate numerator   |
     int32    frame rate denominator/
     uint8    value count (61)
-    61 x float32  the values in :data:`rigs.core.arkit.LIVELINK_COLUMNS` order: 52 blendshapes, then head
-             yaw, pitch, roll and left/right eye yaw, pitch, roll in radians (as the app's CSV takes:
+    61 x float32  the values in :data:`UDP_ORDER`, Unreal's ``EARFaceBlendShape`` enum: 52 blendshapes, then
+             head yaw, pitch, roll and left/right eye yaw, pitch, roll in radians (the YXZ convention of
              :mod:`rigs.formats.livelink`)
+
+The enum order is not the app's CSV column order (:data:`rigs.core.arkit.LIVELINK_COLUMNS`): the CSV writes
+JawRight before JawLeft and MouthRight before MouthLeft, the enum (and so the datagram) the other way round.
 
 Unreal's Live Link Face source listens on port 11111 by default.
 """
@@ -31,16 +34,29 @@ from rigs.core.errors import ConfigError
 from rigs.core.rotations import euler_to_matrix, matrix_to_euler
 
 PACKET_VERSION = 6
-NUM_VALUES = len(LIVELINK_COLUMNS)      # 61
 DEFAULT_PORT = 11111
 MAX_NAME_BYTES = 256
-# canonical channel index of each of the first 52 Live Link columns
-_COLUMN_CHANNEL = np.asarray([ARKIT_INDEX[canonical_name(c)] for c in LIVELINK_COLUMNS[:NUM_CHANNELS]], np.int64)
+# Unreal's EARFaceBlendShape order, the order of the values in a datagram
+UDP_ORDER: tuple[str, ...] = (
+    "EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft", "EyeLookUpLeft", "EyeSquintLeft",
+    "EyeWideLeft", "EyeBlinkRight", "EyeLookDownRight", "EyeLookInRight", "EyeLookOutRight", "EyeLookUpRight",
+    "EyeSquintRight", "EyeWideRight", "JawForward", "JawLeft", "JawRight", "JawOpen", "MouthClose", "MouthFunnel",
+    "MouthPucker", "MouthLeft", "MouthRight", "MouthSmileLeft", "MouthSmileRight", "MouthFrownLeft",
+    "MouthFrownRight", "MouthDimpleLeft", "MouthDimpleRight", "MouthStretchLeft", "MouthStretchRight",
+    "MouthRollLower", "MouthRollUpper", "MouthShrugLower", "MouthShrugUpper", "MouthPressLeft", "MouthPressRight",
+    "MouthLowerDownLeft", "MouthLowerDownRight", "MouthUpperUpLeft", "MouthUpperUpRight", "BrowDownLeft",
+    "BrowDownRight", "BrowInnerUp", "BrowOuterUpLeft", "BrowOuterUpRight", "CheekPuff", "CheekSquintLeft",
+    "CheekSquintRight", "NoseSneerLeft", "NoseSneerRight", "TongueOut",
+    "HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll", "RightEyeYaw", "RightEyePitch",
+    "RightEyeRoll")
+NUM_VALUES = len(UDP_ORDER)             # 61
+# canonical channel index of each of the first 52 datagram values
+_COLUMN_CHANNEL = np.asarray([ARKIT_INDEX[canonical_name(c)] for c in UDP_ORDER[:NUM_CHANNELS]], np.int64)
 
 
 @dataclass(frozen=True)
 class LiveLinkPacket:
-    """A decoded datagram: ``values`` (61,) float32 in Live Link column order."""
+    """A decoded datagram: ``values`` (61,) float32 in :data:`UDP_ORDER`."""
 
     device_id: str
     subject: str
@@ -64,7 +80,7 @@ def yaw_pitch_roll(angles_rad: np.ndarray) -> np.ndarray:
 
 
 def livelink_values(expression: np.ndarray, head_rad: np.ndarray, eyes_rad: np.ndarray) -> np.ndarray:
-    """(61,) float32 Live Link values of one frame."""
+    """(61,) float32 datagram values of one frame, in :data:`UDP_ORDER`."""
     out = np.zeros(NUM_VALUES, np.float32)
     out[:NUM_CHANNELS] = np.asarray(expression, np.float32)[_COLUMN_CHANNEL]
     rot = yaw_pitch_roll(np.concatenate([np.asarray(head_rad).reshape(1, 3), np.asarray(eyes_rad).reshape(2, 3)]))
