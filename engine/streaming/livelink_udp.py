@@ -29,7 +29,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from rigs.core.arkit import ARKIT_INDEX, LIVELINK_COLUMNS, NUM_CHANNELS, canonical_name
+from rigs.core.arkit import ARKIT_INDEX, NUM_CHANNELS, canonical_name
 from rigs.core.errors import ConfigError
 from rigs.core.rotations import euler_to_matrix, matrix_to_euler
 
