@@ -98,6 +98,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from engine.training.corpus.cli import add_parser as add_corpus_parser
 
     add_corpus_parser(sub)
+
+    from engine.streaming.cli import add_stream_parser
+    add_stream_parser(sub)
     return p
 
 
@@ -477,6 +480,11 @@ def _cmd_render(ns) -> int:
     return 0
 
 
+def _cmd_stream(ns) -> int:
+    from engine.streaming.cli import run_stream
+    return run_stream(ns)
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser()
@@ -487,7 +495,8 @@ def main(argv=None) -> int:
     level = logging.WARNING - 10 * min(ns.verbose, 2)
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
-                "render": _cmd_render, "study": _cmd_study, "emotions": _cmd_emotions, "corpus": _cmd_corpus}
+                "render": _cmd_render, "study": _cmd_study, "emotions": _cmd_emotions, "corpus": _cmd_corpus,
+                "stream": _cmd_stream}
     try:
         with handle_signals():
             return handlers[ns.command](ns)
