@@ -1,5 +1,6 @@
 """The ``parley`` command line: animate audio to a clip, inspect, export and render clips, and run perceptual
-studies (``parley study make | serve | analyze``, :mod:`engine.studies`).
+studies (``parley study make | serve | analyze``, :mod:`engine.studies`), and batches of dialogue lines
+(``parley batch``, :mod:`engine.batch`).
 
 Every user error is one line ``parley: error: ...`` on stderr and exit code 2 (``ParleyError``, a bad
 option, a file system error); Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129 (:mod:`rigs.core.signals`), and
@@ -86,6 +87,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     r.add_argument("args", nargs=argparse.REMAINDER)
     _add_study_parser(sub)
+    from engine.batch.cli import add_parser as _add_batch_parser
+
+    _add_batch_parser(sub)
     return p
 
 
@@ -278,6 +282,12 @@ def _study_analyze(ns) -> int:
     return 0
 
 
+def _cmd_batch(ns) -> int:
+    from engine.batch.cli import run
+
+    return run(ns)
+
+
 def _cmd_modes(ns) -> int:
     from engine.animators.registry import ANIMATORS
 
@@ -442,7 +452,7 @@ def main(argv=None) -> int:
     level = logging.WARNING - 10 * min(ns.verbose, 2)
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
-                "render": _cmd_render, "study": _cmd_study}
+                "render": _cmd_render, "study": _cmd_study, "batch": _cmd_batch}
     try:
         with handle_signals():
             return handlers[ns.command](ns)
