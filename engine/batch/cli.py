@@ -56,6 +56,8 @@ class LineBar:
         from tqdm import tqdm
 
         if self.bar is None:
+            if total == 0:
+                return
             self.bar = tqdm(total=total, desc="batch", file=self.file, mininterval=BAR_MIN_INTERVAL_S,
                             bar_format=BAR_FORMAT, unit="line", leave=True, dynamic_ncols=True)
         if failed:

@@ -139,7 +139,7 @@ def _run(manifest: Manifest, out: Path, store: ResultStore, config: BatchConfig,
     done = failed = warned = 0
     audio_s = 0.0
     progress(0, total, 0)
-    results = _executor(tasks, config, factory) if tasks else iter(())
+    results = _executor(tasks, config, factory) if tasks else (r for r in ())
     with contextlib.closing(results):
         for res in results:
             base = bases[res.id]

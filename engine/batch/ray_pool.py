@@ -6,7 +6,7 @@ time; the recording travels with the line (its bytes), and the files come back t
 them and the results table as in a local run, so no node needs the driver's disk. An actor that dies under
 a line is replaced and the line retried once (:mod:`engine.batch.retry`). Every node needs Parley and its
 data (``PARLEY_DATA``) installed; the driver passes its ``PYTHONPATH``, ``PARLEY_DATA`` and ``PARLEY_CACHE`` to
-the job's workers.
+the job's workers (with this checkout's root first on ``PYTHONPATH``).
 
 ``auto`` joins the running cluster (``RAY_ADDRESS`` or one started with ``ray start``) or, when there is none,
 starts a local instance in this process; ``local`` always starts a local instance; anything else is a
@@ -52,6 +52,10 @@ def _connect(address: str, workers: int | None):
     if ray.is_initialized():   # the caller (a test, a notebook) already chose the cluster
         return ray, False
     env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
+    # a checkout that is not installed: its root, so the workers import this same engine
+    root = str(Path(__file__).resolve().parents[2])
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([root, *[p for p in paths if p != root]])
     kwargs = dict(runtime_env={"env_vars": env} if env else None, log_to_driver=False, logging_level=logging.WARNING,
                   include_dashboard=False)
     where = None if address == "auto" else address
