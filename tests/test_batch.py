@@ -289,6 +289,11 @@ def test_ray_gives_the_same_files_as_local_workers(tmp_path):
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "PARLEY_DATA": os.environ.get("PARLEY_DATA", "")}})
     try:
         remote = run_batch(m, tmp_path / "ray", config=BatchConfig(workers=2, ray="auto", **cfg))
+        # an actor that dies under a line is replaced and the line retried, as with local workers
+        (tmp_path / "markers").mkdir()
+        dying = DyingFactory(die_on="a1", marker_dir=str(tmp_path / "markers"), times=1)
+        retried = run_batch(m, tmp_path / "ray_death", config=BatchConfig(workers=1, ray="auto", mode="neutral"),
+                            factory=dying)
     finally:
         ray.shutdown()
     assert (local.done, local.failed) == (remote.done, remote.failed) == (3, 1)
@@ -297,6 +302,9 @@ def test_ray_gives_the_same_files_as_local_workers(tmp_path):
     assert len(files) == 9
     for f in files:   # byte for byte: the clips' zip members carry no timestamps of the run
         assert (tmp_path / "ray" / f).read_bytes() == (tmp_path / "local" / f).read_bytes(), f
+    assert (retried.done, retried.failed) == (3, 1)
+    assert _rows(tmp_path / "ray_death")["l01"]["attempts"] == 2
+    assert len(list((tmp_path / "markers").iterdir())) == 1
     a, b = _rows(tmp_path / "local"), _rows(tmp_path / "ray")
     keys = ("status", "content_hash", "error", "clip", "bvh", "livelink")
     assert {k: [r[c] for c in keys] for k, r in a.items()} == {k: [r[c] for c in keys] for k, r in b.items()}
