@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 START_METHOD = "spawn"         # no inherited locks or threads from the driver (fork is unsafe with threads)
 STOP_TIMEOUT_S = 5.0           # how long a stopping worker may take before it is killed
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# BLAS/OpenMP threads of a worker (unless the user sets them): one, as Ray gives a one-CPU actor. A batch is
+# parallel in its workers; and BLAS sums in an order that depends on its thread count, so this keeps the files
+# byte for byte the same on local workers and on Ray (2 threads against 1 moved lip vertices by 7e-9 m).
+THREADS_PER_WORKER = 1
 
 
 def _worker_main(conn, factory) -> None:
@@ -94,7 +98,8 @@ def _threads_per_worker(n: int) -> Iterator[None]:
 def run_local(tasks: Iterable[LineTask], *, workers: int, factory: Callable | None = None
               ) -> Iterator[LineResult]:
     """Animate ``tasks`` on ``workers`` processes; yields each line's result as it comes (any order).
-    ``workers=0`` animates in this process (no isolation from crashes; for debugging)."""
+    ``workers=0`` animates in this process (for debugging: no isolation from crashes, and this process's own
+    BLAS threads, so the last bits of float results may differ from a run on workers)."""
     pending = deque(tasks)
     if workers == 0:
         animators = AnimatorCache(factory)
@@ -103,7 +108,6 @@ def run_local(tasks: Iterable[LineTask], *, workers: int, factory: Callable | No
         return
     ctx = multiprocessing.get_context(START_METHOD)
     n = max(1, min(workers, len(pending)))
-    threads = max(1, (os.cpu_count() or 1) // n)
     pool: list[_Worker] = []
     try:
         while pending or any(w.task is not None for w in pool):
@@ -112,7 +116,7 @@ def run_local(tasks: Iterable[LineTask], *, workers: int, factory: Callable | No
                     w.task = pending.popleft()
                     w.conn.send(w.task)
             while pending and len(pool) < n:
-                with _threads_per_worker(threads):
+                with _threads_per_worker(THREADS_PER_WORKER):
                     w = _Worker(ctx, factory)
                 pool.append(w)
                 w.task = pending.popleft()

@@ -64,8 +64,20 @@ def _connect(address: str, workers: int | None):
     try:
         ray.init(address=where, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"cannot reach the Ray cluster at {address}: {one_line(exc)}") from None
+        hint = ""
+        if any("AuthToken" in str(e) or "Authentication" in type(e).__name__ for e in _chain(exc)):
+            hint = ("; the cluster asks for its token: set RAY_AUTH_MODE=token (the token `ray start` made is in "
+                    "~/.ray/auth_token; see Ray's token authentication documentation)")
+        raise ConfigError(f"cannot reach the Ray cluster at {address}: {one_line(exc)}{hint}") from None
     return ray, True
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
 
 
 def run_ray(tasks: Iterable[LineTask], *, address: str, workers: int | None = None,
