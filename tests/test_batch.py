@@ -65,13 +65,16 @@ def test_manifest_bom_aliases_unknown_columns_and_duplicate_ids(tmp_path):
                             "b/2,z.wav,,,\n"          # not a file name
                             ",z.wav,,,\n"
                             "c3,,,,\n"                # no audio: a failed line, not a rejected one
-                            "d4,w.wav,,,5,extra\n", bom=True)
+                            "d4,w.wav,,,5,extra\n"
+                            "e5,v.wav,\"two\nlines, quoted\",,\n"
+                            "a1,u.wav,,,\n", bom=True)
     man = read_manifest(m)
-    assert [r.id for r in man.rows] == ["a1", "c3", "d4"]
+    assert [r.id for r in man.rows] == ["a1", "c3", "d4", "e5"]
+    assert man.rows[3].transcript == "two\nlines, quoted" and man.rows[3].line == 9
     assert man.rows[0].audio == "x.wav" and man.rows[0].transcript == "hello there" and man.rows[0].seed == "1"
     assert man.rows[1].problem == "no audio path"
     assert "6 cells but the header has 5" in man.rows[2].problem
-    assert [(r.line, r.id) for r in man.rejected] == [(4, "A1"), (5, "b/2"), (6, "")]
+    assert [(r.line, r.id) for r in man.rejected] == [(4, "A1"), (5, "b/2"), (6, ""), (11, "a1")]
     assert "duplicate id 'A1' (first on line 2)" in man.rejected[0].reason
     assert "not usable as a file name" in man.rejected[1].reason
     assert len(man.warnings) == 1 and "Mood" in man.warnings[0]

@@ -17,6 +17,7 @@ Reference: Python documentation, ``csv`` (``DictReader``, ``line_num``) and code
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,7 +107,7 @@ def read_manifest(path) -> Manifest:
     if "\x00" in text:
         raise ConfigError(f"manifest {path} contains NUL bytes; is it a CSV file?")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)   # quoted cells may hold newlines
     try:
         header = next(reader)
     except StopIteration:
@@ -132,9 +133,10 @@ def read_manifest(path) -> Manifest:
     rows: list[Row] = []
     rejected: list[Rejected] = []
     seen: dict[str, int] = {}
+    end = reader.line_num
     try:
         for cells in reader:
-            line = reader.line_num
+            line, end = end + 1, reader.line_num     # where the row starts (a quoted cell may span lines)
             if not any(c.strip() for c in cells):
                 continue
             if len(rows) + len(rejected) >= MAX_ROWS:
