@@ -251,7 +251,7 @@ def test_a_full_disk_stops_the_batch_with_a_clear_error_and_keeps_what_is_done(t
     assert (s.done, s.skipped) == (2, 2)
 
 
-def test_cli_exit_codes_lock_and_export(tmp_path):
+def test_cli_exit_codes_lock_export_and_no_ray(tmp_path, monkeypatch):
     from engine.batch.job import _folder_lock
     from engine.cli import main
 
@@ -267,6 +267,11 @@ def test_cli_exit_codes_lock_and_export(tmp_path):
     with _folder_lock(out):
         with pytest.raises(ConfigError, match="another batch is running"):
             run_batch(m, out, config=NEUTRAL)
+    import engine.batch.ray_pool as ray_pool
+
+    monkeypatch.setattr(ray_pool, "ray_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"needs Ray: pip install"):
+        run_batch(m, out, config=BatchConfig(mode="neutral", ray="auto"))
 
 
 def test_a_phonetic_line_with_a_transcript(data_dir, tmp_path):

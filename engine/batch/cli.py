@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     b.add_argument("manifest", metavar="MANIFEST.csv", help="the manifest (or 'export')")
     b.add_argument("export_dir", nargs="?", metavar="DIR", help=argparse.SUPPRESS)
     b.add_argument("--out", metavar="DIR", help="output folder (created; the same folder resumes a batch)")
-    b.add_argument("--workers", type=int, help="worker processes (default: one per CPU; 0: in this process)")
+    b.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per CPU; 0: in this process)")
     b.add_argument("--ray", metavar="auto|local|ADDRESS",
                    help="run on a Ray cluster: 'auto' joins the running one (or starts a local one), 'local' "
                    "starts one here, or a cluster address such as 127.0.0.1:6379")

@@ -91,6 +91,11 @@ def run_batch(manifest_path, out_dir, *, config: BatchConfig = BatchConfig(), pr
         raise ConfigError(f"--workers must be 0 or more, got {config.workers}")
     if config.workers == 0 and config.ray is not None:
         raise ConfigError("--workers 0 runs the lines in this process; it cannot be combined with --ray")
+    if config.ray is not None:
+        from engine.batch.ray_pool import RAY_INSTALL_HINT, ray_available
+
+        if not ray_available():
+            raise ConfigError(RAY_INSTALL_HINT)
     if config.mode not in ANIMATORS.names():
         raise ConfigError(f"unknown mode {config.mode!r}; choose from {', '.join(ANIMATORS.names())}")
     manifest = read_manifest(manifest_path)
