@@ -1,6 +1,8 @@
-"""The ``parley`` command line: animate audio to a clip, inspect, export and render clips, emotion presets
-(``parley emotions list | show | save``, :mod:`engine.emotions_cli`), and perceptual studies
-(``parley study make | serve | analyze``, :mod:`engine.studies`).
+"""The ``parley`` command line: animate audio to a clip, inspect, export and render clips; emotion presets
+(``parley emotions``, :mod:`engine.emotions_cli`); perceptual studies (``parley study make | serve | analyze``,
+:mod:`engine.studies`); training corpora and models (``parley corpus``, ``parley train``, :mod:`engine.training`);
+streaming (``parley stream``, :mod:`engine.streaming`); batches of dialogue lines (``parley batch``,
+:mod:`engine.batch`).
 
 Every user error is one line ``parley: error: ...`` on stderr and exit code 2 (``ParleyError``, a bad
 option, a file system error); Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129 (:mod:`rigs.core.signals`), and
@@ -101,6 +103,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     from engine.streaming.cli import add_stream_parser
     add_stream_parser(sub)
+
+    from engine.batch.cli import add_parser as _add_batch_parser
+
+    _add_batch_parser(sub)
     return p
 
 
@@ -302,7 +308,10 @@ def _cmd_emotions(ns) -> int:
     return 0
 
 def _cmd_corpus(ns) -> int:
-    from engine.training.corpus.cli import run
+    pass
+
+def _cmd_batch(ns) -> int:
+    from engine.batch.cli import run
 
     return run(ns)
 
@@ -496,7 +505,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
                 "render": _cmd_render, "study": _cmd_study, "emotions": _cmd_emotions, "corpus": _cmd_corpus,
-                "stream": _cmd_stream}
+                "stream": _cmd_stream, "batch": _cmd_batch}
     try:
         with handle_signals():
             return handlers[ns.command](ns)
