@@ -242,7 +242,7 @@ def listening_track(own_speech: np.ndarray, partner: PartnerAnalysis, *, fps: fl
     speech = np.asarray(partner.speech, bool)[:T]
     t = np.arange(T) / fps
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, RNG_STREAM])
-    r = max(1, int(round(cfg.ramp_s * fps)))
+    r = int(round(cfg.ramp_s * fps))           # 0: no fade
 
     turn = close_gaps(speech, max_gap_frames=int(round(cfg.turn_gap_s * fps)))
     turn = dilate(turn, radius_frames=int(round(cfg.turn_tail_s * fps))) & (np.cumsum(turn) > 0)
