@@ -65,6 +65,13 @@ def _build_parser() -> argparse.ArgumentParser:
                    "OUT_take01.npz ... when K > 1")
     a.add_argument("--fps", type=float, default=30.0, help="clip frame rate (default 30)")
     a.add_argument("--no-body", action="store_true", help="leave the body at rest")
+    d = a.add_mutually_exclusive_group()
+    d.add_argument("--partner", metavar="THEM.wav", help="the conversation partner's recording: the character "
+                   "listens (nods, smiles, looks at them) while the partner speaks")
+    d.add_argument("--channels", metavar="ME,PARTNER", help="the character's and the partner's channels of a "
+                   "multichannel AUDIO (left/right or numbers from 1), e.g. left,right")
+    a.add_argument("--partner-direction", type=float, default=30.0, metavar="DEG",
+                   help="where the partner is: yaw degrees, + toward the character's left (default 30)")
     a.add_argument("--mode", default=DEFAULT_MODE, choices=ANIMATORS.names(), help="the animator (see `parley modes`)")
     a.add_argument("--model", help="a named model of the animator (learned animators)")
     a.add_argument("--checkpoint", help="a weights file for the animator (learned animators)")
@@ -238,19 +245,19 @@ def _cmd_animate(ns) -> int:
         transcript = None
     req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=emotion_pairs(ns.emotion),
                          transcript=transcript, body=not ns.no_body, model=ns.model, checkpoint=ns.checkpoint,
-                         device=ns.device)
+                         device=ns.device, partner_direction_deg=float(ns.partner_direction))
     from engine import console
 
     inputs = (ns.transcript_file,) if ns.transcript_file else ()
     if ns.progress_json:
         timer.inner = console.json_progress()
         paths = animate_file(ns.audio, ns.output, mode=ns.mode, request=req, samples=ns.samples,
-                             progress=timer, other_inputs=inputs)
+                             progress=timer, other_inputs=inputs, partner=ns.partner, channels=ns.channels)
     else:
         with console.StageBars() as bars:
             timer.inner = bars
             paths = animate_file(ns.audio, ns.output, mode=ns.mode, request=req, samples=ns.samples,
-                                 progress=timer, other_inputs=inputs)
+                                 progress=timer, other_inputs=inputs, partner=ns.partner, channels=ns.channels)
     timer.log()
     for p in paths:
         print(p)

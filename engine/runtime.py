@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from engine.animators.base import AnimateRequest, Animator, Progress
+from engine.animators.listening import PARTNER_DIRECTION_RANGE_DEG
 from engine.animators.registry import ANIMATORS, DEFAULT_MODE
 from rigs.core.arkit import NUM_CHANNELS
 from rigs.core.clip import save_clip
@@ -60,12 +61,16 @@ def take_paths(out_path: Path, samples: int) -> list[Path]:
 
 def animate_file(audio_path, out_path, *, mode: str = DEFAULT_MODE, request: AnimateRequest = AnimateRequest(),
                  samples: int = 1, progress: Progress | None = None, animator: Animator | None = None,
-                 other_inputs=()) -> list[Path]:
+                 other_inputs=(), partner=None, channels: str | None = None) -> list[Path]:
     """Animate ``audio_path`` and write ``samples`` takes (seeds ``request.seed + k``).
 
     ``animator``: an instance to reuse (else one is created for ``mode``). ``progress(stage, fraction)`` sees
     ``load``, the animator's own stages for each take, ``write`` and ``done``; it may raise CancelledError.
     ``other_inputs``: files besides the audio that no output may overwrite (a transcript file).
+    Dyadic input: ``partner`` is the conversation partner's recording, or ``channels`` (``"ME,PARTNER"``, e.g.
+    ``"left,right"``) picks the character's and the partner's channels of ``audio_path``
+    (:mod:`engine.audio.channels`); the character listens while the partner speaks
+    (:mod:`engine.animators.listening`).
     Outputs are checked before the work (ConfigError/OutputError); nothing is written unless every take
     succeeds, and then all takes replace their files together. Returns the written paths.
     """
@@ -75,14 +80,29 @@ def animate_file(audio_path, out_path, *, mode: str = DEFAULT_MODE, request: Ani
         raise ConfigError(f"--samples must be between 1 and {MAX_SAMPLES}, got {samples}")
     if not (FPS_RANGE[0] <= request.fps <= FPS_RANGE[1]):
         raise ConfigError(f"--fps must be between {FPS_RANGE[0]:g} and {FPS_RANGE[1]:g}, got {request.fps!r}")
+    lo, hi = PARTNER_DIRECTION_RANGE_DEG
+    if not lo <= request.partner_direction_deg <= hi:
+        raise ConfigError(f"--partner-direction must be between {lo:g} and {hi:g} degrees, "
+                          f"got {request.partner_direction_deg!r}")
     check_data_env()
+    if partner is not None and channels is not None:
+        raise ConfigError("give the partner either as its own file (--partner) or as a channel (--channels), not both")
     report = progress or (lambda stage, frac: None)
     out_path = Path(out_path)
     paths = take_paths(out_path, samples)
+    inputs = (audio_path, *other_inputs, *(() if partner is None else (partner,)))
     for p in paths:
-        check_output(p, suffixes=CLIP_SUFFIXES, inputs=(audio_path, *other_inputs))
+        check_output(p, suffixes=CLIP_SUFFIXES, inputs=inputs)
     report("load", 0.0)
-    audio = load_audio(audio_path)
+    if channels is not None:
+        from engine.audio.channels import load_channels, parse_channels
+
+        audio, partner_audio = load_channels(audio_path, parse_channels(channels))
+        request = dataclasses.replace(request, partner=partner_audio)
+    else:
+        audio = load_audio(audio_path)
+        if partner is not None:
+            request = dataclasses.replace(request, partner=load_audio(partner))
     if request.transcript is not None:
         check_transcript(request.transcript, audio.duration_s)
     n = num_frames(audio.duration_s, request.fps)

@@ -10,7 +10,7 @@ and meta are added in one compose step (:mod:`engine.animators.compose`). A new 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -41,6 +41,10 @@ class AnimateRequest:
     model: str | None = None        # a named model of the animator (None: its default)
     checkpoint: str | None = None   # a weights file for learned animators (None: the shipped default)
     device: str = "cpu"             # where learned animators run ("cpu", "cuda"...)
+    # dyadic input: the conversation partner's recording (engine.audio.load.Audio, any length or rate: it is
+    # conformed to the character's audio) and where the partner is (yaw degrees, + toward the character's left)
+    partner: object | None = field(default=None, compare=False, repr=False)
+    partner_direction_deg: float = 30.0
 
     def emotion_dict(self) -> dict[str, float]:
         return dict(self.emotion)
@@ -49,14 +53,16 @@ class AnimateRequest:
 @dataclass(frozen=True)
 class Analysis:
     """What an animator heard: per-frame ``prosody`` (:class:`engine.audio.prosody.Prosody`) at the clip's
-    frames, the shared pitch ``accents``, the timed ``phones`` when the animator times phones (else None) and
-    whether any speech was found."""
+    frames, the shared pitch ``accents``, the timed ``phones`` when the animator times phones (else None),
+    whether any speech was found and, with a partner, the partner's analysis
+    (:class:`engine.animators.listening.PartnerAnalysis`)."""
 
     prosody: object
     accents: Accents
     n_frames: int
     phones: tuple[Phone, ...] | None = None
     speech_found: bool = True
+    partner: object | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 :class:`ComposedAnimator` runs: analysis (prosody at the clip's frames and the shared pitch accents of
 :mod:`engine.audio.accents`; an animator may add timed phones) -> ``face()`` (the only stage a face model
 must write) -> the procedural body (:mod:`engine.animators.body`), driven by the accents and the face's head
-and eye motion -> lip vertices from the expression (:mod:`engine.animators.lips`) -> :func:`compose_clip`,
+and eye motion -> with a conversation partner (``AnimateRequest.partner``), the listening overlay on face and
+body (:mod:`engine.animators.listening`) -> lip vertices from the expression (:mod:`engine.animators.lips`) -> :func:`compose_clip`,
 which adds meta (the animator's full config, model and checkpoint ids) and validates the clip. Progress is
 reported between stages through ``progress(stage, fraction)``, which may raise CancelledError.
 """
@@ -18,6 +19,7 @@ import numpy as np
 
 from engine.animators.base import AnimateRequest, Analysis, BodyTrack, FaceTrack, Progress
 from engine.animators.body import BodyConfig, animate_body
+from engine.animators.listening import LISTENING_MODEL_ID, ListeningConfig, apply_listening, partner_meta, with_partner
 from engine.audio.accents import AccentConfig, detect_accents
 from engine.audio.prosody import FeatureConfig, analyze
 from rigs.core.clip import Clip, make_meta
@@ -42,6 +44,7 @@ class ComposeConfig:
     accents: AccentConfig = dataclasses.field(default_factory=AccentConfig)
     body: BodyConfig = dataclasses.field(default_factory=BodyConfig)
     lips: bool = True   # compute lip vertices (needs the ICT FaceKit data)
+    listening: ListeningConfig = dataclasses.field(default_factory=ListeningConfig)   # with a partner
 
 
 def config_dict(config) -> dict[str, Any]:
@@ -172,7 +175,8 @@ class ComposedAnimator:
     def animate(self, audio, request: AnimateRequest, *, progress: Progress | None = None) -> Clip:
         report = progress or (lambda stage, frac: None)
         report("analyze", STAGE_START["analyze"])
-        analysis = self.analyze(audio, request, progress=report)
+        analysis = with_partner(self.analyze(audio, request, progress=report), audio, request,
+                                features=self.config.features, accents=self.config.accents)
         if not analysis.speech_found:
             log.warning("%s: no speech found; animating an idle (blinking, breathing) character",
                         getattr(audio, "source_name", "audio"))
@@ -180,11 +184,14 @@ class ComposedAnimator:
         face = self.face(audio, analysis, request)
         report("body", STAGE_START["body"])
         body = self.body(analysis, face, request)
+        face, body = apply_listening(analysis, face, body, request, config=self.config.listening,
+                                     neck_share=self.config.body.neck_share, body_enabled=request.body)
         report("lips", STAGE_START["lips"])
         lips = self.lips(face.expression)
         report("compose", STAGE_START["compose"])
         clip = compose_clip(audio, request, mode=self.name, analysis=analysis, face=face, body=body, lips=lips,
-                            model_ids={"face": self.model_id, "body": BODY_MODEL_ID if request.body else REST_MODEL_ID},
-                            config=self.config, checkpoint=self.checkpoint())
+                            model_ids={"face": self.model_id, "body": BODY_MODEL_ID if request.body else REST_MODEL_ID,
+                                       **({"listening": LISTENING_MODEL_ID} if analysis.partner is not None else {})},
+                            config=self.config, checkpoint=self.checkpoint(), **partner_meta(analysis))
         report("animated", STAGE_START["animated"])
         return clip
