@@ -104,19 +104,21 @@ def test_failing_rows_fail_alone_and_a_rerun_skips_what_is_done(tmp_path):
                             "badseed,good.wav,,three,,\n"
                             "sad,good.wav,\"sadness:0.3,joy:0.2\",,,\n"
                             "badmood,good.wav,grumpy,,,\n"
+                            "lonely,good.wav,,,absent.wav,\n"
                             "ok,other.wav,,,,\n", bom=True)
     out = tmp_path / "out"
     s = run_batch(m, out, config=BatchConfig(mode="neutral", workers=0, bvh=True, livelink=True))
-    assert (s.done, s.failed, s.rejected, s.skipped) == (2, 4, 1, 0)
+    assert (s.done, s.failed, s.rejected, s.skipped) == (2, 5, 1, 0)
     rows = _rows(out)
     assert {k: r["status"] for k, r in rows.items()} == {"ok": "done", "sad": "done", "missing": "failed",
                                                           "garbage": "failed", "badseed": "failed",
-                                                          "badmood": "failed"}
+                                                          "badmood": "failed", "lonely": "failed"}
     assert "not found" in rows["missing"]["error"]
     assert "not an audio file" in rows["garbage"]["error"]
     assert "'three' is not a whole number" in rows["badseed"]["error"]
     assert "unknown emotion 'grumpy'" in rows["badmood"]["error"]
-    assert "partner audio" in json.loads(rows["ok"]["warnings"])[0]
+    assert "partner audio file" in rows["lonely"]["error"] and "not found" in rows["lonely"]["error"]
+    assert rows["ok"]["partner"] == "other.wav"
     clip = load_clip(out / rows["ok"]["clip"])
     assert abs(clip.duration_s - 0.8) < 1.0 / 30 and clip.meta["seed"] == 3
     assert clip.meta["emotion"] == {"joy": 0.5}
@@ -126,7 +128,7 @@ def test_failing_rows_fail_alone_and_a_rerun_skips_what_is_done(tmp_path):
     # a rerun skips the done lines (their rows are not rewritten) and tries the failed ones again
     stamp = rows["ok"]["updated_at"]
     s2 = run_batch(m, out, config=BatchConfig(mode="neutral", workers=0, bvh=True, livelink=True))
-    assert (s2.done, s2.skipped, s2.failed) == (0, 2, 4)
+    assert (s2.done, s2.skipped, s2.failed) == (0, 2, 5)
     assert _rows(out)["ok"]["updated_at"] == stamp
     # other settings (no BVH now) or other audio bytes make a line run again
     _wav(tmp_path / "good.wav", 1.0)
@@ -135,10 +137,14 @@ def test_failing_rows_fail_alone_and_a_rerun_skips_what_is_done(tmp_path):
     assert abs(load_clip(out / "clips" / "ok.npz").duration_s - 1.0) < 1.0 / 30
     s4 = run_batch(m, out, config=BatchConfig(mode="neutral", workers=0))
     assert (s4.done, s4.skipped) == (2, 0)
+    # so does another partner recording (the line 'ok' listens to other.wav), and only that line
+    _wav(tmp_path / "other.wav", 0.7)
+    s5 = run_batch(m, out, config=BatchConfig(mode="neutral", workers=0))
+    assert (s5.done, s5.skipped) == (1, 1)
 
     n, rejected = export_csv(out, tmp_path / "results.csv")
     text = (tmp_path / "results.csv").read_text()
-    assert (n, rejected) == (6, 1) and text.startswith("id,line,audio")
+    assert (n, rejected) == (7, 1) and text.startswith("id,line,audio")
     assert "duplicate id 'ok'" in text and ",rejected," in text
 
 
@@ -275,11 +281,13 @@ def test_cli_exit_codes_lock_export_and_no_ray(tmp_path, monkeypatch):
 
 
 def test_a_phonetic_line_with_a_transcript(data_dir, tmp_path):
-    m = _manifest(tmp_path, f"id,audio,transcript\nsr,{data_dir / 'speech' / 'sr_english.wav'},one two three\n")
+    sp = data_dir / "speech"
+    m = _manifest(tmp_path, f"id,audio,transcript,partner\nsr,{sp / 'sr_english.wav'},one two three,{sp / 'jfk.flac'}\n")
     s = run_batch(m, tmp_path / "out", config=BatchConfig(workers=0))
     assert s.done == 1
     clip = load_clip(tmp_path / "out" / "clips" / "sr.npz")
     assert clip.meta["mode"] == "phonetic" and clip.meta["transcript"] == "one two three"
+    assert clip.meta["partner_audio"] == "jfk.flac" and clip.meta["partner_speech_found"]   # it listened
     jaw = clip.expression[:, clip.expression_names.index("jawOpen")]
     assert jaw.max() > 0.1 and clip.phonemes   # the mouth opens on the words and the phones are timed
 

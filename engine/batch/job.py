@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 LOCK_NAME = ".batch.lock"
 MIN_FREE_BYTES = 16 * 1024 * 1024      # free space asked of the output folder before a batch starts
 WRITE_MARGIN_BYTES = 1024 * 1024       # asked beyond a line's own files before they are written
-PARTNER_NOTE = "the partner audio is recorded but not used yet (the body's --partner is not built)"
 
 Progress = Callable[[int, int, int], None]    # (lines finished, lines to run, lines failed)
 
@@ -180,7 +179,7 @@ def _plan(row: Row, manifest: Manifest, config: BatchConfig) -> tuple[dict, Line
             "emotion": row.emotion, "mode": row.mode or config.mode, "model": row.model,
             "character": row.character, "seed": None, "partner": row.partner, "content_hash": None,
             "attempts": 0, "warnings": [], "error": None, "clip": None, "bvh": None, "livelink": None}
-    planned_warnings = [PARTNER_NOTE] if row.partner else []
+    planned_warnings: list[str] = []
     base["warnings"] = planned_warnings
     if row.problem:
         return base, None, row.problem
@@ -204,11 +203,21 @@ def _plan(row: Row, manifest: Manifest, config: BatchConfig) -> tuple[dict, Line
         audio_sha = sha256_file(audio)
     except OSError as exc:
         return base, None, f"cannot read audio file {audio}: {exc.strerror or exc}"
+    partner, partner_sha = None, None
+    if row.partner:
+        partner = manifest.resolve(row.partner)
+        if not partner.is_file():
+            what = "is a folder" if partner.is_dir() else "not found"
+            return base, None, f"partner audio file {partner} {what}"
+        try:
+            partner_sha = sha256_file(partner)
+        except OSError as exc:
+            return base, None, f"cannot read partner audio file {partner}: {exc.strerror or exc}"
     request = AnimateRequest(fps=float(config.fps), seed=seed, emotion=emotion, transcript=row.transcript,
                              body=config.body, model=row.model)
     task = LineTask(id=row.id, audio_path=str(audio), mode=mode, request=request, bvh=config.bvh,
-                    livelink=config.livelink)
-    base["content_hash"] = content_hash(audio_sha, task, __version__)
+                    livelink=config.livelink, partner_path=None if partner is None else str(partner))
+    base["content_hash"] = content_hash(audio_sha, task, __version__, partner_sha)
     base["warnings_planned"] = planned_warnings
     return base, task, None
 

@@ -4,7 +4,7 @@ one dialogue line a row.
 Columns (header names are matched without case, spaces or dashes; aliases in :data:`ALIASES`):
 ``id`` and ``audio`` are required; ``transcript``, ``emotion`` (``joy:0.7,surprise:0.3``), ``mode`` (the
 animator, default ``--mode``), ``model`` (a named model of that animator), ``character`` (a label kept in
-the results), ``seed`` and ``partner`` (the other speaker's audio: accepted and recorded, not used yet) are
+the results), ``seed`` and ``partner`` (the other speaker's audio: the character listens while the partner speaks) are
 optional. Unknown columns are reported and ignored. An audio path is relative to the manifest's folder
 unless absolute.
 

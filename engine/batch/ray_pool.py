@@ -102,9 +102,11 @@ def run_ray(tasks: Iterable[LineTask], *, address: str, workers: int | None = No
                 if task.audio_bytes is None:
                     try:
                         task = dataclasses.replace(task, audio_bytes=Path(task.audio_path).read_bytes())
+                        if task.partner_path is not None:
+                            task = dataclasses.replace(task, partner_bytes=Path(task.partner_path).read_bytes())
                     except OSError as exc:
                         yield LineResult(id=task.id, ok=False, attempt=task.attempt,
-                                         error=f"cannot read audio file {task.audio_path}: {exc.strerror or exc}")
+                                         error=f"cannot read audio file {exc.filename}: {exc.strerror or exc}")
                         continue
                 actor = idle.pop()
                 running[actor.run.remote(task)] = (actor, task)

@@ -47,6 +47,8 @@ class LineTask:
     livelink: bool = False
     audio_bytes: bytes | None = None
     attempt: int = 1
+    partner_path: str | None = None      # the conversation partner's recording (the character listens)
+    partner_bytes: bytes | None = None   # its bytes, where the worker may not see the driver's disk (Ray)
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,15 @@ class LineResult:
     attempt: int = 1
 
 
-def content_hash(audio_sha256: str, task: LineTask, engine_version: str) -> str:
+def content_hash(audio_sha256: str, task: LineTask, engine_version: str, partner_sha256: str | None = None) -> str:
     """The sha256 of everything a line's outputs depend on (module docstring)."""
     req = dataclasses.asdict(task.request)
     req.pop("device", None)           # where a model runs does not change what it computes
+    req.pop("partner", None)          # the partner's audio counts by its hash
     doc = {"audio_sha256": audio_sha256, "mode": task.mode, "request": req, "bvh": bool(task.bvh),
            "livelink": bool(task.livelink), "engine_version": engine_version}
+    if partner_sha256 is not None:
+        doc["partner_sha256"] = partner_sha256
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=list).encode()).hexdigest()
 
 
@@ -132,9 +137,14 @@ def animate_line(task: LineTask, animators: AnimatorCache) -> LineResult:
                 audio = Path(tmp) / "in" / audio.name
                 audio.parent.mkdir()
                 audio.write_bytes(task.audio_bytes)
+            partner = None if task.partner_path is None else Path(task.partner_path)
+            if partner is not None and task.partner_bytes is not None:
+                partner = Path(tmp) / "partner" / partner.name
+                partner.parent.mkdir()
+                partner.write_bytes(task.partner_bytes)
             clip_path = Path(tmp) / f"{task.id}{CLIP_SUFFIX}"
             animator = animators.get(task.mode, task.request)
-            animate_file(audio, clip_path, mode=task.mode, request=task.request, animator=animator)
+            animate_file(audio, clip_path, mode=task.mode, request=task.request, animator=animator, partner=partner)
             files = {"clip": clip_path.read_bytes()}
             clip = load_clip(clip_path)
             if task.bvh:
