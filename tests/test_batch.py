@@ -3,7 +3,6 @@ that dies mid-line, a full disk, the local Ray run against the local one, and on
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import signal
 import sqlite3
