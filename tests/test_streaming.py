@@ -391,3 +391,129 @@ def test_a_stateful_model_streams_like_offline(voice):
     off = offline_predict(_StatefulToy(), voice, sr=SR)[:, JAW]
     assert len(e) == len(off) and e.std() > 0.01
     assert np.abs(e - off).max() <= 1e-5
+
+
+# --- the streamed body (engine/streaming/body.py) against the offline body v2, in degrees (engine.metrics.body)
+
+BODY_FPS = 30.0
+ACCENT_DELAY_FRAMES = 8        # CausalAccents' decision delay at 30 fps
+
+
+def _stream_body(speech, *, accents_s=(), seed=0, emotion=None, sizes=(10 ** 9,)):
+    """StreamingBody fed a speech mask (loudness 0.5 in speech, 0.02 out) in blocks of ``sizes`` frames, each
+    accent confirmed ``ACCENT_DELAY_FRAMES`` after it; (T, 25, 3) axis-angles and (T, 3) root."""
+    from engine.streaming.body import StreamingBody
+
+    speech = np.asarray(speech, bool)
+    T = len(speech)
+    loud = np.where(speech, 0.5, 0.02)
+    at: list[list[float]] = [[] for _ in range(T)]
+    for a in accents_s:
+        f = int(round(a * BODY_FPS)) + ACCENT_DELAY_FRAMES
+        if f < T:
+            at[f].append(0.7)
+    body = StreamingBody(fps=BODY_FPS, seed=seed, emotion=emotion)
+    aa, root, i, k = [], [], 0, 0
+    while i < T:
+        sl = slice(i, min(T, i + sizes[k % len(sizes)]))
+        n = sl.stop - sl.start
+        a, r = body.step(speech=speech[sl], loudness=loud[sl], head_rad=np.zeros((n, 3)),
+                         eyes_rad=np.zeros((n, 2, 3)), accents_at=at[sl])
+        aa.append(a)
+        root.append(r)
+        i, k = sl.stop, k + 1
+    return np.concatenate(aa), np.concatenate(root)
+
+
+def _offline_body(speech, *, accents_s=(), seed=0, emotion=None):
+    from types import SimpleNamespace
+
+    from engine.animators.body import animate_body
+
+    speech = np.asarray(speech, bool)
+    pro = SimpleNamespace(loudness=np.where(speech, 0.5, 0.02), speech=speech, voiced=speech.copy())
+    return animate_body(fps=BODY_FPS, n_frames=len(speech), prosody=pro, head_angles_rad=None,
+                        eye_angles_rad=None, accent_times_s=list(accents_s), emotion=emotion or {}, seed=seed)
+
+
+def _kin(aa, root, mask):
+    from engine.metrics.body import body_kinematics
+
+    return body_kinematics(aa, root, fps=BODY_FPS, frames=mask)
+
+
+def test_streamed_body_carries_the_arms_while_speaking_like_the_offline_body():
+    """8 s of speech with accents every 0.8 s, then 8 s of silence: while speaking the streamed upper arms are
+    abducted like the offline body's for the same seed (the same stance stream: measured within 1 degree, the
+    seeds' stances span 12-20 degrees of carriage), the elbows flexed into gesture space; in silence they hang."""
+    T = int(16 * BODY_FPS)
+    t = np.arange(T) / BODY_FPS
+    speech = t < 8.0
+    accents = np.arange(0.6, 7.5, 0.8)
+    talk, quiet = (t > 1.5) & (t < 7.5), t > 12.0
+    for seed in (0, 2):
+        st = _kin(*_stream_body(speech, accents_s=accents, seed=seed), talk)
+        off = _kin(*_offline_body(speech, accents_s=accents, seed=seed), talk)
+        still = _kin(*_stream_body(speech, accents_s=accents, seed=seed), quiet)
+        assert st.abduction_deg > 15.0 and abs(st.abduction_deg - off.abduction_deg) < 3.0, (seed, st, off)
+        assert st.elbow_flexion_deg > 45.0 and st.gesture_space_share > 0.9, (seed, st)
+        assert still.abduction_deg < st.abduction_deg - 7.0 and still.gesture_space_share == 0.0, (seed, still)
+        assert st.torso_range_deg > 6.0 and st.torso_speed_deg_s > 2.0 * still.torso_speed_deg_s, (seed, st, still)
+    # the emotion style scales the carriage as offline
+    ang = _kin(*_stream_body(speech, accents_s=accents, emotion={"anger": 1.0}), talk)
+    sad = _kin(*_stream_body(speech, accents_s=accents, emotion={"sadness": 1.0}), talk)
+    assert ang.abduction_deg > sad.abduction_deg + 5.0, (ang, sad)
+
+
+def test_streamed_body_relaxes_the_arms_only_after_a_long_pause():
+    """The turn is decided from the speech heard so far: a 0.8 s pause keeps the arms carried; in a 5 s pause
+    they relax once it has lasted relax_pause_s (1.5 s) and the causal smoothing has settled."""
+    T = int(12 * BODY_FPS)
+    t = np.arange(T) / BODY_FPS
+    short = _kin(*_stream_body((t < 4.0) | (t > 4.8), seed=4), (t > 4.1) & (t < 4.7))
+    long_ = _stream_body((t < 4.0) | (t > 9.0), seed=4)
+    held = _kin(*long_, (t > 4.1) & (t < 5.4))
+    relaxed = _kin(*long_, (t > 6.5) & (t < 8.5))
+    assert short.abduction_deg > 15.0 and short.gesture_space_share > 0.9, short
+    assert held.abduction_deg > 15.0, held
+    assert relaxed.abduction_deg < 11.0 and relaxed.gesture_space_share == 0.0, relaxed
+
+
+def test_streamed_head_nods_after_a_confirmed_accent_never_before():
+    from rigs.core.rotations import axis_angle_to_matrix, matrix_to_euler
+    from rigs.core.skeleton import canonical_skeleton
+
+    head = canonical_skeleton().index("head")
+    T = int(4 * BODY_FPS)
+    t = np.arange(T) / BODY_FPS
+    pitch = {}
+    for name, acc in (("with", [2.0]), ("without", [])):
+        aa, _ = _stream_body(np.ones(T, bool), accents_s=acc, seed=3)
+        pitch[name] = np.rad2deg(matrix_to_euler(axis_angle_to_matrix(aa.astype(np.float64))))[:, head, 0]
+    d = pitch["with"] - pitch["without"]
+    decided = 2.0 + ACCENT_DELAY_FRAMES / BODY_FPS
+    assert np.abs(d[t <= decided]).max() == 0.0                 # causal: nothing before the decision
+    assert decided + 0.15 <= t[np.argmax(d)] <= decided + 0.3   # the bump peaks half its 0.45 s in
+    assert 0.6 < d.max() < 1.5, d.max()                         # the head's 40 % of a 1.8-3 degree nod
+
+
+def test_streamed_body_frames_do_not_depend_on_the_block_sizes():
+    T = int(10 * BODY_FPS)
+    t = np.arange(T) / BODY_FPS
+    speech = (t < 4.0) | ((t > 6.0) & (t < 9.0))
+    accents = [0.7, 1.5, 2.1, 3.0, 6.4, 7.2, 8.1]
+    one = _stream_body(speech, accents_s=accents, seed=5)
+    rng = np.random.default_rng(7)
+    many = _stream_body(speech, accents_s=accents, seed=5, sizes=[int(n) for n in rng.integers(1, 40, 200)])
+    assert _kin(*one, (t > 1.5) & (t < 4.0)).abduction_deg > 15.0   # the frames compared carry the arms
+    assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
+
+
+def test_streamed_voice_carries_the_arms(voice, one_chunk):
+    """Through the whole StreamingAnimator (the voice's pauses are shorter than relax_pause_s): after the
+    first 1.5 s the upper arms stay abducted (the pre-carriage body: ~9 degrees)."""
+    aa = _stack(one_chunk, "joint_angles")
+    root = _stack(one_chunk, "root_translation")
+    t = np.arange(len(aa)) / BODY_FPS
+    k = _kin(aa, root, t > 1.5)
+    assert k.abduction_deg > 15.0 and k.gesture_space_share > 0.9, k

@@ -13,8 +13,13 @@ training data. Modules, bottom up:
 * :mod:`~engine.animators.body.legs`: the two-bone leg IK that keeps the feet planted.
 * :mod:`~engine.animators.body.animator`: :class:`BodyConfig`, :func:`animate_body` and the block
   assembly (head and eyes, limits, axis-angle, flat memory on long clips).
+
+The block assembly is public for other drivers of the same body (the causal
+:class:`engine.streaming.body.StreamingBody`): fill a :class:`ClipSignals` and pose frames with
+:func:`pose_block`; ``N_STREAMS`` is the number of seeded random streams (``SeedSequence(seed).spawn``)
+whose roles such a driver keeps, so that a seed means the same performance.
 """
-from .animator import BodyConfig, animate_body
+from .animator import N_STREAMS, BodyConfig, ClipSignals, animate_body, pose_block
 from .style import GESTURE_SHAPES
 
-__all__ = ["BodyConfig", "animate_body", "GESTURE_SHAPES"]
+__all__ = ["BodyConfig", "ClipSignals", "GESTURE_SHAPES", "N_STREAMS", "animate_body", "pose_block"]

@@ -43,7 +43,7 @@ from .style import Style, blend_style
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BodyConfig", "animate_body"]
+__all__ = ["BodyConfig", "ClipSignals", "animate_body", "pose_block"]
 
 ACTIVITY_TAU_S = 0.6   # smoothing of the speech mask into the (T,) speaking activity 0..1
 # independent random streams (numpy SeedSequence children; each child depends only on its index)
@@ -130,8 +130,10 @@ class BodyConfig:
 
 
 @dataclass(frozen=True)
-class _ClipSignals:
-    """Whole-clip inputs of the block assembly: per-frame arrays (sliced per block) and global ones."""
+class ClipSignals:
+    """Whole-clip inputs of the block assembly :func:`pose_block`: per-frame arrays (sliced per block) and
+    global ones. Public so that other drivers of the body (the causal :mod:`engine.streaming.body`) can make
+    the signals their own way and pose them with the same assembly."""
 
     t_s: np.ndarray           # (T,) frame times
     breath: np.ndarray        # (T,) breath signal
@@ -207,7 +209,7 @@ def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_ang
     del loud, voiced
     nod_deg = nods(t_s, fps, speech, style, cfg, r_nod)
     del speech
-    sig = _ClipSignals(t_s=t_s, breath=breath, x_m=x_m, pelvis=pelvis, nods=nod_deg, energy=energy,
+    sig = ClipSignals(t_s=t_s, breath=breath, x_m=x_m, pelvis=pelvis, nods=nod_deg, energy=energy,
                        head=head, eyes=eyes, key_t=key_t, key_v=key_v,
                        noise_params=noise_params(r_noise, len(NOISE_CHANNELS)), idle=idle_pose(rig, style, cfg),
                        turn=turn, accent_nods=acc_nod, style=style, stance=speaking_stance(r_stance),
@@ -219,7 +221,7 @@ def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_ang
     B = int(cfg.block_frames)
     for a in range(0, T, B):
         sl = slice(a, min(T, a + B))
-        aa[sl], root[sl] = _pose_block(rig, cfg, sig, sl, clamped)
+        aa[sl], root[sl] = pose_block(rig, cfg, sig, sl, clamped)
     for n in sorted(clamped):
         log.debug("leg IK hit the %s limit; clamping (feet may slide)", n)
     return aa, root
@@ -245,12 +247,12 @@ def _block_angles(a, sl: slice, shape: tuple[int, ...]) -> np.ndarray:
     return np.nan_to_num(np.asarray(a[sl], dtype=np.float64))
 
 
-def _pose_block(rig: BodyRig, cfg: BodyConfig, sig: _ClipSignals, sl: slice, clamped: set[str]):
+def pose_block(rig: BodyRig, cfg: BodyConfig, sig: ClipSignals, sl: slice, clamped: set[str]):
     """Joint axis-angles (n, J, 3) float32 and root translation (n, 3) float32 of the frames ``sl``.
 
     Every input is either per-frame (sliced to the block here) or global (keys, noise parameters,
     idle pose), so the result is the same whatever the block size. Legs clamped to their limits are
-    added to ``clamped``."""
+    added to ``clamped``. Public: the streaming body poses its causal signals with it."""
     t_s = sig.t_s[sl]
     n, J = len(t_s), rig.J
     # --- Euler degrees for every joint except the legs (solved by IK below)
