@@ -315,7 +315,10 @@ def _cmd_emotions(ns) -> int:
     return 0
 
 def _cmd_corpus(ns) -> int:
-    pass
+    from engine.training.corpus.cli import run
+
+    return run(ns)
+
 
 def _cmd_batch(ns) -> int:
     from engine.batch.cli import run
