@@ -15,7 +15,7 @@ documented decision delay, so a stream of any length runs in constant memory:
   lowest score of the last ``prominence_window_s`` (offline: to the nearest higher peak anywhere in the
   clip), and the score must fall by ``right_drop`` of the minimum prominence within the look-ahead;
   unvoiced frames hold the last voiced f0 instead of interpolating. Against the offline accents on 8
-  held-out corpus clips: recall 0.55, precision 0.73 within 133 ms (docs/notes/stream.md).
+  held-out corpus clips: recall 0.55, precision 0.73 within 133 ms (docs/streaming.md).
 
 References: the offline stages in :mod:`engine.audio.prosody` and :mod:`engine.audio.accents`
 (Tamburini 2003 for the prominence score); exponential forgetting as in running-statistics loudness

@@ -32,7 +32,7 @@ from engine.animators.registry import ANIMATORS, DEFAULT_MODE
 from engine.batch.manifest import Manifest, Row, read_manifest
 from engine.batch.store import DB_NAME, ResultStore
 from engine.batch.work import OUTPUT_KINDS, LineResult, LineTask, content_hash
-from rigs.core.emotions import parse_emotion
+from engine.animators.emotion_presets import emotion_pairs
 from rigs.core.errors import ConfigError, OutputError, ParleyError, one_line
 from rigs.core.files import atomic_paths, check_free_space, sha256_file
 from rigs.core.version import __version__
@@ -192,7 +192,7 @@ def _plan(row: Row, manifest: Manifest, config: BatchConfig) -> tuple[dict, Line
         return base, None, f"seed {row.seed!r} is not a whole number"
     base["seed"] = seed
     try:
-        emotion = parse_emotion(row.emotion)
+        emotion = emotion_pairs(row.emotion)
     except ParleyError as exc:
         return base, None, one_line(exc)
     audio = manifest.resolve(row.audio)

@@ -10,7 +10,7 @@
 - :mod:`~engine.streaming.livelink_udp`: Live Link Face datagrams; :mod:`~engine.streaming.cli`: the command.
 
 The causal prosody stages (running loudness, online accents) are in :mod:`engine.audio.causal`. Names are
-imported lazily so building the command line stays cheap. See docs/notes/stream.md.
+imported lazily so building the command line stays cheap. See docs/streaming.md.
 """
 from __future__ import annotations
 

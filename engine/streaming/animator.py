@@ -42,7 +42,7 @@ from engine.streaming.features import MODEL_SR, IncrementalLogMel, PcmBuffer, St
 from engine.streaming.model import (EnergyFace, FrameModel, check_model, log_mel_kwargs, pad_value,
                                     predict_frames, row_normalizer, stepper)
 from engine.streaming.upper import CausalUpperFace, apply_channels
-from rigs.core.emotions import parse_emotion
+from engine.animators.emotion_presets import emotion_pairs
 from rigs.core.errors import AudioError, ConfigError
 from rigs.core.timebase import num_frames
 
@@ -286,5 +286,5 @@ class StreamingAnimator:
 
 def stream_config(*, seed: int = 0, emotion: str | None = None, body: bool = True) -> StreamConfig:
     """A :class:`StreamConfig` from command-line style values (emotion as ``NAME[:INTENSITY],...``)."""
-    emo = parse_emotion(emotion)
+    emo = emotion_pairs(emotion)
     return dataclasses.replace(StreamConfig(), seed=int(seed), emotion=emo, body=bool(body))

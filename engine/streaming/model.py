@@ -12,7 +12,7 @@ whole clip (:func:`offline_predict`) gives the reference the streaming output is
 
 :class:`EnergyFace` is the stand-in: no phonetics and no training, the mouth from band energies (an
 RMS-style baseline refined by spectral balance). It is what ``parley stream`` runs until a learned fast
-path (docs/notes/stream.md says how it plugs in) replaces it.
+path (docs/streaming.md says how it plugs in) replaces it.
 
 References: band-energy / RMS lip-sync baselines as in Rhubarb's and Audio2Face's comparisons (jaw from
 loudness); vowel openness follows F1 energy and rounding lowers F2 (Stevens, "Acoustic Phonetics", 1998).

@@ -3,7 +3,7 @@
 ``$PARLEY_DATA/speech_corpus`` (LJ Speech part, VCTK p239, LibriSpeech test-other) has word transcripts
 only. The benchmark (``bench/bench_lipsync.py``, ``bench/references.py``) force-aligned a fixed selection
 of it once and judges on it; the corpus builder must keep that selection out of training
-(see ``docs/notes/corpus.md``): the selection's *dev* half may be looked at
+(see ``docs/corpus.md``): the selection's *dev* half may be looked at
 (split "val"), its *held-out* half never (split "test"). Both read the selection from here, so the two
 cannot drift apart.
 

@@ -1,7 +1,7 @@
 """What a corpus is built from: the source items (one utterance each) and the split each belongs to.
 
 Real speech (``$PARLEY_DATA/speech_corpus``, transcribed folders only) is split by the binding rule of
-``docs/notes/corpus.md``: the benchmark's fixed selection (:mod:`.selection`) is never trained on (its dev
+``docs/corpus.md``: the benchmark's fixed selection (:mod:`.selection`) is never trained on (its dev
 half is "val", its held-out half "test"); LibriSpeech test-other is "val" for the benchmark's dev speakers
 and "test" for the others (never "train"); every other LJ Speech and VCTK p239 utterance is "train".
 LibriSpeech train-clean-100 has no transcripts and is not labelled.
