@@ -296,6 +296,8 @@ def test_a_phonetic_line_with_a_transcript(data_dir, tmp_path):
 def test_ray_gives_the_same_files_as_local_workers(data_dir, tmp_path):
     import ray
 
+    from engine.batch.ray_pool import keep_signal_handlers
+
     speech = data_dir / "speech" / "sr_english.wav"
     _wav(tmp_path / "a1.wav", 0.6)
     # phonetic lines (aligned and recognised: lip vertices from the lip model, where BLAS threads would show),
@@ -304,8 +306,9 @@ def test_ray_gives_the_same_files_as_local_workers(data_dir, tmp_path):
                             f"l01,a1.wav,,neutral,2\nl02,{speech},,phonetic,3\nl03,nowhere.wav,,,4\n")
     cfg = dict(mode="neutral", bvh=True, livelink=True)
     local = run_batch(m, tmp_path / "local", config=BatchConfig(workers=1, **cfg))
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "PARLEY_DATA": str(data_dir)}})
+    with keep_signal_handlers():      # Ray's SIGTERM handler must not outlive this test
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "PARLEY_DATA": str(data_dir)}})
     # and an actor that dies under a line is replaced and the line retried, as with local workers
     (tmp_path / "markers").mkdir()
     dying = DyingFactory(die_on="a1", marker_dir=str(tmp_path / "markers"), times=1)

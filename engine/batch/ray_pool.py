@@ -20,9 +20,11 @@ Reference: Ray documentation, "Actors", "ray.wait", "Fault tolerance: actor proc
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -62,7 +64,8 @@ def _connect(address: str, workers: int | None):
     if where == "local" and workers:
         kwargs["num_cpus"] = int(workers)
     try:
-        ray.init(address=where, **kwargs)
+        with keep_signal_handlers():
+            ray.init(address=where, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         hint = ""
         if any("AuthToken" in str(e) or "Authentication" in type(e).__name__ for e in _chain(exc)):
@@ -70,6 +73,19 @@ def _connect(address: str, workers: int | None):
                     "~/.ray/auth_token; see Ray's token authentication documentation)")
         raise ConfigError(f"cannot reach the Ray cluster at {address}: {one_line(exc)}{hint}") from None
     return ray, True
+
+
+@contextlib.contextmanager
+def keep_signal_handlers(signums=(signal.SIGINT, signal.SIGTERM)):
+    """Put back the SIGINT/SIGTERM handlers ``ray.init`` replaces, so Parley's own signal handling (clean-up,
+    exit 130/143: rigs.core.signals) stays in charge of the driver process."""
+    saved = {s: signal.getsignal(s) for s in signums}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            if handler is not None:
+                signal.signal(s, handler)
 
 
 def _chain(exc: BaseException):
