@@ -11,9 +11,9 @@ absolute and need no reference.
 
 Systems:
 
-* ``procedural (main)``: the body of the ``main`` branch (extracted with ``git archive`` into a temporary
-  package), when git and the branch are there;
-* ``procedural (new)``: this checkout's :mod:`engine.animators.body`;
+* ``procedural v1``: the body before arm carriage (commit :data:`V1_REV`, extracted with ``git archive`` into
+  a temporary package), when git and that commit are there;
+* ``procedural (this checkout)``: this checkout's :mod:`engine.animators.body`;
 * ``mean pose``: the reference set's mean pose on every frame;
 * ``other clip``: the new body's motion of a different clip (cyclically shifted list), cut or tiled to length.
 
@@ -84,11 +84,14 @@ def clip_inputs(path: Path) -> ClipInputs:
                       np.asarray(face.head_angles_rad), np.asarray(face.eye_angles_rad), np.asarray(onsets))
 
 
-def main_body_module():
-    """The ``main`` branch's engine/animators/body as an importable package, or None."""
+V1_REV = "ff17f64"      # the last commit with procedural-body-v1 (arms hanging, torso nearly still)
+
+
+def v1_body_module():
+    """engine/animators/body of :data:`V1_REV` as an importable package, or None."""
     repo = Path(__file__).resolve().parents[1]
     try:
-        tar = subprocess.run(["git", "-C", str(repo), "archive", "main", "engine/animators/body"],
+        tar = subprocess.run(["git", "-C", str(repo), "archive", V1_REV, "engine/animators/body"],
                              check=True, capture_output=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -124,10 +127,10 @@ def main(argv=None) -> int:
 
     t0 = time.time()
     clips = [clip_inputs(p) for p in speech_clips(ns.clips)]
-    systems = {"procedural (new)": new_body}
-    old = main_body_module()
+    systems = {"procedural (this checkout)": new_body}
+    old = v1_body_module()
     if old is not None:
-        systems = {"procedural (main)": old, **systems}
+        systems = {"procedural v1": old, **systems}
     seeds = list(range(ns.seeds))
 
     print("Physical measures while speaking (mean over clips and seeds; speech = the analysis' VAD)")
@@ -159,7 +162,7 @@ def main(argv=None) -> int:
     table = {n: [[upper(a) for a in pc] for pc in per_clip] for n, per_clip in motions.items()}
     table["mean pose"] = [[np.tile(mean_pose, (c.n_frames, 1)) for _ in seeds] for c in clips]
     k = len(clips)
-    table["other clip"] = [[_fit(table["procedural (new)"][(i + 1) % k][j], clips[i].n_frames) for j in range(len(seeds))]
+    table["other clip"] = [[_fit(table["procedural (this checkout)"][(i + 1) % k][j], clips[i].n_frames) for j in range(len(seeds))]
                            for i in range(k)] if k > 1 else None
     print("\nDistribution metrics on upper-body axis-angle vectors (13 joints, radians); reference = the new "
           f"procedural body under seeds {REF_SEEDS} (self-consistency, NOT real conversational mocap)")
