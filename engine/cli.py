@@ -86,6 +86,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     r.add_argument("args", nargs=argparse.REMAINDER)
     _add_study_parser(sub)
+    from engine.training.cli_train import add_parser as add_train_parser  # parser only: no torch until it runs
+
+    add_train_parser(sub)
     return p
 
 
@@ -442,7 +445,8 @@ def main(argv=None) -> int:
     level = logging.WARNING - 10 * min(ns.verbose, 2)
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
-                "render": _cmd_render, "study": _cmd_study}
+                "render": _cmd_render, "study": _cmd_study,
+                "train": lambda ns: ns.handler(ns)}
     try:
         with handle_signals():
             return handlers[ns.command](ns)
