@@ -6,8 +6,8 @@ References (:mod:`references`): the committed forced alignments of a fixed selec
 (LJ Speech, VCTK p239, LibriSpeech test-other; made once by ``align_references.py``), the alignments shipped
 with the LibriVox clips (PocketSphinx's test data), and the exact segment labels of Festival's synthetic
 speech. Every clip is animated by the whole pipeline (:class:`engine.animators.phonetic.animator.PhoneticAnimator`,
-body off) with its transcript and without it; scores are those of :mod:`scoring` (closures on P/B/M, open
-vowels visibly open, vowels shut throughout, stray tongue frames). Real-speech rows are per corpus and
+body off) with its transcript and without it; scores are those of :mod:`engine.metrics.face` (closures on P/B/M,
+open vowels visibly open, vowels shut throughout, stray tongue frames). Real-speech rows are per corpus and
 speaker; ``held-out`` are the utterances and speakers never looked at while tuning.
 
 FACEGOOD: the captured ARKit mouth and jaw weights and Parley's expression (no transcript: the speech is
@@ -39,7 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from references import (DEV, HELD_OUT, Item, corpus_selection, facegood_captures, festival_items,  # noqa: E402
                         librivox_items, read_corpus_references, with_references)
-from scoring import PhoneScores, capture_scores, phone_scores, pooled_capture_scores, rms_expression  # noqa: E402
+from scoring import rms_expression  # noqa: E402
+
+from engine.metrics.face import PhoneScores, capture_scores, phone_scores, pooled_capture_scores  # noqa: E402
 
 FESTIVAL_SENTENCES = [
     "Peter Piper picked a peck of pickled peppers.",

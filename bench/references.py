@@ -229,30 +229,19 @@ class Capture:
     split: str
 
 
-def read_arkit_csv(path: Path) -> np.ndarray:
-    """(T, 52) ARKit weights from a FACEGOOD ``*_arkit_mouth_30fps.csv`` (columns ``frame, time_s`` and
-    ARKit channel names); channels it lacks are 0."""
-    from rigs.core.arkit import ARKIT_INDEX, NUM_CHANNELS
-
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f))
-    header, values = rows[0], np.asarray(rows[1:], np.float64)
-    out = np.zeros((values.shape[0], NUM_CHANNELS), np.float32)
-    for k, name in enumerate(header):
-        if name in ARKIT_INDEX:
-            out[:, ARKIT_INDEX[name]] = values[:, k]
-    return out
-
-
 def facegood_captures(data_root: Path) -> list[Capture]:
-    """The FACEGOOD clips with their captured mouth channels, fit clips first."""
+    """The FACEGOOD clips with their captured mouth channels, fit clips first. The layout is read by the
+    training readers' FACEGOOD module (its one home): the mapped ``arkit_mouth_csv`` weights, channels it
+    lacks 0."""
+    from engine.training.readers.facegood import facegood_expression, mapped_csv_path
+
     d = Path(data_root) / FACEGOOD_DIR
     out = []
     for name in FACEGOOD_FIT + FACEGOOD_HELD_OUT:
-        wav, csv_path = d / f"{name}.wav", d / "arkit_mouth_csv" / f"{name}_arkit_mouth_30fps.csv"
-        if wav.is_file() and csv_path.is_file():
-            out.append(Capture(name, wav, read_arkit_csv(csv_path), FACEGOOD_FPS,
-                               DEV if name in FACEGOOD_FIT else HELD_OUT))
+        wav = d / f"{name}.wav"
+        if wav.is_file() and mapped_csv_path(d, name).is_file():
+            expression, _valid = facegood_expression(d, name)
+            out.append(Capture(name, wav, expression, FACEGOOD_FPS, DEV if name in FACEGOOD_FIT else HELD_OUT))
     return out
 
 

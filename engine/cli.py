@@ -1,5 +1,6 @@
-"""The ``parley`` command line: animate audio to a clip, inspect, export and render clips, and run perceptual
-studies (``parley study make | serve | analyze``, :mod:`engine.studies`).
+"""The ``parley`` command line: animate audio to a clip, inspect, export and render clips, emotion presets
+(``parley emotions list | show | save``, :mod:`engine.emotions_cli`), and perceptual studies
+(``parley study make | serve | analyze``, :mod:`engine.studies`).
 
 Every user error is one line ``parley: error: ...`` on stderr and exit code 2 (``ParleyError``, a bad
 option, a file system error); Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129 (:mod:`rigs.core.signals`), and
@@ -56,7 +57,7 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--transcript", help="what is said (enables forced alignment)")
     t.add_argument("--transcript-file", help="a UTF-8 text file with what is said")
     a.add_argument("--emotion", help="NAME[:INTENSITY][,NAME:INTENSITY...], e.g. joy:0.7,surprise:0.3; "
-                   f"names: {', '.join(EMOTIONS)}")
+                   f"names: {', '.join(EMOTIONS)} or a saved preset (`parley emotions list`)")
     a.add_argument("--seed", type=int, default=0, help="random seed (blinks, gestures, head motion)")
     a.add_argument("--samples", type=int, default=1, help="K seeded takes (seed, seed+1, ...) written as "
                    "OUT_take01.npz ... when K > 1")
@@ -81,6 +82,10 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--livelink", metavar="OUT.csv", help="Live Link Face CSV (61 blendshape/rotation columns)")
     g.add_argument("--bvh", metavar="OUT.bvh", help="BVH of the canonical skeleton")
     g.add_argument("--json", metavar="OUT.json", help="JSON with meta and per-frame arrays")
+    e.add_argument("--bvh-skeleton", metavar="RIG.bvh", help="with --bvh: retarget onto this BVH file's skeleton "
+                   "(its bone names, proportions and units)")
+    e.add_argument("--bvh-map", metavar="MAP", help="retarget map of --bvh-skeleton (a shipped map name or a .json; "
+                   "detected from the bone names by default)")
 
     r = sub.add_parser("render", help="clip -> MP4 through Blender (Workbench, Eevee or Cycles)",
                        add_help=False)
@@ -89,6 +94,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from engine.training.cli_train import add_parser as add_train_parser  # parser only: no torch until it runs
 
     add_train_parser(sub)
+    from engine.emotions_cli import add_emotions_parser
+
+    add_emotions_parser(sub)
     return p
 
 
@@ -208,7 +216,8 @@ class StageTimer:
 
 
 def _cmd_animate(ns) -> int:
-    from engine.runtime import AnimateRequest, animate_file, parse_emotion, read_transcript_file
+    from engine.animators.emotion_presets import emotion_pairs
+    from engine.runtime import AnimateRequest, animate_file, read_transcript_file
 
     timer = StageTimer()
 
@@ -217,7 +226,7 @@ def _cmd_animate(ns) -> int:
         transcript = read_transcript_file(ns.transcript_file)
     if transcript is not None and not transcript.strip():
         transcript = None
-    req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=parse_emotion(ns.emotion),
+    req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=emotion_pairs(ns.emotion),
                          transcript=transcript, body=not ns.no_body, model=ns.model, checkpoint=ns.checkpoint,
                          device=ns.device)
     from engine import console
@@ -277,6 +286,14 @@ def _study_analyze(ns) -> int:
 
     for line in run_analysis(ns.study, ns.responses, out=ns.out, max_failed_checks=ns.max_failed_checks,
                              duplicate_raters=ns.duplicate_raters):
+        print(line)
+    return 0
+
+
+def _cmd_emotions(ns) -> int:
+    from engine.emotions_cli import run_emotions
+
+    for line in run_emotions(ns):
         print(line)
     return 0
 
@@ -347,15 +364,34 @@ def _cmd_export(ns) -> int:
 
     fmt = next(f for f in EXPORT_SUFFIXES if getattr(ns, f))
     check_output(getattr(ns, fmt), suffixes=EXPORT_SUFFIXES[fmt], inputs=(ns.clip,))
+    if (ns.bvh_skeleton and not ns.bvh) or (ns.bvh_map and not ns.bvh_skeleton):
+        raise ParleyError("--bvh-skeleton goes with --bvh, and --bvh-map with --bvh-skeleton")
     clip = load_clip(ns.clip)
     if ns.livelink:
         out = livelink.export_livelink_csv(clip, ns.livelink)
+    elif ns.bvh and ns.bvh_skeleton:
+        out = _export_retargeted_bvh(clip, ns.bvh, ns.bvh_skeleton, ns.bvh_map)
     elif ns.bvh:
         out = bvh.export_bvh(clip, ns.bvh)
     else:
         out = motion_json.export_json(clip, ns.json)
     print(out)
     return 0
+
+
+def _export_retargeted_bvh(clip, out, skeleton, map_name):
+    """The clip's body retargeted onto a BVH file's skeleton (:func:`rigs.formats.bvh.export_retargeted_bvh`)."""
+    from rigs.core.errors import ConfigError
+    from rigs.formats.bvh import export_retargeted_bvh, read_bvh
+    from rigs.retarget import bvh_rest, detect_rig, retarget_clip
+
+    rest = bvh_rest(read_bvh(skeleton))
+    name = map_name or detect_rig(rest.names)
+    if name is None:
+        raise ConfigError(f"--bvh-skeleton {skeleton}: no retarget map matches its joint names; name one with "
+                          "--bvh-map (parley's maps: rigs/retarget/maps)")
+    res = retarget_clip(clip.joint_angles, clip.root_translation, rest, name)
+    return export_retargeted_bvh(rest, res.world_rotations, res.world_positions, out, fps=clip.fps, length_scale=1.0)
 
 
 # the render's own options that this front end acts on (the Blender layer's parser accepts and documents them)
@@ -445,7 +481,7 @@ def main(argv=None) -> int:
     level = logging.WARNING - 10 * min(ns.verbose, 2)
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
-                "render": _cmd_render, "study": _cmd_study,
+                "render": _cmd_render, "study": _cmd_study, "emotions": _cmd_emotions,
                 "train": lambda ns: ns.handler(ns)}
     try:
         with handle_signals():

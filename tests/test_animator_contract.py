@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from engine.animators.base import AnimateRequest, Animator, FaceTrack
-from engine.animators.compose import ComposedAnimator
+from engine.animators.compose import BODY_MODEL_ID, ComposedAnimator
 from engine.animators.registry import ANIMATORS, AnimatorInfo
 from engine.audio.load import load_audio
 from rigs.core.arkit import ARKIT_INDEX, ARKIT_NAMES
@@ -107,7 +107,7 @@ def test_meta_records_the_animator_and_its_config(mode, speech):
     assert clip.meta["source_sha256"] == speech.source_sha256
     if isinstance(ANIMATORS.create(mode), ComposedAnimator):
         assert clip.meta["config"]["accents"]["min_gap_s"] > 0 and "body" in clip.meta["config"]
-        assert clip.meta["model_ids"]["body"] == "procedural-body-v1"
+        assert clip.meta["model_ids"]["body"] == BODY_MODEL_ID
 
 
 def test_idle_clip_on_silence(mode, silence):

@@ -24,6 +24,7 @@ def test_bench_script_imports_without_running(path, monkeypatch, capfd):
     before = set(sys.modules)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module     # as an import would (dataclasses look their module up there)
     try:
         spec.loader.exec_module(module)
     except ModuleNotFoundError as e:

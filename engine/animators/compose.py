@@ -27,7 +27,7 @@ from rigs.core.timebase import num_frames
 
 log = logging.getLogger(__name__)
 
-BODY_MODEL_ID = "procedural-body-v1"
+BODY_MODEL_ID = "procedural-body-v2"   # v2: arm carriage, torso and head participation
 REST_MODEL_ID = "rest"
 # where each stage starts, as a fraction of one animate() call (``progress(stage, fraction)``); an animator's
 # own analysis stages (the phonetic animator's "phones") report within analyze .. face

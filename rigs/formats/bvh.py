@@ -23,6 +23,10 @@ root translation), as Blender's importer expects. ``Frame Time`` = 1/fps. Leaf j
 Blender import: ``bpy.ops.import_anim.bvh(filepath=..., global_scale=0.01, axis_forward='-Z',
 axis_up='Y')`` gives a metre-sized armature facing -Y, Z up.
 
+A retargeted rig's motion (:func:`export_retargeted_bvh`): the motion of :func:`rigs.retarget.retarget_clip`
+on another rig's rest skeleton (a Mixamo, UE5 or Rigify map), written with that rig's bone names and
+proportions; BVH has no bone rolls, so each joint carries its bone's world rotation change from rest.
+
 References: Meredith & Maddock 2001, "Motion Capture File Formats Explained" (BVH section); Blender's
 ``io_anim_bvh`` importer (channel and root-location semantics checked against it).
 """
@@ -334,3 +338,61 @@ def clip_bvh_text(clip: Clip, *, units: str = "cm", order: str = "ZXY") -> str:
 def export_bvh(clip: Clip, path, *, units: str = "cm", order: str = "ZXY") -> Path:
     """Write the clip's body motion as BVH (centimetres by default, Euler ``order``)."""
     return atomic_write(path, lambda f: f.write(clip_bvh_text(clip, units=units, order=order)), text=True)
+
+
+# -------------------------------------------------------------------- a retargeted rig's motion as BVH
+
+def retargeted_bvh_text(rest, world_rotations, world_positions, *, fps: float, length_scale: float = 100.0,
+                        order: str = "ZXY") -> str:
+    """BVH text of motion retargeted onto another rig, in that rig's bone names and proportions.
+
+    rest: the rig's rest skeleton (any object with ``names``, ``parents``, ``positions`` (J, 3) in metres,
+    ``rotations`` (J, 3, 3) bone frames, ``up`` and ``forward`` axes, as :class:`rigs.retarget.RestSkeleton`);
+    world_rotations (F, J, 3, 3) and world_positions (F, J, 3): the retargeted motion in the rig's space
+    (:class:`rigs.retarget.RetargetResult`'s ``world_rotations``/``world_positions``). ``length_scale``
+    multiplies every length: 100 writes a rig in metres as centimetres, 1 keeps the rig's own units (a rig
+    read from a BVH file).
+
+    BVH joint frames are parallel to the file axes at rest, so the rig's bone rolls are not written: each
+    joint's channels are the change of its bone's world rotation from rest (``W_j Rrest_j^T``) relative to
+    its parent's, and offsets are the rest head differences, all turned into BVH's Y up, +Z forward.
+    Importing the file reproduces every bone's world rotation change and head position.
+    """
+    from ..core.rotations import axes_matrix
+
+    scale = float(length_scale)
+    if not np.isfinite(scale) or scale <= 0:
+        raise ClipError(f"length_scale must be > 0, got {length_scale!r}")
+    if not np.isfinite(fps) or fps <= 0:
+        raise ClipError(f"fps must be > 0, got {fps}")
+    names, parents = tuple(rest.names), tuple(rest.parents)
+    J = len(names)
+    W = np.asarray(world_rotations, dtype=np.float64)
+    P = np.asarray(world_positions, dtype=np.float64)
+    if W.ndim != 4 or W.shape[1:] != (J, 3, 3) or P.shape != W.shape[:2] + (3,):
+        raise ClipError(f"retargeted motion must be (F, {J}, 3, 3) rotations and (F, {J}, 3) positions, "
+                        f"got {W.shape} and {P.shape}")
+    C = axes_matrix(rest.up, rest.forward).T            # rig space -> BVH's Y up, +Z forward
+    rest_pos = np.asarray(rest.positions, dtype=np.float64) @ C.T
+    D = C @ (W @ np.swapaxes(np.asarray(rest.rotations, dtype=np.float64), -1, -2)) @ C.T  # (F, J, 3, 3)
+    local = np.empty_like(D)
+    offsets = np.empty((J, 3))
+    for j, p in enumerate(parents):
+        if p < 0:
+            local[:, j], offsets[j] = D[:, j], rest_pos[j]
+        else:
+            local[:, j] = np.swapaxes(D[:, p], -1, -2) @ D[:, j]
+            offsets[j] = rest_pos[j] - rest_pos[p]
+    roots = [j for j, p in enumerate(parents) if p < 0]
+    if len(roots) != 1:
+        raise RigError(f"BVH needs exactly one root bone, the rig has {len(roots)}")
+    root_pos = P[:, roots[0]] @ C.T
+    return format_bvh(names, parents, offsets * scale, local, root_pos * scale, frame_time_s=1.0 / fps, order=order)
+
+
+def export_retargeted_bvh(rest, world_rotations, world_positions, path, *, fps: float, length_scale: float = 100.0,
+                          order: str = "ZXY") -> Path:
+    """Write :func:`retargeted_bvh_text` to ``path`` (atomically)."""
+    text = retargeted_bvh_text(rest, world_rotations, world_positions, fps=fps, length_scale=length_scale,
+                               order=order)
+    return atomic_write(path, lambda f: f.write(text), text=True)

@@ -6,7 +6,8 @@ LiveLinkFaceImporter, MetaHuman tools and the public Blender/Maya/MotionBuilder 
     Timecode,BlendShapeCount,EyeBlinkLeft,...,TongueOut,HeadYaw,HeadPitch,HeadRoll,LeftEyeYaw,...,RightEyeRoll
     00:00:00:00.000,61,0.012345,...
 
-* Header: ``Timecode``, ``BlendShapeCount`` (the app's spelling, capital S), then the 61 PascalCase
+* Header: ``Timecode``, ``BlendShapeCount`` (the app's spelling, capital S; other app versions write
+  ``BlendshapeCount``, and the reader takes either), then the 61 PascalCase
   columns of :data:`rigs.core.arkit.LIVELINK_COLUMNS` (52 blendshapes in ARKit/Live Link order, then
   head and eye rotations).
 * Rows: the app always writes 60 rows per second (:data:`APP_ROWS_PER_S`), and importers that count
@@ -75,6 +76,8 @@ MAX_GAP_S = 10.0           # the longest stretch without a row (dropped frames a
 MAX_FRAMES_PER_ROW = 4     # frames of the take's grid per row present (3 in 4 dropped at most)
 MAX_TIMECODE_CHARS = 40    # "HH:MM:SS:FF.fff" is 15
 MAX_CSV_BYTES = 1 << 30    # about 8 hours of 61 columns at 60 fps
+# the count column: the app spells it BlendShapeCount or (other versions) BlendshapeCount; some tools NumProperties
+_COUNT_COLUMNS = ("blendshapecount", "numproperties")
 _STANDARD_RATES = (23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0, 90.0, 100.0, 120.0, 240.0)
 
 
@@ -209,9 +212,31 @@ def _snap_rate(r: float) -> float:
     return best if abs(best - r) <= 0.02 * r else r
 
 
+@dataclass(frozen=True)
+class LiveLinkTake:
+    """A Live Link Face CSV as read: the ``clip`` and which columns the file held. ``channels``: the canonical
+    ARKit channels found (the others are 0 in the clip); ``rotations``: the rotation columns found (of
+    :data:`ROTATION_COLUMNS`); ``ignored``: header cells matching neither (besides Timecode and the count);
+    ``count_header``: the spelling of the count column (``BlendShapeCount`` or ``BlendshapeCount``), or ""."""
+
+    clip: Clip
+    channels: tuple[str, ...]
+    rotations: tuple[str, ...]
+    ignored: tuple[str, ...]
+    count_header: str = ""
+
+
 def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | None = None,
                       angle_units: str = "rad") -> Clip:
-    """Read a Live Link Face CSV into a :class:`Clip` on the canonical skeleton.
+    """Read a Live Link Face CSV into a :class:`Clip` on the canonical skeleton (:func:`read_livelink_take`'s
+    clip)."""
+    return read_livelink_take(path, fps=fps, timecode_rate=timecode_rate, angle_units=angle_units).clip
+
+
+def read_livelink_take(path, *, fps: float | None = None, timecode_rate: float | None = None,
+                       angle_units: str = "rad") -> LiveLinkTake:
+    """Read a Live Link Face CSV into a :class:`LiveLinkTake`: a :class:`Clip` on the canonical skeleton and
+    the columns the file held.
 
     Blendshape columns are matched by name (any order, any case); ``HeadYaw``... columns set the
     head joint (neck left at rest) and the eye joints; other columns are ignored. ``fps``: output
@@ -231,7 +256,8 @@ def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | 
     _check_rate_argument("fps", fps, MAX_FPS)
     _check_rate_argument("timecode_rate", timecode_rate, MAX_RATE_HZ)
     header, rows = _read_rows(path)
-    tc_col, columns = _map_columns(header, path)
+    tc_col, columns, ignored = _map_columns(header, path)
+    found = _Columns(dict(columns.shapes), dict(columns.rotations))
     cells, lines, data, columns = _values(rows, header, tc_col, columns, path)
     t = _row_times(cells, lines, path, fps=fps, timecode_rate=timecode_rate)
     keep = np.concatenate([[True], np.diff(t) > 1e-9])  # drop duplicated / backwards rows
@@ -245,7 +271,11 @@ def read_livelink_csv(path, *, fps: float | None = None, timecode_rate: float | 
     grid = frame_times_s(n, fps)
     res = np.stack([np.interp(grid, t, data[:, j]) for j in range(data.shape[1])], axis=1) if len(t) > 1 \
         else np.repeat(data, n, axis=0)
-    return _clip(res, columns, fps=fps, duration_s=duration_s, source=path.name, rad_per_unit=per_unit)
+    clip = _clip(res, columns, fps=fps, duration_s=duration_s, source=path.name, rad_per_unit=per_unit)
+    count = next((h for h in header if h.lower() in _COUNT_COLUMNS), "")
+    return LiveLinkTake(clip, channels=tuple(ARKIT_NAMES[k] for k in sorted(found.shapes)),
+                        rotations=tuple(ROTATION_COLUMNS[k] for k in sorted(found.rotations)),
+                        ignored=tuple(ignored), count_header=count)
 
 
 def _check_rate_argument(name: str, value: float | None, most: float) -> None:
@@ -327,8 +357,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         raise ClipError(f"{path}: cannot read CSV ({e.__class__.__name__})") from None
 
 
-def _map_columns(header: list[str], path: Path) -> tuple[int, _Columns]:
-    """The timecode column and the blendshape and rotation columns, matched by name."""
+def _map_columns(header: list[str], path: Path) -> tuple[int, _Columns, list[str]]:
+    """The timecode column, the blendshape and rotation columns (matched by name), and the header cells that
+    are neither (ignored)."""
     low = [h.lower() for h in header]
     if "timecode" not in low:
         raise ClipError(f"{path}: not a Live Link Face CSV (no Timecode column)")
@@ -338,7 +369,7 @@ def _map_columns(header: list[str], path: Path) -> tuple[int, _Columns]:
     ignored = []
     rot_low = [c.lower() for c in ROTATION_COLUMNS]
     for j, h in enumerate(header):
-        if j == tc_col or h.lower() in ("blendshapecount", "numproperties"):
+        if j == tc_col or h.lower() in _COUNT_COLUMNS:
             continue
         if h.lower() in rot_low:
             rotations.setdefault(rot_low.index(h.lower()), j)
@@ -352,7 +383,7 @@ def _map_columns(header: list[str], path: Path) -> tuple[int, _Columns]:
         raise ClipError(f"{path}: no ARKit blendshape or head rotation columns")
     if ignored:
         log.info("%s: ignoring %d columns: %s", path, len(ignored), ", ".join(ignored[:20]))
-    return tc_col, _Columns(shapes, rotations)
+    return tc_col, _Columns(shapes, rotations), ignored
 
 
 def _values(rows: Iterator[tuple[int, list[str]]], header: list[str], tc_col: int, columns: _Columns,

@@ -31,13 +31,15 @@ import numpy as np
 from rigs.core.errors import ConfigError
 from rigs.core.rotations import euler_to_axis_angle, euler_to_matrix
 
+from .carriage import (SWAY_BAND_HZ, SWAY_CHANNELS, accent_nods, add_carriage, add_torso, speaking_stance,
+                       turn_activity)
 from .gestures import gesture_keys
 from .idle import (NOISE_CHANNELS, add_breath, add_noise, add_sway, breathing, idle_energy, idle_pose, nods,
                    sway_root_m, weight_shift)
 from .legs import leg_ik, put_legs, reach_drop
 from .rig import BodyRig
 from .signals import keyframe_track, noise_params, prosody_track, smooth
-from .style import blend_style
+from .style import Style, blend_style
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ __all__ = ["BodyConfig", "animate_body"]
 
 ACTIVITY_TAU_S = 0.6   # smoothing of the speech mask into the (T,) speaking activity 0..1
 # independent random streams (numpy SeedSequence children; each child depends only on its index)
-N_STREAMS = 5
+N_STREAMS = 8
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,13 @@ class BodyConfig:
     nod_interval_s: tuple[float, float] = (2.5, 6.0)
     nod_deg: float = 4.0
     nod_s: float = 0.7
+    # speaking posture (carriage.py): arm carriage, torso and head participation
+    relax_pause_s: float = 1.5          # the arms relax to the idle pose only in pauses longer than this
+    carriage_abduct_deg: float = 16.0   # upper-arm abduction while speaking
+    carriage_elbow_deg: float = 45.0    # extra elbow flexion of the home position between gestures
+    speaking_lean_deg: float = 2.0      # forward lean of the torso while speaking
+    torso_sway_deg: float = 2.5         # slow spine/neck sway while speaking (about this amplitude)
+    accent_nod_deg: float = 3.0         # head nod on a pitch accent
     # liveliness noise
     noise_deg: float = 0.8
     # memory: frames per block of the per-frame pose computation (the result does not depend on it)
@@ -133,9 +142,14 @@ class _ClipSignals:
     head: np.ndarray | None   # (T, 3) head XYZ Euler radians, unconverted
     eyes: np.ndarray | None   # (T, 2, 3) eye XYZ Euler radians, unconverted
     key_t: np.ndarray         # (K,) gesture key times
-    key_v: np.ndarray         # (K, J*3) gesture key values, degrees relative to idle
+    key_v: np.ndarray         # (K, J*3 + 2) gesture key values, degrees relative to idle; left/right arm weights
     noise_params: tuple       # liveliness noise (global, closed form)
     idle: np.ndarray          # (J, 3) idle pose degrees
+    turn: np.ndarray          # (T,) speaking-turn activity (x Style.carriage)
+    accent_nods: np.ndarray   # (T,) head pitch degrees of the accent nods
+    style: Style              # the blended emotion style
+    torso_params: tuple       # speaking torso sway noise (global, closed form)
+    stance: np.ndarray        # (2,) this seed's carriage abduction and home-elbow factors
 
 
 def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_angles_rad, accent_times_s,
@@ -168,7 +182,7 @@ def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_ang
     J = rig.J
     t_s = np.arange(T) / fps
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed) & 0xFFFFFFFF).spawn(N_STREAMS)]
-    r_breath, r_sway, r_gest, r_nod, r_noise = streams
+    r_breath, r_sway, r_gest, r_nod, r_noise, r_accent_nod, r_torso, r_stance = streams
 
     speech = prosody_track(prosody, "speech", T, bool, False)
     loud = np.clip(np.nan_to_num(prosody_track(prosody, "loudness", T, np.float64, 0.0)), 0.0, 1.0)
@@ -188,12 +202,16 @@ def animate_body(*, fps: float, n_frames: int, prosody, head_angles_rad, eye_ang
     breath = breathing(t_s, fps, speech, style, cfg, r_breath)
     x_m, pelvis = weight_shift(t_s, energy, style, cfg, r_sway)
     key_t, key_v = gesture_keys(t_s, fps, speech, loud, voiced, accents, style, cfg, r_gest, rig)
+    turn = turn_activity(speech, fps, style, cfg)
+    acc_nod = accent_nods(t_s, fps, accents, speech, loud, style, cfg, r_accent_nod)
     del loud, voiced
     nod_deg = nods(t_s, fps, speech, style, cfg, r_nod)
     del speech
     sig = _ClipSignals(t_s=t_s, breath=breath, x_m=x_m, pelvis=pelvis, nods=nod_deg, energy=energy,
                        head=head, eyes=eyes, key_t=key_t, key_v=key_v,
-                       noise_params=noise_params(r_noise, len(NOISE_CHANNELS)), idle=idle_pose(rig, style, cfg))
+                       noise_params=noise_params(r_noise, len(NOISE_CHANNELS)), idle=idle_pose(rig, style, cfg),
+                       turn=turn, accent_nods=acc_nod, style=style, stance=speaking_stance(r_stance),
+                       torso_params=noise_params(r_torso, len(SWAY_CHANNELS), SWAY_BAND_HZ))
 
     aa = np.empty((T, J, 3), dtype=np.float32)
     root = np.empty((T, 3), dtype=np.float32)
@@ -239,7 +257,10 @@ def _pose_block(rig: BodyRig, cfg: BodyConfig, sig: _ClipSignals, sl: slice, cla
     E = np.broadcast_to(sig.idle, (n, J, 3)).copy()
     add_breath(E, rig, sig.breath[sl], cfg)
     add_sway(E, rig, sig.pelvis[sl])
-    E += keyframe_track(t_s, sig.key_t, sig.key_v).reshape(n, J, 3)
+    g = keyframe_track(t_s, sig.key_t, sig.key_v)
+    E += g[:, :-2].reshape(n, J, 3)
+    add_carriage(E, rig, sig.turn[sl], g[:, -2:], sig.style, cfg, stance=sig.stance)
+    add_torso(E, rig, t_s, sig.turn[sl], sig.accent_nods[sl], sig.torso_params, sig.style, cfg)
     E[:, rig.i["neck"], 0] += sig.nods[sl]
     add_noise(E, rig, t_s, sig.energy[sl], sig.noise_params, cfg)
 

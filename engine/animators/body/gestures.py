@@ -24,6 +24,7 @@ import numpy as np
 
 from rigs.core.errors import ConfigError
 
+from .carriage import TORSO_SHARES, gesture_twist
 from .rig import BodyRig, add_arm
 from .signals import MIN_JERK_PEAK_SPEED, peaks, smooth
 from .style import GESTURE_SHAPES, Style
@@ -123,6 +124,11 @@ def gesture_poses(shape: str, side: str, rig: BodyRig) -> tuple[np.ndarray, np.n
     elif shape == "sweep":
         yaw = 4.0 if side == "left" else -4.0
         S[rig.i["spine3"]] += (0, yaw, 0)
+    # the torso turns with a one-handed gesture, more at the apex than at the preparation
+    tw = gesture_twist(side)
+    for n, share in TORSO_SHARES:
+        P[rig.i[n], 1] += 0.5 * share * tw
+        S[rig.i[n], 1] += share * tw
     return P, S
 
 
@@ -145,8 +151,10 @@ def gesture_candidates(t_s, fps, speech, loud, voiced, accents, cfg: BodyConfig)
 
 
 def gesture_keys(t_s, fps, speech, loud, voiced, accents, style: Style, cfg: BodyConfig, rng, rig: BodyRig):
-    """Keyframes of the gesture offsets: times (K,) seconds and values (K, J*3) degrees relative to
-    idle, to be interpolated by :func:`~engine.animators.body.signals.keyframe_track` block by block.
+    """Keyframes of the gesture offsets: times (K,) seconds and values (K, J*3 + 2): degrees relative to
+    idle, then the left and right arms' gesture weights (0 at rest, 1 while that arm gestures, so the speaking carriage
+    of :mod:`~engine.animators.body.carriage` hands over to the gesture), to be interpolated by
+    :func:`~engine.animators.body.signals.keyframe_track` block by block.
 
     Strokes close together form a gesture unit (Kendon 2004): between them the hands only partly
     retract and stay in gesture space; after the last stroke of a unit (a long gap or a pause in the
@@ -217,7 +225,17 @@ def gesture_keys(t_s, fps, speech, loud, voiced, accents, style: Style, cfg: Bod
         key_t.append(prev.free_at_s + prev.retract_s)
         key_v.append(zero)
     kt = np.maximum.accumulate(np.asarray(key_t))  # guard against float rounding
-    return kt, np.stack(key_v)
+    # last two columns: the gesture weight of the left and the right arm, 1 where a key moves that arm's
+    # joints (in gesture space), 0 where it leaves the arm at rest (the other arm of a one-handed gesture)
+    V = np.stack(key_v)
+    weight = np.stack([np.abs(V.reshape(len(V), rig.J, 3)[:, _arm_joints(rig, sd)]).max(axis=(1, 2)) > 0
+                       for sd in ("left", "right")], axis=1).astype(np.float64)
+    return kt, np.concatenate([V, weight], axis=1)
+
+
+def _arm_joints(rig: BodyRig, side: str) -> list[int]:
+    """Indices of one arm's joints (collar to wrist)."""
+    return [rig.i[f"{side}_{p}"] for p in ("collar", "shoulder", "elbow", "wrist")]
 
 
 def _jitter(base_span: tuple[float, float], u: float) -> float:
