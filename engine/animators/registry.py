@@ -109,6 +109,18 @@ def _neural(**options) -> Animator:
     return NeuralAnimator.create(**options)
 
 
+def _phonetic_body(**options) -> Animator:
+    from engine.animators.learned_body import PhoneticBodyAnimator
+
+    return PhoneticBodyAnimator.create(**options)
+
+
+def _neural_body(**options) -> Animator:
+    from engine.animators.learned_body import NeuralBodyAnimator
+
+    return NeuralBodyAnimator.create(**options)
+
+
 def _default_mode() -> str:
     """'neural' when its shipped weights are present, else 'phonetic' (with a warning)."""
     from engine.learned.paths import DEFAULT_CHECKPOINT, default_weights_present
@@ -131,3 +143,9 @@ ANIMATORS.register(AnimatorInfo(
     name="neural", label="Neural", factory=_neural,
     description="learned from speech: lips regressed from the audio, upper face and head sampled by diffusion; "
                 "no transcript needed"))
+ANIMATORS.register(AnimatorInfo(
+    name="phonetic-body", label="Phonetic + learned body", factory=_phonetic_body,
+    description="phonetic face; torso and arms sampled by the learned body (VQ guide poses + diffusion)"))
+ANIMATORS.register(AnimatorInfo(
+    name="neural-body", label="Neural + learned body", factory=_neural_body,
+    description="neural face; torso and arms sampled by the learned body (VQ guide poses + diffusion)"))

@@ -8,6 +8,8 @@ import json
 import shlex
 import sys
 
+from engine.training.cli_train_body import extend_train_parser
+
 TRAIN_HELP = """\
 Train the neural face on a corpus (`parley corpus build`). `lips` trains the fast path (audio -> mouth,
 lip vertices, lips-closed head); `face` trains face diffusion (upper face, head, eyes) on top of a lip
@@ -32,6 +34,7 @@ def add_parser(sub) -> None:
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--card", help="export: JSON object added to the checkpoint's info (how it was made)")
     t.set_defaults(handler=run)
+    extend_train_parser(t)   # `parley train body` (engine/training/cli_train_body.py)
 
 
 def run(ns) -> int:
