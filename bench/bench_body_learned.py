@@ -54,11 +54,13 @@ def main(argv=None) -> int:
     from engine.learned.body_model import LearnedBody, load_body
     from engine.learned.body_paths import DEFAULT_BODY_CHECKPOINT
     from engine.learned.body_vq import BODY_JOINTS
+    from engine.learned.layout import emotion_vector
     from engine.metrics import body as M
     from engine.training.corpus.shards import TARGETS, Corpus
     from rigs.core.skeleton import canonical_skeleton
 
     torch.set_num_threads(1)
+    neutral = emotion_vector({})
     t0 = time.time()
     sk = canonical_skeleton()
     idx = [sk.names.index(n) for n in BODY_JOINTS]
@@ -93,7 +95,7 @@ def main(argv=None) -> int:
         audio = Audio(samples=y, sr=16000, duration_s=len(y) / 16000, source_name=f"window{k}", source_sha256="",
                       original_sr=16000, channels=1)
         onsets.append(librosa.onset.onset_detect(y=y, sr=16000, units="time"))
-        systems["learned body"].append([flat(model.run(w["mel"].astype(np.float32), np.zeros(7), seed=s)["joint_angles_rad"])
+        systems["learned body"].append([flat(model.run(w["mel"].astype(np.float32), neutral, seed=s)["joint_angles_rad"])
                                         for s in seeds])
         pros = analyze(audio, fps=FPS, config=FeatureConfig(use_silero=False))
         acc = detect_accents(pros, fps=FPS, n_frames=T)
@@ -138,11 +140,11 @@ def main(argv=None) -> int:
     Tm = int(round(speech.duration_s * mc.fps))
     mel = log_mel(speech.samples, sr=mc.sample_rate, fps=mc.feature_fps, n_mels=mc.n_mels, n_fft=mc.n_fft,
                   n_frames=Tm * mc.feature_ratio)
-    model.run(mel, np.zeros(7), seed=0)
+    model.run(mel, neutral, seed=0)
     times = []
     for s in range(3):
         t = time.perf_counter()
-        model.run(mel, np.zeros(7), seed=s)
+        model.run(mel, neutral, seed=s)
         times.append(time.perf_counter() - t)
     print(f"\nspeed: {speech.duration_s / np.median(times):.1f}x real time per sample (learned body model only, "
           f"{speech.duration_s:.1f} s jfk.flac, median of 3, torch threads {ns.threads})")

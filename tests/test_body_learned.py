@@ -51,7 +51,8 @@ def _audio(duration_s: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _motion(env: np.ndarray, seed: int) -> np.ndarray:
-    """(T, J, 3) axis-angle: arms raise with the loudness, the torso sways."""
+    """(T, J, 3) axis-angle: arms raise with the loudness, the torso sways, and a gesture the audio does not
+    predict (a random shoulder target each second, eased in) makes the plan a distribution, not a function."""
     sk = canonical_skeleton()
     rng = np.random.default_rng(seed)
     T = len(env)
@@ -61,6 +62,10 @@ def _motion(env: np.ndarray, seed: int) -> np.ndarray:
         ja[:, sk.names.index(f"{side}_shoulder"), 2] = sgn * (0.9 + 0.5 * env)
         ja[:, sk.names.index(f"{side}_elbow"), 1] = sgn * (0.3 + 0.6 * env * rng.uniform(0.5, 1))
     ja[:, sk.names.index("spine2"), 1] = 0.1 * np.sin(2 * np.pi * 0.3 * t + rng.uniform(0, 6))
+    keys = rng.uniform(-0.5, 0.5, (int(np.ceil(T / 30)) + 1, 2))
+    gesture = np.stack([np.interp(t, np.arange(len(keys)), keys[:, k]) for k in range(2)], 1)   # (T, 2) rad
+    ja[:, sk.names.index("left_shoulder"), 0] += gesture[:, 0]
+    ja[:, sk.names.index("right_shoulder"), 0] += gesture[:, 1]
     return ja
 
 
@@ -91,6 +96,15 @@ def _write_corpus(root: Path) -> Path:
     write_corpus_json(root, spec, joint_names=list(canonical_skeleton().names))
     write_manifest(root, rows)
     return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and leave the other CI core to other work)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

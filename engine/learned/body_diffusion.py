@@ -30,9 +30,13 @@ import torch.nn.functional as F
 from engine.learned.body_guide import MelNorm
 from engine.learned.body_vq import POSE_DIMS, PoseNorm
 from engine.learned.denoiser import FiLMBlock, timestep_embedding
-from engine.learned.diffusion import GaussianDiffusion
+from engine.learned.diffusion import GaussianDiffusion, cosine_alphas_cumprod
 from engine.learned.encoder import AudioEncoder, ChannelNorm, EncoderConfig
 from rigs.core.emotions import EMOTIONS
+
+
+X0_CLIP = 10.0    # normalised poses lie within a few std; the clean estimate is clipped there (improved-diffusion's
+                  # clip_denoised): at the first steps alpha-bar is ~1e-9 and an unclipped estimate explodes
 
 
 @dataclass(frozen=True)
@@ -48,16 +52,19 @@ class BodyDiffusionConfig:
     s_guide: float = 1.5            # guidance weight of the guide keyframes
     p_drop_audio: float = 0.1
     p_drop_guide: float = 0.15
+    velocity_weight: float = 1.0
     chunk_frames: int = 120
     overlap_frames: int = 30
 
 
 class BodyDenoiser(nn.Module):
-    """network(x_t, t, cond, audio_on, guide_on) -> predicted noise (B, D, T) (module docstring)."""
+    """network(x_t, t, cond, audio_on, guide_on) -> predicted noise (B, D, T) (module docstring); inside it
+    predicts the clean motion (:meth:`predict_x0`) and returns the noise that implies."""
 
     def __init__(self, config: BodyDiffusionConfig):
         super().__init__()
         self.config = config
+        self.register_buffer("alphas_cumprod", cosine_alphas_cumprod(config.diffusion_steps).float(), persistent=False)
         C, E = config.channels, config.embed
         self.inp = nn.Conv1d(POSE_DIMS, C, 1)
         self.audio = nn.Conv1d(config.encoder.channels, C, 1)
@@ -73,6 +80,11 @@ class BodyDenoiser(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x, t, cond, audio_on, guide_on):
+        ab = self.alphas_cumprod[t][:, None, None]                               # (B, 1, 1)
+        x0 = self.predict_x0(x, t, cond, audio_on, guide_on)
+        return (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+    def predict_x0(self, x, t, cond, audio_on, guide_on):
         a = self.audio(cond["audio"])                                            # (B, C, T)
         a = torch.where(audio_on[:, None, None], a, self.audio_null[None, :, None].expand_as(a))
         g = self.guide(cond["guide"])                                            # (B, C, T)
@@ -112,11 +124,24 @@ class BodyDiffusion(nn.Module):
 
     def loss(self, mel, emotion, x0, guide, mask, *, generator: torch.Generator | None = None,
              p_drop: tuple[float, float] | None = None):
-        """mel (B, ratio T, M) normalised, x0 and guide (B, D, T) normalised poses, mask (B, T)."""
+        """mel (B, ratio T, M) normalised, x0 and guide (B, D, T) normalised poses, mask (B, T) -> the masked
+        MSE of the clean-motion estimate plus ``velocity_weight`` times that of its frame-to-frame change (the
+        motion-diffusion objective of MDM, Tevet et al. 2023), at steps drawn uniformly; conditions dropped at
+        random for guidance."""
         c = self.config
         pa, pg = p_drop if p_drop is not None else (c.p_drop_audio, c.p_drop_guide)
+        diff = self.diffusion()
+        B, dev = x0.shape[0], x0.device
+        t = torch.randint(0, diff.steps, (B,), generator=generator, device=dev)
+        noise = torch.randn(x0.shape, generator=generator, device=dev)
+        audio_on = torch.rand(B, generator=generator, device=dev) >= pa
+        guide_on = torch.rand(B, generator=generator, device=dev) >= pg
         cond = {"audio": self.encoder(mel).transpose(1, 2), "guide": guide, "emotion": emotion}
-        return self.diffusion().training_loss(x0, cond, mask, p_drop_audio=pa, p_drop_emotion=pg, generator=generator)
+        x0_hat = self.denoiser.predict_x0(diff.q_sample(x0, t, noise), t, cond, audio_on, guide_on)
+        err = ((x0_hat - x0) ** 2).mean(1)                                       # (B, T)
+        vel = ((x0_hat.diff(dim=-1) - x0.diff(dim=-1)) ** 2).mean(1)             # (B, T - 1)
+        m, mv = mask, mask[:, 1:] * mask[:, :-1]
+        return (err * m).sum() / m.sum().clamp(min=1) + c.velocity_weight * (vel * mv).sum() / mv.sum().clamp(min=1)
 
     @torch.no_grad()
     def sample(self, mel, emotion, guide, *, generator: torch.Generator | None = None,
@@ -170,7 +195,8 @@ def ddim_inpaint(diffusion: GaussianDiffusion, cond: dict, known_x0: torch.Tenso
         e0, ea, eag = net(torch.cat([x, x, x]), torch.full((3 * B,), t, dtype=torch.long, device=x.device),
                           c3, a3, g3).chunk(3)
         eps = e0 + s_audio * (ea - e0) + s_guide * (eag - ea)
-        x0 = (x - (1 - ab[t]).sqrt() * eps) / ab[t].sqrt()
+        x0 = ((x - (1 - ab[t]).sqrt() * eps) / ab[t].sqrt()).clamp(-X0_CLIP, X0_CLIP)   # = the network's x0
+        eps = (x - ab[t].sqrt() * x0) / (1 - ab[t]).sqrt()                       # consistent with the clipped x0
         if k + 1 == len(ts):
             return x0
         a_next = ab[ts[k + 1]]
