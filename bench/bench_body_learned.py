@@ -16,11 +16,11 @@ axis-angle radians, flattened):
 * ``random train clip``: a random ``train`` window's motion (another random one per seed).
 
 Also: cross-sample diversity (seeds of the same window), beat consistency (audio onsets of librosa vs motion
-speed minima), speed of the learned body in x real time per sample with ``--threads`` torch threads on one
-long recording, and the foot drift (mm) of ``phonetic-body`` clips (max ankle displacement from frame 0).
+speed minima), speed of the learned body in x real time per sample with ``--threads`` torch threads (the
+model's default is one) on one long recording, and the foot drift (mm) of ``phonetic-body`` clips (max ankle displacement from frame 0).
 
     PARLEY_DATA=... PYTHONPATH=. python bench/bench_body_learned.py --corpus CORPUS [--checkpoint CKPT]
-        [--windows N] [--seeds S] [--threads 2]
+        [--windows N] [--seeds S] [--threads 1]
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint", help="learned-body weights (default: the shipped ones)")
     ap.add_argument("--windows", type=int, default=60, help="held-out windows scored")
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2, help="torch threads for the speed measurement")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads while the learned body samples (speed)")
     ns = ap.parse_args(argv)
 
     import librosa
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     from engine.audio.spectral import log_mel
     from rigs.core.files import data_root
 
-    torch.set_num_threads(ns.threads)
+    model.threads = ns.threads
     speech = load_audio(data_root() / "speech" / "jfk.flac")
     mc = model.mel_config
     Tm = int(round(speech.duration_s * mc.fps))
