@@ -393,3 +393,22 @@ def test_animate_samples_gives_different_upper_body_takes(trained, short_audio, 
             assert d > 2.0
     assert [c.meta["seed"] for c in clips] == [0, 1, 2]
     assert os.environ["PARLEY_BODY_CHECKPOINT"] == str(trained[0])
+
+
+def test_a_killed_run_resumes_where_it_stopped(corpus, tmp_path):
+    out = tmp_path / "resume.pt"
+    cfg = BodyTrainConfig(steps=40, batch_size=4, vq_batch_frames=64, save_every_s=0.0, **TINY)
+
+    def kill(stage, step, total, parts):
+        if stage == "guide" and step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_body(cfg, data=corpus, out=out, progress=kill)
+    state = load_body(out).training
+    assert state["done"] == ["vq"] and state["stage"] == "guide" and state["step"] == 2   # saved after step 2
+    seen = []
+    info = train_body(cfg, data=corpus, out=out, resume=True, progress=lambda s, k, n, p: seen.append((s, k)))
+    assert seen[0] == ("guide", 3)                              # no stage or step is done twice
+    assert info["steps"] == {"vq": 4, "guide": 10, "diffusion": 26}
+    assert load_body(out).complete()
