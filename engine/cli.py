@@ -100,6 +100,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     r.add_argument("args", nargs=argparse.REMAINDER)
     _add_study_parser(sub)
+    from engine.training.cli_train import add_parser as add_train_parser  # parser only: no torch until it runs
+
+    add_train_parser(sub)
     from engine.emotions_cli import add_emotions_parser
 
     add_emotions_parser(sub)
@@ -515,7 +518,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=level, format="parley: %(levelname)s: %(message)s", stream=sys.stderr)
     handlers = {"animate": _cmd_animate, "modes": _cmd_modes, "info": _cmd_info, "export": _cmd_export,
                 "render": _cmd_render, "study": _cmd_study, "emotions": _cmd_emotions, "corpus": _cmd_corpus,
-                "stream": _cmd_stream, "batch": _cmd_batch}
+                "stream": _cmd_stream, "batch": _cmd_batch, "train": lambda ns: ns.handler(ns)}
     try:
         with handle_signals():
             return handlers[ns.command](ns)

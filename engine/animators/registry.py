@@ -9,11 +9,14 @@ never loads a model. Add an animator by implementing it (see :mod:`engine.animat
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from engine.animators.base import Animator
 from rigs.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def _always_available() -> str | None:
@@ -100,11 +103,49 @@ def _neutral(**options) -> Animator:
     return NeutralAnimator.create(**options)
 
 
+def _neural(**options) -> Animator:
+    from engine.animators.neural.animator import NeuralAnimator
+
+    return NeuralAnimator.create(**options)
+
+
+def _phonetic_body(**options) -> Animator:
+    from engine.animators.learned_body import PhoneticBodyAnimator
+
+    return PhoneticBodyAnimator.create(**options)
+
+
+def _neural_body(**options) -> Animator:
+    from engine.animators.learned_body import NeuralBodyAnimator
+
+    return NeuralBodyAnimator.create(**options)
+
+
+def _default_mode() -> str:
+    """'neural' when its shipped weights are present, else 'phonetic' (with a warning)."""
+    from engine.learned.paths import DEFAULT_CHECKPOINT, default_weights_present
+
+    if default_weights_present():
+        return "neural"
+    log.warning("neural-face weights missing (%s); the default mode falls back to 'phonetic'", DEFAULT_CHECKPOINT)
+    return "phonetic"
+
+
 ANIMATORS = Registry()
-DEFAULT_MODE = "phonetic"
+DEFAULT_MODE = _default_mode()
 ANIMATORS.register(AnimatorInfo(
     name="phonetic", label="Phonetic", factory=_phonetic,
     description="phone timing + coarticulation rules; works on any voice, no training"))
 ANIMATORS.register(AnimatorInfo(
     name="neutral", label="Rest (timing only)", factory=_neutral, stochastic=False,
     description="a clip of the right length with the face and body at rest"))
+ANIMATORS.register(AnimatorInfo(
+    name="neural", label="Neural", factory=_neural,
+    description="learned from speech: lips regressed from the audio, upper face and head sampled by diffusion; "
+                "no transcript needed"))
+ANIMATORS.register(AnimatorInfo(
+    name="phonetic-body", label="Phonetic + learned body", factory=_phonetic_body,
+    description="phonetic face; torso and arms sampled by the learned body (VQ guide poses + diffusion)"))
+ANIMATORS.register(AnimatorInfo(
+    name="neural-body", label="Neural + learned body", factory=_neural_body,
+    description="neural face; torso and arms sampled by the learned body (VQ guide poses + diffusion)"))

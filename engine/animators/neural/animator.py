@@ -1,0 +1,155 @@
+"""The neural animator: audio -> learned mouth (fast path) + sampled upper face, head and eyes -> Clip.
+
+No transcript and no phone recogniser: the log-mel of the recording (:func:`engine.audio.spectral.log_mel`
+at the checkpoint's feature rate) goes through the lip regressor and face diffusion of
+:mod:`engine.learned` (torch stays there). The mouth channels, the lip-region vertices (template neutral +
+predicted offsets) and the lips-closed probability come from the deterministic fast path; lip contact is
+enforced where that probability fires (:mod:`.contact`); the upper face, head and eyes are sampled with the
+request's seed. Emotion enters both models as a vector in :data:`rigs.core.emotions.EMOTIONS` order. The body
+stays the shared procedural one. On a recording where the energy detector finds no speech the mouth is left
+at rest.
+
+Weights: ``AnimateRequest.checkpoint``, else ``$PARLEY_NEURAL_CHECKPOINT``, else the shipped default
+(:data:`engine.learned.paths.DEFAULT_CHECKPOINT`); they load once per instance. The clip's meta records the
+checkpoint id and sha256.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.animators.base import AnimateRequest, Analysis, FaceTrack, Progress
+from engine.animators.compose import (BODY_MODEL_ID, REST_MODEL_ID, STAGE_START, ComposeConfig, ComposedAnimator,
+                                      compose_clip)
+from engine.animators.neural.contact import ContactConfig, enforce_contact
+from engine.learned.layout import MOUTH_INDEX, UPPER_INDEX, emotion_vector
+from engine.learned.paths import CHECKPOINT_ENV, DEFAULT_CHECKPOINT
+from rigs.core.arkit import NUM_CHANNELS
+from rigs.core.clip import Clip
+from rigs.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+MM_TO_M = 0.001
+
+
+@dataclass(frozen=True)
+class NeuralConfig(ComposeConfig):
+    """The neural animator: the shared stages, contact enforcement and diffusion sampling settings."""
+
+    contact: ContactConfig = field(default_factory=ContactConfig)
+    sampling_steps: int | None = None     # DDIM steps (None: the checkpoint's)
+    head_gain: float = 1.0                # scales the sampled head rotation handed to the body
+
+
+def checkpoint_path(checkpoint: str | None) -> str:
+    return str(checkpoint or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
+
+
+class NeuralAnimator(ComposedAnimator):
+    """Learned face (registry name ``neural``); see the module docstring."""
+
+    name = "neural"
+    model_id = "neural-face-v1"
+
+    def __init__(self, config: NeuralConfig = NeuralConfig(), *, checkpoint: str | None = None, device: str = "cpu"):
+        from engine.learned.checkpoint import load_checkpoint
+
+        super().__init__(config)
+        self.config: NeuralConfig = config
+        self.loaded = load_checkpoint(checkpoint_path(checkpoint), device=device, require_face=True)
+        self.net = self.loaded.model(device)
+        self.closed_threshold = float(self.loaded.info.get("closed_threshold", 0.5))
+
+    @classmethod
+    def create(cls, *, model: str | None = None, checkpoint: str | None = None, device: str = "cpu"):
+        if model is not None:
+            raise ConfigError("mode 'neural' has no named models; use --checkpoint for other weights")
+        return cls(checkpoint=checkpoint, device=device)
+
+    def checkpoint(self) -> dict | None:
+        return {"id": self.loaded.id, "sha256": self.loaded.sha256, "path": self.loaded.path.name,
+                "step": self.loaded.info.get("step")}
+
+    # -- the face ---------------------------------------------------------------------------------------
+    def predict(self, audio, analysis: Analysis, request: AnimateRequest) -> dict:
+        """The networks' raw outputs at the clip's frames (see :meth:`engine.learned.face.NeuralFace.run`)."""
+        from engine.audio.spectral import log_mel
+
+        mc = self.net.mel_config
+        if int(audio.sr) != mc.sample_rate:
+            raise ConfigError(f"the neural face needs {mc.sample_rate} Hz audio, got {audio.sr} Hz")
+        T = analysis.n_frames
+        fps = float(request.fps)
+        # the models run at their own frame rate; other clip rates are resampled from it
+        T_model = max(1, int(round(audio.duration_s * mc.fps)))
+        mel = log_mel(audio.samples, sr=mc.sample_rate, fps=mc.feature_fps, n_mels=mc.n_mels, n_fft=mc.n_fft,
+                      n_frames=T_model * mc.feature_ratio)
+        out = self.net.run(mel, emotion_vector(request.emotion_dict()), seed=request.seed,
+                           sampling_steps=self.config.sampling_steps)
+        if T_model != T or fps != mc.fps:
+            src = np.arange(T_model) / mc.fps
+            dst = np.arange(T) / fps
+            out = {k: _resample(v, src, dst) for k, v in out.items()}
+        return out
+
+    def face_and_lips(self, audio, analysis: Analysis, request: AnimateRequest):
+        T = analysis.n_frames
+        out = self.predict(audio, analysis, request)
+        lm = self.lips.model()
+        x = np.zeros((T, NUM_CHANNELS), np.float32)
+        x[:, MOUTH_INDEX] = out["expression"][:, MOUTH_INDEX]
+        x[:, UPPER_INDEX] = out["upper"]
+        offsets, p_closed = out["lip_offsets_mm"], out["p_closed"]
+        if not analysis.speech_found:          # no speech: the mouth rests
+            x[:, MOUTH_INDEX] = 0.0
+            offsets, p_closed = np.zeros_like(offsets), np.zeros_like(p_closed)
+        thr = self.config.contact.threshold if self.config.contact.threshold is not None else self.closed_threshold
+        x, offsets = enforce_contact(x, offsets, p_closed, threshold=thr, config=self.config.contact,
+                                     lip_model=lm if lm is not None and lm.num_vertices == offsets.shape[1] else None)
+        face = FaceTrack(expression=np.clip(x, 0, 1).astype(np.float32),
+                         head_angles_rad=(self.config.head_gain * out["head_sampled_rad"]).astype(np.float32),
+                         eye_angles_rad=out["eyes_rad"].astype(np.float32))
+        if lm is None:
+            lips = (np.zeros((T, 0, 3), np.float32), np.zeros(0, np.int64), None)
+        elif lm.num_vertices != offsets.shape[1]:
+            log.warning("checkpoint predicts %d lip vertices, the lip model has %d; lips from the expression",
+                        offsets.shape[1], lm.num_vertices)
+            lips = self.lips(face.expression)
+        else:
+            pos = (lm.neutral_m[None] + offsets * MM_TO_M).astype(np.float32)
+            lips = (pos, np.asarray(lm.vertex_ids, np.int64), f"{self.model_id}-lips")
+        return face, lips, p_closed
+
+    def face(self, audio, analysis: Analysis, request: AnimateRequest) -> FaceTrack:
+        return self.face_and_lips(audio, analysis, request)[0]
+
+    def animate(self, audio, request: AnimateRequest, *, progress: Progress | None = None) -> Clip:
+        """The shared stages, with the lip vertices taken from the network instead of the linear lip model."""
+        report = progress or (lambda stage, frac: None)
+        report("analyze", STAGE_START["analyze"])
+        analysis = self.analyze(audio, request, progress=report)
+        if not analysis.speech_found:
+            log.warning("%s: no speech found; animating an idle (blinking, breathing) character",
+                        getattr(audio, "source_name", "audio"))
+        report("face", STAGE_START["face"])
+        face, lips, p_closed = self.face_and_lips(audio, analysis, request)
+        report("body", STAGE_START["body"])
+        body = self.body(analysis, face, request)
+        report("lips", STAGE_START["lips"])
+        report("compose", STAGE_START["compose"])
+        clip = compose_clip(audio, request, mode=self.name, analysis=analysis, face=face, body=body, lips=lips,
+                            model_ids={"face": self.model_id, "body": BODY_MODEL_ID if request.body else REST_MODEL_ID},
+                            config=self.config, checkpoint=self.checkpoint(),
+                            closed_frames=int(np.sum(p_closed >= self.closed_threshold)))
+        report("animated", STAGE_START["animated"])
+        return clip
+
+
+def _resample(v: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Linear resampling along axis 0 of any (T, ...) array."""
+    flat = v.reshape(len(v), -1)
+    out = np.stack([np.interp(dst, src, flat[:, j]) for j in range(flat.shape[1])], axis=1)
+    return out.reshape((len(dst),) + v.shape[1:]).astype(np.float32)

@@ -1,0 +1,70 @@
+"""``parley train lips|face|export``: the command-line jobs of the neural-face trainers.
+
+The parser is built without importing torch; the handler imports the trainer when it runs.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+from engine.training.cli_train_body import extend_train_parser
+
+TRAIN_HELP = """\
+Train the neural face on a corpus (`parley corpus build`). `lips` trains the fast path (audio -> mouth,
+lip vertices, lips-closed head); `face` trains face diffusion (upper face, head, eyes) on top of a lip
+regressor (--lips or --init) and writes the file the neural animator loads. `export` writes a float16
+shipping copy. --init default fine-tunes the shipped weights (never overwriting them)."""
+
+
+def add_parser(sub) -> None:
+    t = sub.add_parser("train", help="train the neural face (lips, face) on a corpus", description=TRAIN_HELP)
+    t.add_argument("kind", choices=("lips", "face", "export"), help="what to train (or export)")
+    t.add_argument("--data", help="corpus folder (train and val splits)")
+    t.add_argument("--out", required=True, help="checkpoint to write (.pt)")
+    t.add_argument("--init", help="start from 'default' (the shipped weights) or a checkpoint; for export: the source")
+    t.add_argument("--lips", help="face: the trained lip regressor to build on")
+    t.add_argument("--minutes", type=float, help="wall-time budget")
+    t.add_argument("--steps", type=int, help="optimizer-step budget")
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    t.add_argument("--card", help="export: JSON object added to the checkpoint's info (how it was made)")
+    t.set_defaults(handler=run)
+    extend_train_parser(t)   # `parley train body` (engine/training/cli_train_body.py)
+
+
+def run(ns) -> int:
+    from engine.training.train_face import TrainConfig, export, train
+    from rigs.core.errors import ConfigError
+
+    if ns.kind == "export":
+        if not ns.init:
+            raise ConfigError("export: give the source checkpoint with --init")
+        card = json.loads(ns.card) if ns.card else None
+        print(export(ns.init, ns.out, card=card))
+        return 0
+    if not ns.data:
+        raise ConfigError(f"train {ns.kind}: --data CORPUS is required")
+    from engine import console
+
+    cfg = TrainConfig(kind=ns.kind, steps=ns.steps, minutes=ns.minutes, batch_size=ns.batch_size, lr=ns.lr,
+                      seed=ns.seed, threads=ns.threads)
+    bar = console._tqdm()(total=ns.steps, desc=f"train {ns.kind}", file=sys.stderr, dynamic_ncols=True,
+                          mininterval=0.5)
+
+    def progress(step: int, total, parts: dict) -> None:
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=f"{parts['loss']:.4f}", refresh=False)
+
+    try:
+        info = train(cfg, data=ns.data, out=ns.out, init=ns.init, lips_checkpoint=ns.lips, resume=ns.resume,
+                     device=ns.device, command="parley " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                     progress=progress)
+    finally:
+        bar.close()
+    print(json.dumps({"out": ns.out, "step": info.get("step"), "val": info.get("val")}))
+    return 0

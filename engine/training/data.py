@@ -1,0 +1,117 @@
+"""Training batches for the neural face models, read from a corpus (:class:`engine.training.corpus.shards.Corpus`).
+
+:class:`FaceData` opens one split of a corpus, checks that it can train a model (windows exist, the feature
+layout matches, the audio is not silent) and hands out batches of float32 torch tensors:
+
+- ``mel`` (B, 4W, n_mels): causally normalised log-mel (:func:`engine.learned.features.normalize_mel`);
+- ``emotion`` (B, 7) through :func:`engine.learned.layout.emotion_vector`;
+- ``expression`` (B, W, 52), ``lip_offsets_mm`` (B, W, L, 3), ``head_rad`` (B, W, 3) (neck + head joint
+  rotations), ``eyes_rad`` (B, W, 6);
+- ``bilabial``, ``open_vowel``, ``mask`` (B, W) 0/1 from the corpus's phones and mask;
+- ``has_lips``, ``has_head`` (B,) 0/1: which targets the window really holds.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.learned.features import LOG_FLOOR, MelConfig, normalize_mel
+from engine.learned.layout import BILABIAL_INDEX, EYE_JOINTS, HEAD_JOINTS, OPEN_VOWEL_INDEX, UPPER_INDEX, emotion_vector
+from engine.training.corpus.shards import TARGETS, Corpus
+from rigs.core.emotions import EMOTIONS
+from rigs.core.errors import ConfigError
+from rigs.core.skeleton import canonical_skeleton
+
+MIN_WINDOWS = 2                 # fewer windows than this cannot train anything
+SILENT_MEL = LOG_FLOOR + 1.0    # a window whose loudest mel bin stays below this is silent
+STATS_WINDOWS = 256             # windows sampled for the normalisation statistics
+
+
+def mel_config_of(spec) -> MelConfig:
+    return MelConfig(sample_rate=spec.sample_rate, fps=spec.fps, feature_ratio=spec.feature_ratio, n_mels=spec.n_mels)
+
+
+class FaceData:
+    """One split of a corpus as training batches (module docstring)."""
+
+    def __init__(self, corpus_dir: str | Path, split: str):
+        self.corpus = Corpus(corpus_dir, split=split)
+        self.spec = self.corpus.spec
+        self.split = split
+        if len(self.corpus) < MIN_WINDOWS:
+            raise ConfigError(f"{corpus_dir}: split {split!r} has {len(self.corpus)} windows; at least "
+                              f"{MIN_WINDOWS} are needed (build a larger corpus)")
+        sk = canonical_skeleton()
+        if self.spec.num_joints not in (0, sk.num_joints):
+            raise ConfigError(f"{corpus_dir}: {self.spec.num_joints} joints, expected the canonical {sk.num_joints}")
+        self.head_joints = [sk.names.index(n) for n in HEAD_JOINTS]
+        self.eye_joints = [sk.names.index(n) for n in EYE_JOINTS]
+        self.mel_config = mel_config_of(self.spec)
+        self.has_lips_col, self.has_body_col = TARGETS.index("lip_offsets_mm"), TARGETS.index("joint_angles")
+
+    def __len__(self) -> int:
+        return len(self.corpus)
+
+    @property
+    def num_lip_vertices(self) -> int:
+        return int(self.spec.num_lip_vertices)
+
+    def raw(self, k: int) -> dict:
+        return self.corpus.window(k)
+
+    def mel_stats(self, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(n_mels,) mean and std of the floored log-mel over up to STATS_WINDOWS windows; ConfigError if silent."""
+        rng = np.random.default_rng(seed)
+        ks = rng.choice(len(self), size=min(len(self), STATS_WINDOWS), replace=False)
+        mel = np.concatenate([np.maximum(self.raw(int(k))["mel"].astype(np.float64), LOG_FLOOR) for k in ks])
+        if mel.max() < SILENT_MEL:
+            raise ConfigError(f"{self.corpus.root}: the {self.split} audio is silent; nothing to learn from")
+        return mel.mean(0).astype(np.float32), np.maximum(mel.std(0), 1e-3).astype(np.float32)
+
+    def face_stats(self, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(FACE_DIMS,) mean and std of the diffusion targets (upper face, head, eyes) over real frames."""
+        rng = np.random.default_rng(seed)
+        ks = rng.choice(len(self), size=min(len(self), STATS_WINDOWS), replace=False)
+        b = self.batch(ks, mel_mean=None, mel_std=None)
+        y = face_targets(b)                                                   # (B, W, D)
+        m = b["mask"].bool()
+        v = y[m].numpy().astype(np.float64)
+        return v.mean(0).astype(np.float32), np.maximum(v.std(0), 1e-3).astype(np.float32)
+
+    def batch(self, ks, *, mel_mean, mel_std) -> dict[str, torch.Tensor]:
+        """Windows ``ks`` as a batch of tensors (module docstring); mel_mean None skips the mel."""
+        ws = [self.raw(int(k)) for k in ks]
+        W = self.spec.frames
+        out: dict[str, np.ndarray] = {}
+        if mel_mean is not None:
+            mel = np.stack([w["mel"] for w in ws]).astype(np.float32)       # (B, 4W, M)
+            out["mel"], _ = normalize_mel(mel, mean=mel_mean, std=mel_std, feature_fps=self.mel_config.feature_fps,
+                                          tau_s=self.mel_config.tau_s)
+        out["emotion"] = np.stack([emotion_vector(dict(zip(EMOTIONS, map(float, w["emotion"]), strict=True)))
+                                   for w in ws])
+        out["expression"] = np.stack([w["expression"] for w in ws]).astype(np.float32)
+        out["lip_offsets_mm"] = np.stack([w["lip_offsets_mm"] for w in ws]).astype(np.float32)
+        if self.spec.num_joints:
+            ja = np.stack([w["joint_angles"] for w in ws]).astype(np.float32)     # (B, W, J, 3)
+            out["head_rad"] = ja[:, :, self.head_joints].sum(2)
+            out["eyes_rad"] = ja[:, :, self.eye_joints].reshape(len(ws), W, 6)
+        else:
+            out["head_rad"] = np.zeros((len(ws), W, 3), np.float32)
+            out["eyes_rad"] = np.zeros((len(ws), W, 6), np.float32)
+        ph = np.stack([w["phones"] for w in ws]).astype(np.int64)            # (B, W)
+        out["bilabial"] = np.isin(ph, BILABIAL_INDEX).astype(np.float32)
+        out["open_vowel"] = np.isin(ph, OPEN_VOWEL_INDEX).astype(np.float32)
+        out["mask"] = np.stack([w["mask"] for w in ws]).astype(np.float32)
+        has = np.stack([w["has"] for w in ws])
+        out["has_lips"] = has[:, self.has_lips_col].astype(np.float32)
+        out["has_head"] = has[:, self.has_body_col].astype(np.float32)
+        out["has_phones"] = has[:, TARGETS.index("phones")].astype(np.float32)
+        return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in out.items()}
+
+
+def face_targets(batch: dict) -> torch.Tensor:
+    """(B, W, FACE_DIMS) what diffusion generates: upper-face weights, head, eyes."""
+    return torch.cat([batch["expression"][..., torch.from_numpy(UPPER_INDEX)], batch["head_rad"], batch["eyes_rad"]],
+                     dim=-1)

@@ -1,0 +1,298 @@
+"""Train the neural face: ``parley train lips`` (the fast path) and ``parley train face`` (face diffusion).
+
+nanoGPT's train.py in spirit: one loop, AdamW with warm-up and cosine decay, gradient clipping, a budget of
+steps and/or minutes, validation on the corpus's ``val`` split once per epoch (a pass over the training
+windows), the checkpoint written after each validation with the optimizer, step and RNG states so a run
+resumes exactly (``--resume``), and the config dataclasses stored with the weights (:mod:`engine.learned.checkpoint`).
+
+- ``lips``: :class:`engine.learned.lipsync.LipRegressor` with :func:`~engine.learned.lipsync.lip_loss`; the
+  validation also calibrates the lips-closed threshold (best balanced accuracy on val bilabials) and stores it.
+- ``face``: :class:`engine.learned.face.FaceDiffusion` on top of a frozen lip regressor (``--lips CKPT`` or
+  the one inside ``--init``); the written file holds both, which is what the neural animator loads.
+
+``--init default`` starts from the shipped weights (fine-tuning); the shipped file is never written.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from engine.learned.checkpoint import load_checkpoint, save_checkpoint
+from engine.learned.face import FaceConfig, FaceDiffusion, audio_condition, audio_dims
+from engine.learned.layout import MOUTH_INDEX
+from engine.learned.lipsync import LipConfig, LipRegressor, lip_loss
+from engine.learned.paths import DEFAULT_CHECKPOINT
+from engine.training.data import FaceData, face_targets
+from rigs.core.arkit import ARKIT_INDEX
+from rigs.core.errors import ConfigError
+from rigs.core.files import sha256_file
+
+log = logging.getLogger(__name__)
+
+KINDS = ("lips", "face")
+DEFAULT_SCHEDULE_STEPS = 6000
+THRESHOLDS = np.round(np.arange(0.1, 0.91, 0.05), 2)   # lips-closed thresholds tried on val
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    kind: str = "lips"
+    steps: int | None = None          # stop after this many optimizer steps (None: only the time budget)
+    minutes: float | None = None      # stop after this much wall time (None: only the step budget)
+    batch_size: int = 16
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int = 2
+    val_windows: int = 256            # at most this many val windows per validation
+    val_every: int | None = None      # validate (and save) every this many steps (None: once per epoch)
+    schedule_steps: int | None = None  # the cosine decays over this many steps (None: --steps, else 6000)
+
+
+def _resolve_init(init: str | None) -> Path | None:
+    if init is None:
+        return None
+    return DEFAULT_CHECKPOINT if init == "default" else Path(init)
+
+
+def _lr(cfg: TrainConfig, step: int, total: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def _rng_state(rng: np.random.Generator) -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": json.dumps(rng.bit_generator.state)}
+
+
+def _set_rng_state(rng: np.random.Generator, state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    rng.bit_generator.state = json.loads(state["numpy"])
+
+
+@torch.no_grad()
+def validate_lips(model: LipRegressor, val: FaceData, cfg: TrainConfig) -> dict:
+    """Validation metrics of the fast path in physical units, and the calibrated lips-closed threshold."""
+    model.eval()
+    ks = np.arange(min(len(val), cfg.val_windows))
+    losses, p_all, bil_all, sp_all, jaw_p, jaw_t, lip_err, ov = [], [], [], [], [], [], [], []
+    for a in range(0, len(ks), cfg.batch_size):
+        b = val.batch(ks[a:a + cfg.batch_size], mel_mean=model.mel_mean.numpy(), mel_std=model.mel_std.numpy())
+        out = model(b["mel"], b["emotion"])
+        losses.append(lip_loss(out, b, model.config)[1]["loss"])
+        m = b["mask"].bool() & (b["has_phones"][:, None] > 0)
+        p_all.append(torch.sigmoid(out["closed_logit"])[m].numpy())
+        bil_all.append(b["bilabial"][m].numpy() > 0)
+        sp_all.append(np.ones(int(m.sum()), bool))
+        jaw = ARKIT_INDEX["jawOpen"]
+        mm = b["mask"].bool()
+        jaw_p.append(out["expression"][..., jaw][mm].numpy())
+        jaw_t.append(b["expression"][..., jaw][mm].numpy())
+        hl = mm & (b["has_lips"][:, None] > 0)
+        lip_err.append((out["lip_offsets_mm"] - b["lip_offsets_mm"]).norm(dim=-1).max(-1).values[hl].numpy())
+        ov.append(out["expression"][..., jaw][m & (b["open_vowel"] > 0)].numpy())
+    model.train()
+    p, bil = np.concatenate(p_all), np.concatenate(bil_all)
+    best_thr, best_ba = 0.5, -1.0
+    for thr in THRESHOLDS:
+        rec = float(np.mean(p[bil] >= thr)) if bil.any() else 0.0
+        spec = float(np.mean(p[~bil] < thr)) if (~bil).any() else 0.0
+        if 0.5 * (rec + spec) > best_ba:
+            best_thr, best_ba = float(thr), 0.5 * (rec + spec)
+    jp, jt = np.concatenate(jaw_p), np.concatenate(jaw_t)
+    le = np.concatenate(lip_err) if lip_err else np.zeros(0)
+    return {"val_loss": float(np.mean(losses)),
+            "closed_recall": float(np.mean(p[bil] >= best_thr)) if bil.any() else float("nan"),
+            "closed_false_rate": float(np.mean(p[~bil] >= best_thr)) if (~bil).any() else float("nan"),
+            "closed_threshold": best_thr,
+            "jaw_corr": float(np.corrcoef(jp, jt)[0, 1]) if jp.std() > 0 and jt.std() > 0 else float("nan"),
+            "lve_mm": float(le.mean()) if le.size else float("nan"),
+            "open_vowel_jaw_mean": float(np.concatenate(ov).mean()) if sum(map(len, ov)) else float("nan")}
+
+
+@torch.no_grad()
+def validate_face(face: FaceDiffusion, lips: LipRegressor, val: FaceData, cfg: TrainConfig) -> dict:
+    """Val diffusion loss with a fixed generator (comparable across epochs)."""
+    face.eval()
+    g = torch.Generator().manual_seed(1234)
+    ks = np.arange(min(len(val), cfg.val_windows))
+    losses = []
+    diff = face.diffusion()
+    for a in range(0, len(ks), cfg.batch_size):
+        b = val.batch(ks[a:a + cfg.batch_size], mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy())
+        cond = {"audio": audio_condition(lips(b["mel"], b["emotion"])), "emotion": b["emotion"]}
+        losses.append(float(diff.training_loss(face.normalize(face_targets(b)), cond, b["mask"], generator=g,
+                                               p_drop_audio=0.0, p_drop_emotion=0.0)))
+    face.train()
+    return {"val_loss": float(np.mean(losses))}
+
+
+def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | None = None,
+          lips_checkpoint: str | None = None, resume: bool = False, device: str = "cpu",
+          command: str | None = None, lip_config: LipConfig | None = None, face_config: FaceConfig | None = None,
+          progress: Callable[[int, int | None, dict], None] | None = None) -> dict:
+    """Train ``cfg.kind`` on the corpus ``data`` and write ``out``; returns the final info dict.
+
+    ``progress(step, total_steps or None, metrics)`` after every step (the CLI draws a bar). ``lip_config`` /
+    ``face_config``: the architecture of a new model (default: the shipped sizes; tests use tiny ones).
+    """
+    if cfg.kind not in KINDS:
+        raise ConfigError(f"unknown model kind {cfg.kind!r}; choose from {', '.join(KINDS)}")
+    if cfg.steps is None and cfg.minutes is None:
+        raise ConfigError("give a budget: --steps N and/or --minutes M")
+    out = Path(out)
+    init_path = _resolve_init(init)
+    if out.resolve() == DEFAULT_CHECKPOINT.resolve():
+        raise ConfigError(f"{out} is the shipped default; fine-tuning never overwrites it: choose another --out")
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    train_data, val_data = FaceData(data, "train"), FaceData(data, "val")
+    corpus_manifest = Path(data) / "manifest.jsonl"
+    manifest_sha = sha256_file(corpus_manifest) if corpus_manifest.is_file() else None
+
+    # ---- models
+    base = load_checkpoint(init_path) if init_path is not None else None
+    lips_src = load_checkpoint(lips_checkpoint) if lips_checkpoint else base
+    if cfg.kind == "lips":
+        if base is not None:
+            lips = base.lips
+        else:
+            lc = replace(lip_config or LipConfig(), num_lip_vertices=train_data.num_lip_vertices)
+            lips = LipRegressor(replace(lc, encoder=replace(lc.encoder, mel=train_data.mel_config)))
+            mean, std = train_data.mel_stats(seed=cfg.seed)
+            lips.mel_mean.copy_(torch.from_numpy(mean))
+            lips.mel_std.copy_(torch.from_numpy(std))
+        face = base.face if base is not None else None
+        trainable = lips
+    else:
+        if lips_src is None:
+            raise ConfigError("face diffusion trains on top of a lip regressor: give --lips LIPS.pt or --init")
+        lips = lips_src.lips
+        lips.eval().requires_grad_(False)
+        if base is not None and base.face is not None:
+            face = base.face
+        else:
+            fc = face_config or FaceConfig()
+            face = FaceDiffusion(replace(fc, denoiser=replace(fc.denoiser, audio_dims=audio_dims(lips.config))))
+            mean, std = train_data.face_stats(seed=cfg.seed)
+            face.target_mean.copy_(torch.from_numpy(mean))
+            face.target_std.copy_(torch.from_numpy(std))
+        trainable = face
+    if lips.config.num_lip_vertices != train_data.num_lip_vertices:
+        raise ConfigError(f"the corpus has {train_data.num_lip_vertices} lip vertices, the model "
+                          f"{lips.config.num_lip_vertices}")
+    lips.to(device)
+    if face is not None:
+        face.to(device)
+    opt = torch.optim.AdamW(trainable.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, elapsed_s, history = 0, 0.0, []
+    info_prev = dict(lips_src.info) if (cfg.kind == "face" and lips_src is not None) else {}
+    if resume:
+        if not out.is_file():
+            raise ConfigError(f"--resume: {out} does not exist yet")
+        prev = load_checkpoint(out)
+        if prev.training is None or prev.training.get("kind") != cfg.kind:
+            raise ConfigError(f"--resume: {out} holds no {cfg.kind} training state")
+        lips.load_state_dict(prev.lips.state_dict())
+        if cfg.kind == "face":
+            face.load_state_dict(prev.face.state_dict())
+        opt.load_state_dict(prev.training["optimizer"])
+        step, elapsed_s = int(prev.training["step"]), float(prev.training["elapsed_s"])
+        history = json.loads(prev.training["history"])
+        _set_rng_state(rng, prev.training["rng"])
+        info_prev = {k: v for k, v in prev.info.items() if k == "closed_threshold"} | info_prev
+    n_params = sum(p.numel() for p in trainable.parameters())
+    log.info("training %s: %d parameters, %d train / %d val windows", cfg.kind, n_params, len(train_data), len(val_data))
+    total = cfg.schedule_steps or cfg.steps or DEFAULT_SCHEDULE_STEPS
+    steps_per_epoch = max(1, len(train_data) // cfg.batch_size)
+    val_every = cfg.val_every or steps_per_epoch
+    diffusion = face.diffusion() if cfg.kind == "face" else None
+    trainable.train()
+    t0 = time.monotonic() - elapsed_s
+    metrics: dict = {}
+
+    def epoch_order(epoch: int) -> np.ndarray:     # a function of (seed, epoch): a resumed run sees the same batches
+        return np.random.default_rng([cfg.seed, epoch]).permutation(len(train_data))
+
+    order = epoch_order(step // steps_per_epoch)
+
+    def save(final: bool) -> None:
+        info = {**info_prev, "kind": cfg.kind, "step": step, "train_config": asdict(cfg), "command": command,
+                "corpus": str(Path(data).resolve().name), "corpus_manifest_sha256": manifest_sha,
+                "parameters": n_params, "elapsed_s": round(time.monotonic() - t0, 1), "val": history[-1] if history else None,
+                "init": str(init_path) if init_path else None}
+        if metrics.get("closed_threshold") is not None:
+            info["closed_threshold"] = metrics["closed_threshold"]
+        training = {"kind": cfg.kind, "optimizer": opt.state_dict(), "step": step, "elapsed_s": time.monotonic() - t0,
+                    "rng": _rng_state(rng), "history": json.dumps(history)}
+        save_checkpoint(out, lips=lips, face=face if cfg.kind == "face" or face is not None else None, info=info,
+                        training=training)
+
+    while True:
+        done_steps = cfg.steps is not None and step >= cfg.steps
+        done_time = cfg.minutes is not None and (time.monotonic() - t0) >= 60.0 * cfg.minutes
+        if done_steps or done_time:
+            break
+        pos = (step % steps_per_epoch) * cfg.batch_size
+        if pos == 0 and step > 0:
+            order = epoch_order(step // steps_per_epoch)
+        ks = order[pos:pos + cfg.batch_size]
+        for group in opt.param_groups:
+            group["lr"] = _lr(cfg, step, total)
+        if cfg.kind == "lips":
+            b = train_data.batch(ks, mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy())
+            loss, parts = lip_loss(lips(b["mel"], b["emotion"]), b, lips.config)
+        else:
+            b = train_data.batch(ks, mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy())
+            with torch.no_grad():
+                cond = {"audio": audio_condition(lips(b["mel"], b["emotion"])), "emotion": b["emotion"]}
+            loss = diffusion.training_loss(face.normalize(face_targets(b)), cond, b["mask"],
+                                           p_drop_audio=face.config.p_drop_audio,
+                                           p_drop_emotion=face.config.p_drop_emotion)
+            parts = {"loss": float(loss.detach())}
+        if not torch.isfinite(loss):
+            raise ConfigError(f"training diverged at step {step} (loss {float(loss)}); lower the learning rate")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        if progress is not None:
+            progress(step, cfg.steps, parts)
+        if step % val_every == 0:
+            metrics = validate_lips(lips, val_data, cfg) if cfg.kind == "lips" else validate_face(face, lips, val_data, cfg)
+            metrics = {"step": step, "train_loss": parts["loss"], **metrics}
+            history.append(metrics)
+            log.info("step %d: %s", step, json.dumps({k: round(v, 4) if isinstance(v, float) else v
+                                                       for k, v in metrics.items()}))
+            save(final=False)
+    if not history or history[-1]["step"] != step:
+        metrics = validate_lips(lips, val_data, cfg) if cfg.kind == "lips" else validate_face(face, lips, val_data, cfg)
+        metrics = {"step": step, **metrics}
+        history.append(metrics)
+    save(final=True)
+    return load_checkpoint(out).info
+
+
+def export(src: str | Path, dst: str | Path, *, card: dict | None = None) -> Path:
+    """A shipping copy of a trained checkpoint: float16 weights, no training state (a few MB)."""
+    ck = load_checkpoint(src)
+    info = {**ck.info, **(card or {})}
+    return save_checkpoint(dst, lips=ck.lips, face=ck.face, info=info, half=True)
+
+
+# the mouth channels the fast path owns (re-exported for tests and benchmarks)
+__all__ = ["KINDS", "MOUTH_INDEX", "TrainConfig", "export", "train", "validate_face", "validate_lips"]
