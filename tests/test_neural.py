@@ -305,3 +305,19 @@ def test_cli_trains_and_refuses(corpus, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 2
     assert cli.main(["train", "lips", "--data", str(corpus), "--out", str(out)]) == 2    # no budget
     assert "budget" in capsys.readouterr().err
+
+
+def test_voice_warp_moves_formants_and_crops_keep_frames_aligned():
+    from engine.training.data import warp_mel
+    from engine.training.train_face import crop_batch
+
+    mel = np.zeros((2, 4, 80), np.float32)
+    mel[:, :, 40] = 1.0                                     # one formant at bin 40
+    w = warp_mel(mel, np.array([1.0, 1.1]))
+    assert np.argmax(w[0, 0]) == 40 and np.argmax(w[1, 0]) == 44     # a shorter vocal tract: formants move up
+    b = {"mel": torch.arange(4 * 10).float().view(1, 40, 1), "mask": torch.ones(1, 10),
+         "phones_like": torch.arange(10).float().view(1, 10), "emotion": torch.ones(1, 7)}
+    c = crop_batch(b, 4, 4, np.random.default_rng(0))
+    start = int(c["phones_like"][0, 0])
+    assert c["mel"].shape[1] == 16 and int(c["mel"][0, 0, 0]) == 4 * start     # feature frame 4i <-> clip frame i
+    assert c["emotion"].shape == (1, 7)

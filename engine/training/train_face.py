@@ -57,6 +57,8 @@ class TrainConfig:
     threads: int = 2
     val_windows: int = 256            # at most this many val windows per validation
     val_every: int | None = None      # validate (and save) every this many steps (None: once per epoch)
+    crop_s: float | None = 2.0        # train on random crops of this length (normalised over the whole window)
+    warp: float = 0.1                 # vocal-tract-length perturbation of the training mel (0: off)
     schedule_steps: int | None = None  # the cosine decays over this many steps (None: --steps, else 6000)
 
 
@@ -66,11 +68,31 @@ def _resolve_init(init: str | None) -> Path | None:
     return DEFAULT_CHECKPOINT if init == "default" else Path(init)
 
 
-def _lr(cfg: TrainConfig, step: int, total: int) -> float:
+def _lr(cfg: TrainConfig, step: int, total: int, elapsed_s: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay over the budget: the larger of the step and the time fractions."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    if cfg.minutes:
+        frac = max(frac, min(1.0, elapsed_s / (60.0 * cfg.minutes)))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def crop_batch(b: dict, frames: int, ratio: int, rng: np.random.Generator) -> dict:
+    """The same random ``frames``-long crop of every per-frame tensor of a batch (mel: ``ratio`` x as many)."""
+    W = b["mask"].shape[1]
+    if frames >= W:
+        return b
+    a = int(rng.integers(0, W - frames + 1))
+    out = {}
+    for k, v in b.items():
+        if k == "mel":
+            out[k] = v[:, a * ratio:(a + frames) * ratio]
+        elif v.dim() >= 2 and v.shape[1] == W:
+            out[k] = v[:, a:a + frames]
+        else:
+            out[k] = v
+    return out
 
 
 def _rng_state(rng: np.random.Generator) -> dict:
@@ -199,7 +221,12 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
         face.to(device)
     opt = torch.optim.AdamW(trainable.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, elapsed_s, history = 0, 0.0, []
-    info_prev = dict(lips_src.info) if (cfg.kind == "face" and lips_src is not None) else {}
+    info_prev: dict = {}
+    if cfg.kind == "face" and lips_src is not None:       # the frozen lip regressor's record travels along
+        li = lips_src.info
+        info_prev = {"closed_threshold": li.get("closed_threshold", 0.5),
+                     "lips": li.get("lips") or {k: li.get(k) for k in ("step", "command", "val", "elapsed_s",
+                                                                        "corpus_manifest_sha256", "train_config")}}
     if resume:
         if not out.is_file():
             raise ConfigError(f"--resume: {out} does not exist yet")
@@ -213,10 +240,10 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
         step, elapsed_s = int(prev.training["step"]), float(prev.training["elapsed_s"])
         history = json.loads(prev.training["history"])
         _set_rng_state(rng, prev.training["rng"])
-        info_prev = {k: v for k, v in prev.info.items() if k == "closed_threshold"} | info_prev
+        info_prev = {k: v for k, v in prev.info.items() if k in ("closed_threshold", "lips")} | info_prev
     n_params = sum(p.numel() for p in trainable.parameters())
     log.info("training %s: %d parameters, %d train / %d val windows", cfg.kind, n_params, len(train_data), len(val_data))
-    total = cfg.schedule_steps or cfg.steps or DEFAULT_SCHEDULE_STEPS
+    total = cfg.schedule_steps or cfg.steps or (1 << 30 if cfg.minutes else DEFAULT_SCHEDULE_STEPS)
     steps_per_epoch = max(1, len(train_data) // cfg.batch_size)
     val_every = cfg.val_every or steps_per_epoch
     diffusion = face.diffusion() if cfg.kind == "face" else None
@@ -251,12 +278,13 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
             order = epoch_order(step // steps_per_epoch)
         ks = order[pos:pos + cfg.batch_size]
         for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step, total)
+            group["lr"] = _lr(cfg, step, total, time.monotonic() - t0)
+        b = train_data.batch(ks, mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy(), warp=cfg.warp, rng=rng)
+        if cfg.crop_s:
+            b = crop_batch(b, int(round(cfg.crop_s * train_data.spec.fps)), train_data.spec.feature_ratio, rng)
         if cfg.kind == "lips":
-            b = train_data.batch(ks, mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy())
             loss, parts = lip_loss(lips(b["mel"], b["emotion"]), b, lips.config)
         else:
-            b = train_data.batch(ks, mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy())
             with torch.no_grad():
                 cond = {"audio": audio_condition(lips(b["mel"], b["emotion"])), "emotion": b["emotion"]}
             loss = diffusion.training_loss(face.normalize(face_targets(b)), cond, b["mask"],
