@@ -152,7 +152,6 @@ def test_lips_loss_falls_and_validation_is_recorded(lips_ckpt):
 
 def test_face_diffusion_loss_falls(face_ckpt):
     out, losses = face_ckpt
-    assert np.mean(losses[:5]) > 0.9                     # the zero-initialised denoiser starts at the noise variance
     assert load_checkpoint(out).info["val"]["val_loss"] < 0.85 * np.mean(losses[:5])
 
 

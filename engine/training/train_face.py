@@ -315,10 +315,19 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
     return load_checkpoint(out).info
 
 
-def export(src: str | Path, dst: str | Path, *, card: dict | None = None) -> Path:
-    """A shipping copy of a trained checkpoint: float16 weights, no training state (a few MB)."""
+SAMPLING_FIELDS = ("sampling_steps", "s_audio", "s_emotion", "eta")
+
+
+def export(src: str | Path, dst: str | Path, *, card: dict | None = None, sampling: dict | None = None) -> Path:
+    """A shipping copy of a trained checkpoint: float16 weights, no training state (a few MB). ``sampling``
+    sets face diffusion's sampling settings (steps, guidance scales, eta) stored with it; training is untouched."""
     ck = load_checkpoint(src)
-    info = {**ck.info, **(card or {})}
+    if sampling:
+        bad = set(sampling) - set(SAMPLING_FIELDS)
+        if bad or ck.face is None:
+            raise ConfigError(f"export --sampling: only {', '.join(SAMPLING_FIELDS)} of a face checkpoint, got {sorted(sampling)}")
+        ck.face.config = replace(ck.face.config, **sampling)
+    info = {**ck.info, **(card or {}), **({"sampling": sampling} if sampling else {})}
     return save_checkpoint(dst, lips=ck.lips, face=ck.face, info=info, half=True)
 
 
