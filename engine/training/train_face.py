@@ -111,8 +111,9 @@ def validate_lips(model: LipRegressor, val: FaceData, cfg: TrainConfig) -> dict:
     ks = np.arange(min(len(val), cfg.val_windows))
     losses, p_all, bil_all, sp_all, jaw_p, jaw_t, lip_err, ov = [], [], [], [], [], [], [], []
     for a in range(0, len(ks), cfg.batch_size):
-        b = val.batch(ks[a:a + cfg.batch_size], mel_mean=model.mel_mean.numpy(), mel_std=model.mel_std.numpy())
-        out = model(b["mel"], b["emotion"])
+        b = val.batch(ks[a:a + cfg.batch_size], mel_mean=model.mel_mean.cpu().numpy(),
+                      mel_std=model.mel_std.cpu().numpy())
+        out = {k: v.cpu() for k, v in model(*(b[k].to(model.mel_mean.device) for k in ("mel", "emotion"))).items()}
         losses.append(lip_loss(out, b, model.config)[1]["loss"])
         m = b["mask"].bool() & (b["has_phones"][:, None] > 0)
         p_all.append(torch.sigmoid(out["closed_logit"])[m].numpy())
@@ -256,7 +257,7 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
 
     order = epoch_order(step // steps_per_epoch)
 
-    def save(final: bool) -> None:
+    def save() -> None:
         info = {**info_prev, "kind": cfg.kind, "step": step, "train_config": asdict(cfg), "command": command,
                 "corpus": str(Path(data).resolve().name), "corpus_manifest_sha256": manifest_sha,
                 "parameters": n_params, "elapsed_s": round(time.monotonic() - t0, 1), "val": history[-1] if history else None,
@@ -306,12 +307,12 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
             history.append(metrics)
             log.info("step %d: %s", step, json.dumps({k: round(v, 4) if isinstance(v, float) else v
                                                        for k, v in metrics.items()}))
-            save(final=False)
+            save()
     if not history or history[-1]["step"] != step:
         metrics = validate_lips(lips, val_data, cfg) if cfg.kind == "lips" else validate_face(face, lips, val_data, cfg)
         metrics = {"step": step, **metrics}
         history.append(metrics)
-    save(final=True)
+    save()
     return load_checkpoint(out).info
 
 
