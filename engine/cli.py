@@ -30,8 +30,9 @@ RENDER_STOP_S = 120.0  # how long `render` waits for Blender to finish its frame
 
 ANIMATE_HELP = """\
 Animate a voice recording: writes a clip (.npz) with 52 ARKit expression weights, lip vertices and
-body joint angles. `parley modes` lists the animators; 'phonetic' (the default) works on any voice with
-no training: forced alignment with --transcript, phoneme recognition without."""
+body joint angles. `parley modes` lists the animators; 'neural' (the default when its weights ship) hears the
+face from the audio alone; 'phonetic' works on any voice with no training: forced alignment with
+--transcript, phoneme recognition without."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -25,8 +25,8 @@ from rigs.core.emotions import EMOTIONS
 class DenoiserConfig:
     dims: int = FACE_DIMS
     audio_dims: int = 128 + 52 + 1       # encoder features + fast-path expression + lips-closed probability
-    channels: int = 128
-    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4, 8, 16)
+    channels: int = 96
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4)
     embed: int = 128
     dropout: float = 0.1
 
@@ -55,7 +55,7 @@ class FiLMBlock(nn.Module):
 
 
 class FaceDenoiser(nn.Module):
-    """network(x_t, t, cond, audio_on, emotion_on) -> predicted noise (B, D, T); cond: ``audio`` (B, A, T),
+    """network(x_t, t, cond, audio_on, emotion_on) -> prediction (B, D, T); cond: ``audio`` (B, A, T),
     ``emotion`` (B, 7)."""
 
     def __init__(self, config: DenoiserConfig):

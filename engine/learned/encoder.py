@@ -12,7 +12,7 @@ feature frame j is replaced by frame j + R before the causal stack, so output fr
 feature frame 4i) sees audio up to feature frame 4i + R. **Look-ahead** = R / feature_fps + the half
 analysis window of the log-mel (n_fft / 2 samples) = 10 / 120 s + 256 / 16000 s = 83.3 + 16.0 = 99.3 ms
 with the defaults. The receptive field into the past is 4 + 3 feature frames plus
-2 * sum(dilations) clip frames (2 s with the defaults). The same weights can therefore stream with a fixed
+2 * sum(dilations) clip frames (1 s with the defaults). The same weights can therefore stream with a fixed
 latency of one look-ahead.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from engine.learned.features import MelConfig
 class EncoderConfig:
     mel: MelConfig = MelConfig()
     channels: int = 128
-    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4, 8, 16)
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
     lookahead_feature_frames: int = 10       # R: the fixed right context, in feature frames
     dropout: float = 0.1
 

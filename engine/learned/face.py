@@ -25,13 +25,19 @@ from engine.learned.lipsync import LipRegressor
 from rigs.core.arkit import NUM_CHANNELS
 
 
+MAX_ANGLE_RAD = 0.6      # bound of a sampled head or eye rotation component (about 34 degrees)
+MAX_SIGMAS = 8.0         # and of any normalised dimension (a blink is about 6 standard deviations)
+
+
 @dataclass(frozen=True)
 class FaceConfig:
     denoiser: DenoiserConfig = DenoiserConfig()
     diffusion_steps: int = 1000
-    sampling_steps: int = 10
-    s_audio: float = 1.5           # classifier-free guidance scales
-    s_emotion: float = 1.0
+    prediction: str = "x0"         # the denoiser predicts the clean sample (see engine.learned.diffusion)
+    sampling_steps: int = 20
+    eta: float = 1.0               # 0: deterministic DDIM; 1: fresh noise each step (varied blinks)
+    s_audio: float = 1.0           # classifier-free guidance scales (1, 1: the conditional pass alone; equal:
+    s_emotion: float = 1.0         # two passes per step); 1.5 suppressed blinks on jfk.flac
     p_drop_audio: float = 0.1
     p_drop_emotion: float = 0.2
 
@@ -47,13 +53,19 @@ class FaceDiffusion(nn.Module):
         self.register_buffer("target_std", torch.ones(FACE_DIMS))
 
     def diffusion(self) -> GaussianDiffusion:
-        return GaussianDiffusion(self.denoiser, steps=self.config.diffusion_steps)
+        return GaussianDiffusion(self.denoiser, steps=self.config.diffusion_steps, prediction=self.config.prediction)
 
     def normalize(self, y):                                     # (B, T, D) -> (B, D, T)
         return ((y - self.target_mean) / self.target_std).transpose(1, 2)
 
     def denormalize(self, x):                                   # (B, D, T) -> (B, T, D)
         return x.transpose(1, 2) * self.target_std + self.target_mean
+
+    def clip_x0(self, x):                                       # (B, D, T) normalised -> the same, in range
+        y = self.denormalize(x)                                 # (B, T, D)
+        n = len(UPPER_INDEX)
+        y = torch.cat([y[..., :n].clamp(0.0, 1.0), y[..., n:].clamp(-MAX_ANGLE_RAD, MAX_ANGLE_RAD)], dim=-1)
+        return self.normalize(y).clamp(-MAX_SIGMAS, MAX_SIGMAS)
 
 
 def audio_dims(lip_config) -> int:
@@ -115,7 +127,7 @@ class NeuralFace:
             xs = self.face.diffusion().ddim_sample(
                 (1, FACE_DIMS, T), {"audio": audio_condition(out), "emotion": e},
                 sampling_steps=sampling_steps or cfg.sampling_steps, s_audio=cfg.s_audio, s_emotion=cfg.s_emotion,
-                generator=g, device=self.device)
+                generator=g, device=self.device, clip_x0=self.face.clip_x0, eta=cfg.eta)
             y = self.face.denormalize(xs)[0].float().cpu().numpy()              # (T, D)
             upper, head, eyes = split_face(y)
             res = {k: v.float().cpu().numpy() for k, v in res.items()}

@@ -33,6 +33,7 @@ def add_parser(sub) -> None:
     t.add_argument("--device", default="cpu")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--card", help="export: JSON object added to the checkpoint's info (how it was made)")
+    t.add_argument("--sampling", help='export: JSON of face sampling settings, e.g. {"sampling_steps": 20, "eta": 1.0}')
     t.set_defaults(handler=run)
     extend_train_parser(t)   # `parley train body` (engine/training/cli_train_body.py)
 
@@ -44,8 +45,12 @@ def run(ns) -> int:
     if ns.kind == "export":
         if not ns.init:
             raise ConfigError("export: give the source checkpoint with --init")
-        card = json.loads(ns.card) if ns.card else None
-        print(export(ns.init, ns.out, card=card))
+        try:
+            card = json.loads(ns.card) if ns.card else None
+            sampling = json.loads(ns.sampling) if ns.sampling else None
+        except ValueError as e:
+            raise ConfigError(f"export: --card/--sampling must be JSON ({e})") from None
+        print(export(ns.init, ns.out, card=card, sampling=sampling))
         return 0
     if not ns.data:
         raise ConfigError(f"train {ns.kind}: --data CORPUS is required")

@@ -80,13 +80,18 @@ class FaceData:
         v = y[m].numpy().astype(np.float64)
         return v.mean(0).astype(np.float32), np.maximum(v.std(0), 1e-3).astype(np.float32)
 
-    def batch(self, ks, *, mel_mean, mel_std) -> dict[str, torch.Tensor]:
-        """Windows ``ks`` as a batch of tensors (module docstring); mel_mean None skips the mel."""
+    def batch(self, ks, *, mel_mean, mel_std, warp: float = 0.0,
+              rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Windows ``ks`` as a batch of tensors (module docstring); mel_mean None skips the mel. ``warp`` > 0
+        stretches each window's mel axis by a random factor in [1 - warp, 1 + warp] (a vocal-tract-length
+        perturbation: other voices from few speakers), drawn from ``rng``."""
         ws = [self.raw(int(k)) for k in ks]
         W = self.spec.frames
         out: dict[str, np.ndarray] = {}
         if mel_mean is not None:
             mel = np.stack([w["mel"] for w in ws]).astype(np.float32)       # (B, 4W, M)
+            if warp > 0 and rng is not None:
+                mel = warp_mel(mel, rng.uniform(1 - warp, 1 + warp, len(ws)))
             out["mel"], _ = normalize_mel(mel, mean=mel_mean, std=mel_std, feature_fps=self.mel_config.feature_fps,
                                           tau_s=self.mel_config.tau_s)
         out["emotion"] = np.stack([emotion_vector(dict(zip(EMOTIONS, map(float, w["emotion"]), strict=True)))
@@ -109,6 +114,17 @@ class FaceData:
         out["has_head"] = has[:, self.has_body_col].astype(np.float32)
         out["has_phones"] = has[:, TARGETS.index("phones")].astype(np.float32)
         return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in out.items()}
+
+
+def warp_mel(mel: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """(B, F, M) log-mel with each window's bin axis scaled by factors (B,): bin j takes bin j / factor
+    (factor > 1 moves formants up, as a shorter vocal tract does), linearly interpolated, edges held."""
+    B, _, M = mel.shape
+    src = np.clip(np.arange(M)[None, :] / np.asarray(factors)[:, None], 0, M - 1)   # (B, M)
+    lo = np.minimum(np.floor(src).astype(np.int64), M - 2)
+    frac = (src - lo).astype(np.float32)[:, None, :]                                # (B, 1, M)
+    take = lambda idx: np.take_along_axis(mel, np.broadcast_to(idx[:, None, :], mel.shape), axis=2)  # noqa: E731
+    return take(lo) * (1 - frac) + take(lo + 1) * frac
 
 
 def face_targets(batch: dict) -> torch.Tensor:

@@ -57,6 +57,8 @@ class TrainConfig:
     threads: int = 2
     val_windows: int = 256            # at most this many val windows per validation
     val_every: int | None = None      # validate (and save) every this many steps (None: once per epoch)
+    crop_s: float | None = 2.0        # train on random crops of this length (normalised over the whole window)
+    warp: float = 0.1                 # vocal-tract-length perturbation of the training mel (0: off)
     schedule_steps: int | None = None  # the cosine decays over this many steps (None: --steps, else 6000)
 
 
@@ -66,11 +68,31 @@ def _resolve_init(init: str | None) -> Path | None:
     return DEFAULT_CHECKPOINT if init == "default" else Path(init)
 
 
-def _lr(cfg: TrainConfig, step: int, total: int) -> float:
+def _lr(cfg: TrainConfig, step: int, total: int, elapsed_s: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay over the budget: the larger of the step and the time fractions."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    if cfg.minutes:
+        frac = max(frac, min(1.0, elapsed_s / (60.0 * cfg.minutes)))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def crop_batch(b: dict, frames: int, ratio: int, rng: np.random.Generator) -> dict:
+    """The same random ``frames``-long crop of every per-frame tensor of a batch (mel: ``ratio`` x as many)."""
+    W = b["mask"].shape[1]
+    if frames >= W:
+        return b
+    a = int(rng.integers(0, W - frames + 1))
+    out = {}
+    for k, v in b.items():
+        if k == "mel":
+            out[k] = v[:, a * ratio:(a + frames) * ratio]
+        elif v.dim() >= 2 and v.shape[1] == W:
+            out[k] = v[:, a:a + frames]
+        else:
+            out[k] = v
+    return out
 
 
 def _rng_state(rng: np.random.Generator) -> dict:
@@ -89,8 +111,9 @@ def validate_lips(model: LipRegressor, val: FaceData, cfg: TrainConfig) -> dict:
     ks = np.arange(min(len(val), cfg.val_windows))
     losses, p_all, bil_all, sp_all, jaw_p, jaw_t, lip_err, ov = [], [], [], [], [], [], [], []
     for a in range(0, len(ks), cfg.batch_size):
-        b = val.batch(ks[a:a + cfg.batch_size], mel_mean=model.mel_mean.numpy(), mel_std=model.mel_std.numpy())
-        out = model(b["mel"], b["emotion"])
+        b = val.batch(ks[a:a + cfg.batch_size], mel_mean=model.mel_mean.cpu().numpy(),
+                      mel_std=model.mel_std.cpu().numpy())
+        out = {k: v.cpu() for k, v in model(*(b[k].to(model.mel_mean.device) for k in ("mel", "emotion"))).items()}
         losses.append(lip_loss(out, b, model.config)[1]["loss"])
         m = b["mask"].bool() & (b["has_phones"][:, None] > 0)
         p_all.append(torch.sigmoid(out["closed_logit"])[m].numpy())
@@ -199,7 +222,12 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
         face.to(device)
     opt = torch.optim.AdamW(trainable.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, elapsed_s, history = 0, 0.0, []
-    info_prev = dict(lips_src.info) if (cfg.kind == "face" and lips_src is not None) else {}
+    info_prev: dict = {}
+    if cfg.kind == "face" and lips_src is not None:       # the frozen lip regressor's record travels along
+        li = lips_src.info
+        info_prev = {"closed_threshold": li.get("closed_threshold", 0.5),
+                     "lips": li.get("lips") or {k: li.get(k) for k in ("step", "command", "val", "elapsed_s",
+                                                                        "corpus_manifest_sha256", "train_config")}}
     if resume:
         if not out.is_file():
             raise ConfigError(f"--resume: {out} does not exist yet")
@@ -213,10 +241,10 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
         step, elapsed_s = int(prev.training["step"]), float(prev.training["elapsed_s"])
         history = json.loads(prev.training["history"])
         _set_rng_state(rng, prev.training["rng"])
-        info_prev = {k: v for k, v in prev.info.items() if k == "closed_threshold"} | info_prev
+        info_prev = {k: v for k, v in prev.info.items() if k in ("closed_threshold", "lips")} | info_prev
     n_params = sum(p.numel() for p in trainable.parameters())
     log.info("training %s: %d parameters, %d train / %d val windows", cfg.kind, n_params, len(train_data), len(val_data))
-    total = cfg.schedule_steps or cfg.steps or DEFAULT_SCHEDULE_STEPS
+    total = cfg.schedule_steps or cfg.steps or (1 << 30 if cfg.minutes else DEFAULT_SCHEDULE_STEPS)
     steps_per_epoch = max(1, len(train_data) // cfg.batch_size)
     val_every = cfg.val_every or steps_per_epoch
     diffusion = face.diffusion() if cfg.kind == "face" else None
@@ -229,7 +257,7 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
 
     order = epoch_order(step // steps_per_epoch)
 
-    def save(final: bool) -> None:
+    def save() -> None:
         info = {**info_prev, "kind": cfg.kind, "step": step, "train_config": asdict(cfg), "command": command,
                 "corpus": str(Path(data).resolve().name), "corpus_manifest_sha256": manifest_sha,
                 "parameters": n_params, "elapsed_s": round(time.monotonic() - t0, 1), "val": history[-1] if history else None,
@@ -251,12 +279,13 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
             order = epoch_order(step // steps_per_epoch)
         ks = order[pos:pos + cfg.batch_size]
         for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step, total)
+            group["lr"] = _lr(cfg, step, total, time.monotonic() - t0)
+        b = train_data.batch(ks, mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy(), warp=cfg.warp, rng=rng)
+        if cfg.crop_s:
+            b = crop_batch(b, int(round(cfg.crop_s * train_data.spec.fps)), train_data.spec.feature_ratio, rng)
         if cfg.kind == "lips":
-            b = train_data.batch(ks, mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy())
             loss, parts = lip_loss(lips(b["mel"], b["emotion"]), b, lips.config)
         else:
-            b = train_data.batch(ks, mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy())
             with torch.no_grad():
                 cond = {"audio": audio_condition(lips(b["mel"], b["emotion"])), "emotion": b["emotion"]}
             loss = diffusion.training_loss(face.normalize(face_targets(b)), cond, b["mask"],
@@ -278,19 +307,28 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
             history.append(metrics)
             log.info("step %d: %s", step, json.dumps({k: round(v, 4) if isinstance(v, float) else v
                                                        for k, v in metrics.items()}))
-            save(final=False)
+            save()
     if not history or history[-1]["step"] != step:
         metrics = validate_lips(lips, val_data, cfg) if cfg.kind == "lips" else validate_face(face, lips, val_data, cfg)
         metrics = {"step": step, **metrics}
         history.append(metrics)
-    save(final=True)
+    save()
     return load_checkpoint(out).info
 
 
-def export(src: str | Path, dst: str | Path, *, card: dict | None = None) -> Path:
-    """A shipping copy of a trained checkpoint: float16 weights, no training state (a few MB)."""
+SAMPLING_FIELDS = ("sampling_steps", "s_audio", "s_emotion", "eta")
+
+
+def export(src: str | Path, dst: str | Path, *, card: dict | None = None, sampling: dict | None = None) -> Path:
+    """A shipping copy of a trained checkpoint: float16 weights, no training state (a few MB). ``sampling``
+    sets face diffusion's sampling settings (steps, guidance scales, eta) stored with it; training is untouched."""
     ck = load_checkpoint(src)
-    info = {**ck.info, **(card or {})}
+    if sampling:
+        bad = set(sampling) - set(SAMPLING_FIELDS)
+        if bad or ck.face is None:
+            raise ConfigError(f"export --sampling: only {', '.join(SAMPLING_FIELDS)} of a face checkpoint, got {sorted(sampling)}")
+        ck.face.config = replace(ck.face.config, **sampling)
+    info = {**ck.info, **(card or {}), **({"sampling": sampling} if sampling else {})}
     return save_checkpoint(dst, lips=ck.lips, face=ck.face, info=info, half=True)
 
 
