@@ -219,7 +219,7 @@ class _Tiny(ComposedAnimator):
 def test_stereo_channels(dialogue, runs, tmp_path, capsys):
     _, listening = runs
     out = tmp_path / "take.npz"
-    assert main(["animate", str(dialogue / "stereo.wav"), "--channels", "right,left", "-o", str(out)]) == 0
+    assert main(["animate", str(dialogue / "stereo.wav"), "--mode", "phonetic", "--channels", "right,left", "-o", str(out)]) == 0
     clip = load_clip(out)
     assert clip.meta["partner_audio"] == "stereo.wav[1]" and clip.meta["source_audio"] == "stereo.wav[2]"
     np.testing.assert_allclose(clip.expression, listening.expression, atol=1e-4)
@@ -296,3 +296,22 @@ def test_overlap_own_speech_wins(data_dir):
     np.testing.assert_array_equal(both.expression[own], alone.expression[own])
     sl = _frames((ME_1[1] + 0.8, ME_2[0] - 0.8))   # the character's pause: it listens
     assert (both.expression[sl, ARKIT_INDEX["mouthSmileLeft"]] - alone.expression[sl, ARKIT_INDEX["mouthSmileLeft"]]).min() > 0.03
+
+
+def test_the_neural_face_listens_too(dialogue):
+    """The default (neural) face goes through the same shared listening stage: head turn toward the partner,
+    and its own network-predicted lip vertices stay its own where listening leaves the expression alone."""
+    from engine.animators.registry import ANIMATORS
+
+    me, them = load_audio(dialogue / "me.wav"), load_audio(dialogue / "them.wav")
+    anim = ANIMATORS.create("neural")
+    alone = anim.animate(me, AnimateRequest(fps=FPS))
+    listening = anim.animate(me, AnimateRequest(fps=FPS, partner=them))
+    assert listening.meta["model_ids"]["listening"] and listening.meta["partner_audio"] == "them.wav"
+    sl = _frames(LISTEN)
+    turn = _pitch_yaw_deg(_head_world(listening))[1][sl] - _pitch_yaw_deg(_head_world(alone))[1][sl]
+    assert 12.0 < np.median(turn) < 24.0, f"head turned {np.median(turn):.1f} deg toward the partner"
+    same = np.all(listening.expression == alone.expression, axis=1)        # frames listening did not touch
+    assert same.sum() > 0.2 * len(same)
+    np.testing.assert_allclose(listening.lip_vertices[same], alone.lip_vertices[same], atol=1e-7)
+    assert listening.meta["model_ids"]["lips"] == f"{anim.model_id}-lips"      # the network's lips, not the lip model

@@ -76,6 +76,11 @@ class FaceTrack:
     head_angles_rad: np.ndarray
     eye_angles_rad: np.ndarray
     blink_times_s: np.ndarray | None = None
+    # a face model that predicts the lips itself (the neural face): (T, L, 3) offsets from the lip model's
+    # neutral in mm on the lip model's vertices, and its id; else None and the lips follow ``expression``
+    lip_offsets_mm: np.ndarray | None = None
+    lips_model_id: str | None = None
+    meta: dict = field(default_factory=dict)     # what the face adds to the clip meta
 
 
 @dataclass(frozen=True)

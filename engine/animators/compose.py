@@ -27,6 +27,7 @@ from rigs.core.errors import DataMissingError
 from rigs.core.skeleton import canonical_skeleton
 from rigs.core.timebase import num_frames
 
+MM_TO_M = 1e-3
 log = logging.getLogger(__name__)
 
 BODY_MODEL_ID = "procedural-body-v2"   # v2: arm carriage, torso and head participation
@@ -111,6 +112,25 @@ class LipStage:
         return lm.positions_m(expression).astype(np.float32, copy=False), np.asarray(lm.vertex_ids, np.int64), MODEL_ID
 
 
+def face_lips(lip_stage: LipStage, face: FaceTrack, *, own: FaceTrack) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """The clip's lip vertices: the lip model on ``face.expression``, or, for a face that predicts its lips
+    (``face.lip_offsets_mm``), the lip model's neutral plus those offsets, plus what later shared stages
+    (listening) changed in the expression since the face made ``own``."""
+    if face.lip_offsets_mm is None:
+        return lip_stage(face.expression)
+    lm = lip_stage.model()
+    if lm is None:
+        return lip_stage(face.expression)
+    if lm.num_vertices != face.lip_offsets_mm.shape[1]:
+        log.warning("the face predicts %d lip vertices, the lip model has %d; lips from the expression",
+                    face.lip_offsets_mm.shape[1], lm.num_vertices)
+        return lip_stage(face.expression)
+    pos = lm.neutral_m[None] + face.lip_offsets_mm * MM_TO_M
+    if face.expression is not own.expression:
+        pos = pos + lm.positions_m(face.expression) - lm.positions_m(own.expression)
+    return pos.astype(np.float32), np.asarray(lm.vertex_ids, np.int64), face.lips_model_id
+
+
 def compose_clip(audio, request: AnimateRequest, *, mode: str, analysis: Analysis, face: FaceTrack, body: BodyTrack,
                  lips: tuple[np.ndarray, np.ndarray, str | None], model_ids: dict, config=None,
                  checkpoint: dict | None = None, **meta_extra) -> Clip:
@@ -172,6 +192,10 @@ class ComposedAnimator:
         return None
 
     # -- the run ----------------------------------------------------------------------------------------
+    def face_lips(self, face: FaceTrack, *, own: FaceTrack) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """The lips stage (see :func:`face_lips`)."""
+        return face_lips(self.lips, face, own=own)
+
     def animate(self, audio, request: AnimateRequest, *, progress: Progress | None = None) -> Clip:
         report = progress or (lambda stage, frac: None)
         report("analyze", STAGE_START["analyze"])
@@ -184,14 +208,15 @@ class ComposedAnimator:
         face = self.face(audio, analysis, request)
         report("body", STAGE_START["body"])
         body = self.body(analysis, face, request)
+        own = face
         face, body = apply_listening(analysis, face, body, request, config=self.config.listening,
                                      neck_share=self.config.body.neck_share, body_enabled=request.body)
         report("lips", STAGE_START["lips"])
-        lips = self.lips(face.expression)
+        lips = self.face_lips(face, own=own)
         report("compose", STAGE_START["compose"])
         clip = compose_clip(audio, request, mode=self.name, analysis=analysis, face=face, body=body, lips=lips,
                             model_ids={"face": self.model_id, "body": BODY_MODEL_ID if request.body else REST_MODEL_ID,
                                        **({"listening": LISTENING_MODEL_ID} if analysis.partner is not None else {})},
-                            config=self.config, checkpoint=self.checkpoint(), **partner_meta(analysis))
+                            config=self.config, checkpoint=self.checkpoint(), **partner_meta(analysis), **face.meta)
         report("animated", STAGE_START["animated"])
         return clip

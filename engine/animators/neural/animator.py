@@ -21,18 +21,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.animators.base import AnimateRequest, Analysis, FaceTrack, Progress
-from engine.animators.compose import (BODY_MODEL_ID, REST_MODEL_ID, STAGE_START, ComposeConfig, ComposedAnimator,
-                                      compose_clip)
+from engine.animators.base import AnimateRequest, Analysis, FaceTrack
+from engine.animators.compose import ComposeConfig, ComposedAnimator
 from engine.animators.neural.contact import ContactConfig, enforce_contact
 from engine.learned.layout import MOUTH_INDEX, UPPER_INDEX, emotion_vector
 from engine.learned.paths import CHECKPOINT_ENV, DEFAULT_CHECKPOINT
 from rigs.core.arkit import NUM_CHANNELS
-from rigs.core.clip import Clip
 from rigs.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
-MM_TO_M = 0.001
 
 
 @dataclass(frozen=True)
@@ -95,7 +92,9 @@ class NeuralAnimator(ComposedAnimator):
             out = {k: _resample(v, src, dst) for k, v in out.items()}
         return out
 
-    def face_and_lips(self, audio, analysis: Analysis, request: AnimateRequest):
+    def face(self, audio, analysis: Analysis, request: AnimateRequest) -> FaceTrack:
+        """Mouth and lip vertices from the lip regressor (with the lips-closed contact enforced), upper face,
+        head and eyes from the diffusion sample; the lips travel in the track (``lip_offsets_mm``)."""
         T = analysis.n_frames
         out = self.predict(audio, analysis, request)
         lm = self.lips.model()
@@ -109,43 +108,11 @@ class NeuralAnimator(ComposedAnimator):
         thr = self.config.contact.threshold if self.config.contact.threshold is not None else self.closed_threshold
         x, offsets = enforce_contact(x, offsets, p_closed, threshold=thr, config=self.config.contact,
                                      lip_model=lm if lm is not None and lm.num_vertices == offsets.shape[1] else None)
-        face = FaceTrack(expression=np.clip(x, 0, 1).astype(np.float32),
+        return FaceTrack(expression=np.clip(x, 0, 1).astype(np.float32),
                          head_angles_rad=(self.config.head_gain * out["head_sampled_rad"]).astype(np.float32),
-                         eye_angles_rad=out["eyes_rad"].astype(np.float32))
-        if lm is None:
-            lips = (np.zeros((T, 0, 3), np.float32), np.zeros(0, np.int64), None)
-        elif lm.num_vertices != offsets.shape[1]:
-            log.warning("checkpoint predicts %d lip vertices, the lip model has %d; lips from the expression",
-                        offsets.shape[1], lm.num_vertices)
-            lips = self.lips(face.expression)
-        else:
-            pos = (lm.neutral_m[None] + offsets * MM_TO_M).astype(np.float32)
-            lips = (pos, np.asarray(lm.vertex_ids, np.int64), f"{self.model_id}-lips")
-        return face, lips, p_closed
-
-    def face(self, audio, analysis: Analysis, request: AnimateRequest) -> FaceTrack:
-        return self.face_and_lips(audio, analysis, request)[0]
-
-    def animate(self, audio, request: AnimateRequest, *, progress: Progress | None = None) -> Clip:
-        """The shared stages, with the lip vertices taken from the network instead of the linear lip model."""
-        report = progress or (lambda stage, frac: None)
-        report("analyze", STAGE_START["analyze"])
-        analysis = self.analyze(audio, request, progress=report)
-        if not analysis.speech_found:
-            log.warning("%s: no speech found; animating an idle (blinking, breathing) character",
-                        getattr(audio, "source_name", "audio"))
-        report("face", STAGE_START["face"])
-        face, lips, p_closed = self.face_and_lips(audio, analysis, request)
-        report("body", STAGE_START["body"])
-        body = self.body(analysis, face, request)
-        report("lips", STAGE_START["lips"])
-        report("compose", STAGE_START["compose"])
-        clip = compose_clip(audio, request, mode=self.name, analysis=analysis, face=face, body=body, lips=lips,
-                            model_ids={"face": self.model_id, "body": BODY_MODEL_ID if request.body else REST_MODEL_ID},
-                            config=self.config, checkpoint=self.checkpoint(),
-                            closed_frames=int(np.sum(p_closed >= self.closed_threshold)))
-        report("animated", STAGE_START["animated"])
-        return clip
+                         eye_angles_rad=out["eyes_rad"].astype(np.float32),
+                         lip_offsets_mm=offsets.astype(np.float32), lips_model_id=f"{self.model_id}-lips",
+                         meta={"closed_frames": int(np.sum(p_closed >= thr))})
 
 
 def _resample(v: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
