@@ -8,7 +8,9 @@ layout matches, the audio is not silent) and hands out batches of float32 torch 
 - ``expression`` (B, W, 52), ``lip_offsets_mm`` (B, W, L, 3), ``head_rad`` (B, W, 3) (neck + head joint
   rotations), ``eyes_rad`` (B, W, 6);
 - ``bilabial``, ``open_vowel``, ``mask`` (B, W) 0/1 from the corpus's phones and mask;
-- ``has_lips``, ``has_head`` (B,) 0/1: which targets the window really holds.
+- ``has_lips``, ``has_head``, ``has_phones`` (B,) 0/1: which targets the window really holds;
+- ``expression_valid`` (B, 52) 0/1: the ARKit channels the window's capture measured (all of them for teacher
+  labels; FACEGOOD: the mouth and jaw, from ``windows.json``'s ``expression_valid``; none without expression).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import torch
 from engine.learned.features import LOG_FLOOR, MelConfig, normalize_mel
 from engine.learned.layout import BILABIAL_INDEX, EYE_JOINTS, HEAD_JOINTS, OPEN_VOWEL_INDEX, UPPER_INDEX, emotion_vector
 from engine.training.corpus.shards import TARGETS, Corpus
+from rigs.core.arkit import NUM_CHANNELS
 from rigs.core.emotions import EMOTIONS
 from rigs.core.errors import ConfigError
 from rigs.core.skeleton import canonical_skeleton
@@ -113,7 +116,18 @@ class FaceData:
         out["has_lips"] = has[:, self.has_lips_col].astype(np.float32)
         out["has_head"] = has[:, self.has_body_col].astype(np.float32)
         out["has_phones"] = has[:, TARGETS.index("phones")].astype(np.float32)
+        out["expression_valid"] = np.stack([expression_valid(w["info"], bool(h[TARGETS.index("expression")]))
+                                            for w, h in zip(ws, has, strict=True)])
         return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in out.items()}
+
+
+def expression_valid(info: dict, has_expression: bool) -> np.ndarray:
+    """(52,) float32 0/1: the channels a window's expression target really holds (its index entry ``info``)."""
+    valid = np.zeros(NUM_CHANNELS, np.float32)
+    if has_expression:
+        idx = info.get("expression_valid")
+        valid[np.arange(NUM_CHANNELS) if idx is None else np.asarray(idx, np.int64)] = 1.0
+    return valid
 
 
 def warp_mel(mel: np.ndarray, factors: np.ndarray) -> np.ndarray:

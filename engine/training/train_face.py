@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("lips", "face")
 DEFAULT_SCHEDULE_STEPS = 6000
+PER_WINDOW = ("expression_valid", "emotion")   # batch entries that are not per frame (never cropped)
 THRESHOLDS = np.round(np.arange(0.1, 0.91, 0.05), 2)   # lips-closed thresholds tried on val
 
 
@@ -88,11 +89,24 @@ def crop_batch(b: dict, frames: int, ratio: int, rng: np.random.Generator) -> di
     for k, v in b.items():
         if k == "mel":
             out[k] = v[:, a * ratio:(a + frames) * ratio]
-        elif v.dim() >= 2 and v.shape[1] == W:
+        elif k not in PER_WINDOW and v.dim() >= 2 and v.shape[1] == W:
             out[k] = v[:, a:a + frames]
         else:
             out[k] = v
     return out
+
+
+def masked_lip_loss(out: dict, b: dict, config: LipConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """:func:`~engine.learned.lipsync.lip_loss` on the targets the batch really holds: a channel a capture did not
+    measure (``expression_valid`` 0: FACEGOOD's eyes, brows, cheeks; every channel of a window without
+    expression) takes the prediction itself (detached) as its target, so it adds no error and no gradient,
+    whatever the shard holds there. Lip vertices, head and the lips-closed head are masked inside
+    ``lip_loss`` (``has_lips``, ``has_head``, ``has_phones``). Teacher batches (all channels valid) are unchanged."""
+    valid = b.get("expression_valid")
+    if valid is not None and not bool((valid > 0).all()):
+        v = valid[:, None, :]                                                  # (B, 1, 52)
+        b = {**b, "expression": v * b["expression"] + (1 - v) * out["expression"].detach()}
+    return lip_loss(out, b, config)
 
 
 def _rng_state(rng: np.random.Generator) -> dict:
@@ -114,22 +128,22 @@ def validate_lips(model: LipRegressor, val: FaceData, cfg: TrainConfig) -> dict:
         b = val.batch(ks[a:a + cfg.batch_size], mel_mean=model.mel_mean.cpu().numpy(),
                       mel_std=model.mel_std.cpu().numpy())
         out = {k: v.cpu() for k, v in model(*(b[k].to(model.mel_mean.device) for k in ("mel", "emotion"))).items()}
-        losses.append(lip_loss(out, b, model.config)[1]["loss"])
+        losses.append(masked_lip_loss(out, b, model.config)[1]["loss"])
         m = b["mask"].bool() & (b["has_phones"][:, None] > 0)
         p_all.append(torch.sigmoid(out["closed_logit"])[m].numpy())
         bil_all.append(b["bilabial"][m].numpy() > 0)
         sp_all.append(np.ones(int(m.sum()), bool))
         jaw = ARKIT_INDEX["jawOpen"]
-        mm = b["mask"].bool()
+        mm = b["mask"].bool() & (b["expression_valid"][:, None, jaw] > 0)     # frames with a real jawOpen
         jaw_p.append(out["expression"][..., jaw][mm].numpy())
         jaw_t.append(b["expression"][..., jaw][mm].numpy())
-        hl = mm & (b["has_lips"][:, None] > 0)
+        hl = b["mask"].bool() & (b["has_lips"][:, None] > 0)
         lip_err.append((out["lip_offsets_mm"] - b["lip_offsets_mm"]).norm(dim=-1).max(-1).values[hl].numpy())
         ov.append(out["expression"][..., jaw][m & (b["open_vowel"] > 0)].numpy())
     model.train()
     p, bil = np.concatenate(p_all), np.concatenate(bil_all)
-    best_thr, best_ba = 0.5, -1.0
-    for thr in THRESHOLDS:
+    best_thr, best_ba = None, -1.0                # None without phone labels: keep the threshold it had
+    for thr in (THRESHOLDS if bil.any() and (~bil).any() else ()):
         rec = float(np.mean(p[bil] >= thr)) if bil.any() else 0.0
         spec = float(np.mean(p[~bil] < thr)) if (~bil).any() else 0.0
         if 0.5 * (rec + spec) > best_ba:
@@ -137,10 +151,10 @@ def validate_lips(model: LipRegressor, val: FaceData, cfg: TrainConfig) -> dict:
     jp, jt = np.concatenate(jaw_p), np.concatenate(jaw_t)
     le = np.concatenate(lip_err) if lip_err else np.zeros(0)
     return {"val_loss": float(np.mean(losses)),
-            "closed_recall": float(np.mean(p[bil] >= best_thr)) if bil.any() else float("nan"),
-            "closed_false_rate": float(np.mean(p[~bil] >= best_thr)) if (~bil).any() else float("nan"),
+            "closed_recall": float(np.mean(p[bil] >= best_thr)) if best_thr is not None else float("nan"),
+            "closed_false_rate": float(np.mean(p[~bil] >= best_thr)) if best_thr is not None else float("nan"),
             "closed_threshold": best_thr,
-            "jaw_corr": float(np.corrcoef(jp, jt)[0, 1]) if jp.std() > 0 and jt.std() > 0 else float("nan"),
+            "jaw_corr": float(np.corrcoef(jp, jt)[0, 1]) if jp.size > 1 and jp.std() > 0 and jt.std() > 0 else float("nan"),
             "lve_mm": float(le.mean()) if le.size else float("nan"),
             "open_vowel_jaw_mean": float(np.concatenate(ov).mean()) if sum(map(len, ov)) else float("nan")}
 
@@ -223,6 +237,8 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
     opt = torch.optim.AdamW(trainable.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, elapsed_s, history = 0, 0.0, []
     info_prev: dict = {}
+    if cfg.kind == "lips" and base is not None and "closed_threshold" in base.info:
+        info_prev = {"closed_threshold": base.info["closed_threshold"]}   # kept unless val recalibrates it
     if cfg.kind == "face" and lips_src is not None:       # the frozen lip regressor's record travels along
         li = lips_src.info
         info_prev = {"closed_threshold": li.get("closed_threshold", 0.5),
@@ -284,7 +300,7 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
         if cfg.crop_s:
             b = crop_batch(b, int(round(cfg.crop_s * train_data.spec.fps)), train_data.spec.feature_ratio, rng)
         if cfg.kind == "lips":
-            loss, parts = lip_loss(lips(b["mel"], b["emotion"]), b, lips.config)
+            loss, parts = masked_lip_loss(lips(b["mel"], b["emotion"]), b, lips.config)
         else:
             with torch.no_grad():
                 cond = {"audio": audio_condition(lips(b["mel"], b["emotion"])), "emotion": b["emotion"]}

@@ -37,6 +37,13 @@ def add_parser(sub) -> None:
     t.add_argument("--per-voice", type=int, default=5, metavar="N", help="sentences per voice (default 5)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--json", action="store_true", help="JSON lines instead of a Markdown table")
+    cp = cs.add_parser("captures", help="a fine-tuning corpus from your own captures (FACEGOOD or Live Link)")
+    src = cp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--facegood", metavar="FOLDER", help="FACEGOOD takes (<id>.wav + bs_value_<id>.npy)")
+    src.add_argument("--livelink", metavar="FOLDER", help="Live Link Face takes (CSV + audio of the same stem)")
+    cp.add_argument("--out", required=True, metavar="DIR", help="corpus folder (new or empty)")
+    cp.add_argument("--holdout", default="", metavar="ID,...", help="takes kept whole for the test split")
+    cp.add_argument("--seed", type=int, default=0)
     s = cs.add_parser("stats", help="Markdown report with plots of a corpus")
     s.add_argument("corpus", metavar="DIR")
     s.add_argument("--out", metavar="REPORT_DIR", help="where to write report.md and its plots "
@@ -44,7 +51,7 @@ def add_parser(sub) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    return {"build": _build, "stats": _stats, "timing": _timing}[ns.corpus_command](ns)
+    return {"build": _build, "stats": _stats, "timing": _timing, "captures": _captures}[ns.corpus_command](ns)
 
 
 def _build(ns) -> int:
@@ -62,6 +69,16 @@ def _build(ns) -> int:
         with console.StageBars() as bars:
             summary = build_corpus(ns.out, config, progress=bars, command=command)
     print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def _captures(ns) -> int:
+    from engine.training.corpus.captures import build_capture_corpus
+
+    fmt, folder = ("facegood", ns.facegood) if ns.facegood else ("livelink", ns.livelink)
+    holdout = tuple(h.strip() for h in ns.holdout.split(",") if h.strip())
+    print(json.dumps(build_capture_corpus(ns.out, folder, fmt=fmt, holdout=holdout, seed=ns.seed,
+                                          command="parley " + " ".join(sys.argv[1:])), sort_keys=True))
     return 0
 
 

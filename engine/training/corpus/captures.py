@@ -1,0 +1,130 @@
+"""A fine-tuning corpus from a user's own captures (``parley corpus captures``): FACEGOOD takes or Live Link Face
+takes (CSV + audio) cut into the same shards, with the same :class:`CorpusSpec`, as the teacher corpora, so
+``parley train lips|face --init default --data CORPUS`` fine-tunes the shipped neural face on them.
+
+- Takes are read by :mod:`engine.training.readers` and windowed by
+  :func:`engine.training.readers.windows.to_windows` (one home of the shard contract for real captures).
+- Splits: the takes named in ``holdout`` go to ``test`` whole; of every other take, the last ``val_share`` of
+  its windows (at least one) go to ``val``, the rest to ``train`` (contiguous, so val never overlaps train).
+- Targets a capture lacks keep ``has`` False (phones always; the body; the head and eyes). The valid ARKit
+  channels of a partial capture (FACEGOOD: the 27 mouth and jaw channels) are recorded per window in
+  ``windows.json`` (``expression_valid``); the trainer's loss ignores the others.
+- **Lip offsets** (the lip regressor's vertex target): a capture holds no lip vertices, so they are derived
+  from the captured ARKit weights through the ICT FaceKit lip model (:mod:`engine.animators.lips`, the same
+  linear blendshape model the teacher's labels go through) and marked real (``has`` True). For FACEGOOD only the
+  mouth and jaw channels are measured, which are the ones that move the lip region.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from engine.training.corpus.shards import (SHARDS_DIR, TARGETS, CorpusSpec, ShardWriter, write_corpus_json, write_manifest)
+from rigs.core.errors import ConfigError
+from rigs.core.skeleton import canonical_skeleton
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("facegood", "livelink")
+VAL_SHARE = 0.1           # share of each training take's windows (its tail) kept for validation
+M_TO_MM = 1000.0
+
+
+def read_capture_takes(folder: str | Path, fmt: str, *, fps: float, sample_rate: int) -> list:
+    """Every usable take of a capture folder (:class:`~engine.training.readers.take.CapturedTake`), sorted by id."""
+    from engine.training.readers import read_facegood_folder, read_takes
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"capture format must be one of {FORMATS}, got {fmt!r}")
+    if not Path(folder).is_dir():
+        raise ConfigError(f"{folder}: no such capture folder")
+    reader = read_facegood_folder if fmt == "facegood" else read_takes
+    report = reader(folder, fps=fps, sample_rate=sample_rate)
+    if not report.takes:
+        why = "; ".join(f"{p.name}: {r}" for p, r in report.skipped) or "no takes found"
+        raise ConfigError(f"{folder}: no usable {fmt} takes ({why})")
+    return sorted(report.takes, key=lambda t: t.take_id)
+
+
+def lip_offsets_mm(expression: np.ndarray, lip_model) -> np.ndarray:
+    """(W, 52) ARKit weights -> (W, L, 3) float32 lip-vertex offsets from the neutral lips, mm."""
+    return ((lip_model.positions_m(expression) - lip_model.neutral_m[None]) * M_TO_MM).astype(np.float32)
+
+
+def build_capture_corpus(out: str | Path, folder: str | Path, *, fmt: str, holdout: tuple[str, ...] = (),
+                         val_share: float = VAL_SHARE, seed: int = 0, max_seconds: float | None = None,
+                         command: str = "") -> dict:
+    """Write the capture corpus at ``out`` (module docstring); returns a summary (windows per split, takes).
+
+    ``max_seconds`` cuts every take to its first seconds (tests); ``seed`` is recorded (the build is
+    deterministic: splits come from the take order and ``holdout``). Raises ConfigError when ``out`` is
+    not empty, a hold-out id names no take, or no training or validation windows would remain.
+    """
+    from engine.animators.lips import load_lip_model
+    from engine.training.readers.windows import to_windows
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} is not empty; give a new folder for the capture corpus")
+    if not 0 < val_share < 1:
+        raise ConfigError(f"val share must lie in (0, 1), got {val_share}")
+    lm = load_lip_model()
+    spec = replace(CorpusSpec(), num_joints=canonical_skeleton().num_joints, num_lip_vertices=lm.num_vertices)
+    takes = read_capture_takes(folder, fmt, fps=spec.fps, sample_rate=spec.sample_rate)
+    ids = [t.take_id for t in takes]
+    unknown = sorted(set(holdout) - set(ids))
+    if unknown:
+        raise ConfigError(f"--holdout {', '.join(unknown)}: no such take in {folder} (takes: {', '.join(ids)})")
+    if max_seconds is not None:
+        takes = [_cut(t, max_seconds) for t in takes]
+    lips_col = TARGETS.index("lip_offsets_mm")
+    rows, by_split = [], {"train": [], "val": [], "test": []}
+    for row, take in enumerate(takes):
+        test = take.take_id in holdout
+        ws = to_windows(take, spec, row=row, split="test" if test else "train")
+        if take.expression is not None:
+            for w in ws:
+                w.arrays["lip_offsets_mm"] = lip_offsets_mm(w.arrays["expression"], lm) * w.arrays["mask"][:, None, None]
+                w.arrays["has"][lips_col] = True
+        if not test:
+            n_val = max(1, int(round(val_share * len(ws)))) if len(ws) > 1 else 0
+            for w in ws[len(ws) - n_val:]:
+                w.split = "val"
+        for w in ws:
+            by_split[w.split].append(w)
+        rows.append({"row": row, "item": take.take_id, "format": fmt, "source": str(take.source),
+                     "audio": str(take.audio_source or ""), "licence": take.licence, "speaker": take.speaker,
+                     "seconds": round(take.duration_s, 3), "split": "test" if test else "train+val",
+                     "windows": len(ws), "valid_channels": list(take.valid_channels), "status": "ok"})
+    if not by_split["train"] or not by_split["val"]:
+        raise ConfigError(f"{folder}: too little capture for training and validation windows "
+                          f"({len(by_split['train'])} train, {len(by_split['val'])} val of {spec.window_s:g} s); "
+                          "record more, or hold fewer takes out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SHARDS_DIR).mkdir(exist_ok=True)
+    write_corpus_json(out, spec, kind="captures", format=fmt, capture_folder=str(Path(folder).resolve()),
+                      holdout=sorted(holdout), val_share=val_share, seed=seed, command=command,
+                      lip_offsets="derived from the captured ARKit weights through the ICT FaceKit lip model")
+    for split, ws in by_split.items():
+        if ws:
+            writer = ShardWriter(out, f"{split}-0", spec)
+            for w in ws:
+                writer.add(w)
+            writer.close()
+    write_manifest(out, rows)
+    summary = {"takes": len(takes), **{split: len(ws) for split, ws in by_split.items()}, "out": str(out)}
+    log.info("capture corpus: %s", summary)
+    return summary
+
+
+def _cut(take, seconds: float):
+    """The first ``seconds`` of a take (labels and audio)."""
+    n = max(1, int(round(seconds * take.fps)))
+    m = int(round(n / take.fps * take.sample_rate))
+    cut = {k: (None if getattr(take, k) is None else getattr(take, k)[:n])
+           for k in ("expression", "head_rotation", "eye_rotations", "joint_angles", "root_translation")}
+    return replace(take, audio=None if take.audio is None else take.audio[:m], **cut)
+

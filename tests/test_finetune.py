@@ -1,0 +1,138 @@
+"""Fine-tuning the neural face on a user's own capture (issue 11): the capture corpus built from the real FACEGOOD
+files (two short training takes and one held-out take, 12 s each), the trainer's masking of what a capture does
+not hold (FACEGOOD's unmeasured channels, phones), the shipped weights never overwritten, and a few fine-tuning
+steps from the shipped weights lowering the loss on the capture."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.learned.checkpoint import load_checkpoint
+from engine.learned.paths import DEFAULT_CHECKPOINT
+from engine.training.corpus.captures import build_capture_corpus
+from engine.training.corpus.shards import TARGETS, Corpus
+from engine.training.data import FaceData
+from engine.training.readers.facegood import MAPPED_DIR, mapped_csv_path, read_facegood
+from engine.training.train_face import TrainConfig, masked_lip_loss, train
+from rigs.core.arkit import ARKIT_INDEX, ARKIT_NAMES, NUM_CHANNELS
+from rigs.core.errors import ConfigError
+from rigs.core.files import data_root, sha256_file
+
+TAKES = ("1114_2_01", "1114_2_02", "1114_2_04")
+HOLDOUT = ("1114_2_04",)
+SECONDS = 12.0                          # three 4 s windows per take
+
+
+def _facegood() -> Path:
+    d = data_root() / "facegood"
+    if not all((d / f"{t}.wav").is_file() and mapped_csv_path(d, t).is_file() for t in TAKES):
+        pytest.skip("FACEGOOD captures not in $PARLEY_DATA/facegood")
+    return d
+
+
+@pytest.fixture(scope="module")
+def capture_corpus(tmp_path_factory):
+    src = _facegood()
+    folder = tmp_path_factory.mktemp("takes")               # a user's folder: three of the takes
+    (folder / MAPPED_DIR).mkdir()
+    for t in TAKES:
+        (folder / f"{t}.wav").symlink_to(src / f"{t}.wav")
+        mapped_csv_path(folder, t).symlink_to(mapped_csv_path(src, t))
+    out = tmp_path_factory.mktemp("corpus") / "fg"
+    summary = build_capture_corpus(out, folder, fmt="facegood", holdout=HOLDOUT, val_share=0.34,
+                                   max_seconds=SECONDS)
+    return out, folder, summary
+
+
+def test_capture_corpus_holds_the_capture_with_honest_flags(capture_corpus):
+    from engine.animators.lips import load_lip_model
+
+    out, folder, summary = capture_corpus
+    assert summary["train"] == 4 and summary["val"] == 2 and summary["test"] == 3
+    test = Corpus(out, split="test")
+    assert {test.window(k)["info"]["item"] for k in range(len(test))} == set(HOLDOUT)
+    lm = load_lip_model()
+    take = read_facegood(folder, "1114_2_04")
+    w = test.window(0)
+    has = dict(zip(TARGETS, w["has"], strict=True))
+    assert has == {"expression": True, "joint_angles": False, "root_translation": False, "lip_offsets_mm": True,
+                   "phones": False}
+    valid = [ARKIT_NAMES[i] for i in w["info"]["expression_valid"]]
+    assert len(valid) == 27 and "jawOpen" in valid and "eyeBlinkLeft" not in valid
+    np.testing.assert_allclose(w["expression"], take.expression[:120], atol=1e-3)       # float16 shards
+    # lip offsets are the captured weights through the ICT lip model: the lower lip drops with jawOpen
+    mm = w["lip_offsets_mm"].astype(np.float64)
+    ref = (lm.positions_m(take.expression[:120]) - lm.neutral_m) * 1000.0
+    np.testing.assert_allclose(mm, ref, atol=0.02)
+    jaw = take.expression[:120, ARKIT_INDEX["jawOpen"]]
+    gap_mm = (mm[:, lm.gap_upper, 1] - mm[:, lm.gap_lower, 1]).mean(-1)
+    assert np.corrcoef(gap_mm, jaw)[0, 1] > 0.8 and np.ptp(gap_mm) > 3.0
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [r["split"] for r in rows] == ["train+val", "train+val", "test"]
+
+
+def test_capture_corpus_refuses_unknown_holdout_and_busy_folder(capture_corpus, tmp_path):
+    out, folder, _ = capture_corpus
+    with pytest.raises(ConfigError, match="no such take"):
+        build_capture_corpus(tmp_path / "a", folder, fmt="facegood", holdout=("1114_2_09",))
+    with pytest.raises(ConfigError, match="not empty"):
+        build_capture_corpus(out, folder, fmt="facegood")
+
+
+def _shipped_lips():
+    lips = load_checkpoint(DEFAULT_CHECKPOINT).lips.float().eval()
+    return lips
+
+
+def test_loss_ignores_unmeasured_channels_and_missing_phones(capture_corpus):
+    out, _, _ = capture_corpus
+    data = FaceData(out, "train")
+    lips = _shipped_lips()
+    b = data.batch(np.arange(2), mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy())
+    valid = b["expression_valid"]
+    assert valid.shape == (2, NUM_CHANNELS) and int(valid[0].sum()) == 27
+    assert float(b["has_phones"].sum()) == 0 and float(b["has_lips"].sum()) == 2
+    with torch.no_grad():
+        pred = lips(b["mel"], b["emotion"])
+    base, parts = masked_lip_loss(pred, b, lips.config)
+    assert parts["closed"] == 0.0                               # no phones: no lips-closed labels
+    garbage = dict(b, expression=b["expression"] + (1 - valid[:, None, :]) * torch.rand_like(b["expression"]) * 5)
+    assert float(masked_lip_loss(pred, garbage, lips.config)[0]) == pytest.approx(float(base), rel=1e-6)
+    jaw = ARKIT_INDEX["jawOpen"]                                 # a measured channel does count
+    moved = dict(b, expression=b["expression"].clone())
+    moved["expression"][..., jaw] += 0.5
+    assert float(masked_lip_loss(pred, moved, lips.config)[0]) > float(base) * 1.05
+
+
+def test_fine_tuning_never_overwrites_the_shipped_weights(capture_corpus):
+    out, _, _ = capture_corpus
+    before = sha256_file(DEFAULT_CHECKPOINT)
+    with pytest.raises(ConfigError, match="never overwrites"):
+        train(TrainConfig(kind="lips", steps=1, batch_size=2, threads=1), data=out, out=DEFAULT_CHECKPOINT,
+              init="default")
+    assert sha256_file(DEFAULT_CHECKPOINT) == before
+
+
+def _capture_loss(lips, data: FaceData) -> float:
+    b = data.batch(np.arange(len(data)), mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy())
+    with torch.no_grad():
+        return float(masked_lip_loss(lips(b["mel"], b["emotion"]), b, lips.config)[0])
+
+
+def test_a_few_fine_tuning_steps_lower_the_loss_on_the_capture(capture_corpus, tmp_path):
+    out, _, _ = capture_corpus
+    data = FaceData(out, "train")
+    before = _capture_loss(_shipped_lips(), data)
+    ck = tmp_path / "fg.pt"
+    info = train(TrainConfig(kind="lips", steps=6, batch_size=4, lr=5e-4, warmup_steps=1, seed=0, threads=1,
+                             warp=0.0), data=out, out=ck, init="default")
+    tuned = load_checkpoint(ck)
+    after = _capture_loss(tuned.lips.float().eval(), data)
+    assert after < 0.9 * before
+    assert tuned.face is not None                               # the shipped face diffusion travels along
+    assert info["closed_threshold"] == load_checkpoint(DEFAULT_CHECKPOINT).info["closed_threshold"]
+    assert info["val"]["jaw_corr"] == info["val"]["jaw_corr"]   # measured on the valid jawOpen (not NaN)
