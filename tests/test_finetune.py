@@ -136,3 +136,23 @@ def test_a_few_fine_tuning_steps_lower_the_loss_on_the_capture(capture_corpus, t
     assert tuned.face is not None                               # the shipped face diffusion travels along
     assert info["closed_threshold"] == load_checkpoint(DEFAULT_CHECKPOINT).info["closed_threshold"]
     assert info["val"]["jaw_corr"] == info["val"]["jaw_corr"]   # measured on the valid jawOpen (not NaN)
+
+
+def test_parley_corpus_captures_command(capture_corpus, tmp_path, capsys):
+    from engine.cli import main
+
+    _, folder, _ = capture_corpus
+    assert main(["corpus", "captures", "--facegood", str(folder), "--holdout", "1114_2_04",
+                 "--out", str(tmp_path / "c")]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["takes"] == 3 and summary["test"] >= 27 and summary["val"] >= 2     # 110 s takes, 4 s windows
+    assert main(["corpus", "captures", "--facegood", str(folder), "--holdout", "nope",
+                 "--out", str(tmp_path / "d")]) == 2
+    assert "parley: error: --holdout nope: no such take" in capsys.readouterr().err
+
+
+def test_face_diffusion_refuses_a_mouth_only_capture(capture_corpus, tmp_path):
+    out, _, _ = capture_corpus
+    with pytest.raises(ConfigError, match="does not measure the upper face"):
+        train(TrainConfig(kind="face", steps=1, batch_size=2, threads=1), data=out, out=tmp_path / "f.pt",
+              init="default")

@@ -27,7 +27,7 @@ import torch
 
 from engine.learned.checkpoint import load_checkpoint, save_checkpoint
 from engine.learned.face import FaceConfig, FaceDiffusion, audio_condition, audio_dims
-from engine.learned.layout import MOUTH_INDEX
+from engine.learned.layout import MOUTH_INDEX, UPPER_INDEX
 from engine.learned.lipsync import LipConfig, LipRegressor, lip_loss
 from engine.learned.paths import DEFAULT_CHECKPOINT
 from engine.training.data import FaceData, face_targets
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("lips", "face")
 DEFAULT_SCHEDULE_STEPS = 6000
+STATS_WINDOWS_CHECK = 64                        # windows looked at to see what a corpus holds
 PER_WINDOW = ("expression_valid", "emotion")   # batch entries that are not per frame (never cropped)
 THRESHOLDS = np.round(np.arange(0.1, 0.91, 0.05), 2)   # lips-closed thresholds tried on val
 
@@ -107,6 +108,17 @@ def masked_lip_loss(out: dict, b: dict, config: LipConfig) -> tuple[torch.Tensor
         v = valid[:, None, :]                                                  # (B, 1, 52)
         b = {**b, "expression": v * b["expression"] + (1 - v) * out["expression"].detach()}
     return lip_loss(out, b, config)
+
+
+def _check_face_targets(data: FaceData, where) -> None:
+    """Face diffusion learns the upper face, head and eyes: refuse a corpus that does not hold them (a FACEGOOD
+    capture measures the mouth only; a Live Link corpus keeps no head in its shards) rather than teach it
+    zeros."""
+    b = data.batch(np.arange(min(len(data), STATS_WINDOWS_CHECK)), mel_mean=None, mel_std=None)
+    if not bool((b["expression_valid"][:, torch.from_numpy(UPPER_INDEX)] > 0).all() and (b["has_head"] > 0).all()):
+        raise ConfigError(f"{where}: the corpus does not measure the upper face and head that face diffusion "
+                          "learns (a mouth-only capture such as FACEGOOD); fine-tune the lips instead "
+                          "(`parley train lips --init default`): the shipped face diffusion comes along")
 
 
 def _rng_state(rng: np.random.Generator) -> dict:
@@ -199,6 +211,9 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
     train_data, val_data = FaceData(data, "train"), FaceData(data, "val")
     corpus_manifest = Path(data) / "manifest.jsonl"
     manifest_sha = sha256_file(corpus_manifest) if corpus_manifest.is_file() else None
+
+    if cfg.kind == "face":
+        _check_face_targets(train_data, data)
 
     # ---- models
     base = load_checkpoint(init_path) if init_path is not None else None
