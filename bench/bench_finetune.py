@@ -17,7 +17,7 @@ thread), exports the result, and prints the before/after table on the held-out t
    errors, inner-lip-gap and ``jawOpen`` correlations (:mod:`engine.metrics.face`). Issue target: ``jawOpen``
    correlation >= 0.8 after fine-tuning, LVE below the phonetic engine's and the still face's.
 
-Run: ``.venv/bin/python bench/bench_finetune.py [--steps 1500] [--lr 5e-4] [--seed 0] [--work DIR] [--json out.json]``
+Run: ``.venv/bin/python bench/bench_finetune.py [--steps 200] [--lr 5e-4] [--seed 0] [--work DIR] [--json out.json]``
 (``--work`` keeps the corpus and checkpoints; default a temporary folder).
 """
 from __future__ import annotations
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     from rigs.core.files import data_root
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1500, help="fine-tuning optimizer steps (default 1500)")
+    ap.add_argument("--steps", type=int, default=200, help="fine-tuning optimizer steps (default 200)")
     ap.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, help="folder for the corpus and checkpoints (default: a temporary one)")
