@@ -156,3 +156,26 @@ def test_face_diffusion_refuses_a_mouth_only_capture(capture_corpus, tmp_path):
     with pytest.raises(ConfigError, match="does not measure the upper face"):
         train(TrainConfig(kind="face", steps=1, batch_size=2, threads=1), data=out, out=tmp_path / "f.pt",
               init="default")
+
+
+def test_live_link_take_with_audio_builds_a_capture_corpus(tmp_path):
+    import soundfile as sf
+
+    from engine.audio.load import load_audio
+
+    csv = data_root() / "livelink" / "MySlate_3_Jason_Millers_iPhone.csv"
+    if not csv.is_file():
+        pytest.skip("no Live Link recording in $PARLEY_DATA/livelink")
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    (folder / csv.name).symlink_to(csv)
+    demo = load_audio(Path(__file__).resolve().parent.parent / "engine" / "samples" / "demo.wav")
+    n = int(round(328 / 60 * demo.sr))                  # the recording: 328 rows at 60 rows a second
+    sf.write(folder / f"{csv.stem}.wav", np.resize(demo.samples, n), demo.sr)
+    summary = build_capture_corpus(tmp_path / "c", folder, fmt="livelink")
+    assert summary["train"] == 1 and summary["val"] == 1            # 5.5 s: two 4 s windows
+    w = Corpus(tmp_path / "c", split="train").window(0)
+    assert "expression_valid" not in w["info"]                     # Live Link measures all 52 channels
+    has = dict(zip(TARGETS, w["has"], strict=True))
+    assert has["expression"] and has["lip_offsets_mm"] and not has["phones"] and not has["joint_angles"]
+    assert np.abs(w["lip_offsets_mm"]).max() > 1.0                 # the recorded mouth moves the lips (mm)
