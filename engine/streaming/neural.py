@@ -224,3 +224,47 @@ def neural_model_or_none(checkpoint: str | Path | None = None, **kwargs) -> Neur
         log.warning("neural-face weights not found at %s: streaming with the energy stand-in", path)
         return None
     return NeuralFrameModel(str(path), **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------
+# the fast path behind the Animator interface (batches)
+
+def with_emotion(model: NeuralFrameModel, emotion: dict[str, float] | None) -> NeuralFrameModel:
+    """A copy of ``model`` sharing its weights with another emotion input (cheap: no reload)."""
+    import copy
+
+    m = copy.copy(model)
+    m.emotion = emotion_vector(emotion)
+    return m
+
+
+class NeuralStreamAnimator:
+    """``animate(audio, request) -> Clip`` through the streaming path with the neural fast path
+    (:class:`engine.streaming.clip.StreamAnimator` around one loaded :class:`NeuralFrameModel`, the request's
+    emotion given to the regressor): what ``parley stream --model neural`` would have shown, as a clip with the
+    predicted lip vertices. The weights load once per instance."""
+
+    name = "stream"
+
+    def __init__(self, checkpoint=None):
+        from engine.streaming.clip import StreamAnimator
+
+        self.base = NeuralFrameModel(checkpoint)
+        self._current = self.base
+        self.inner = StreamAnimator(lambda fps: self._current)
+        self.model_id = self.inner.model_id
+
+    def animate(self, audio, request, *, progress=None):
+        self._current = with_emotion(self.base, request.emotion_dict())
+        return self.inner.animate(audio, request, progress=progress)
+
+
+@dataclass(frozen=True)
+class NeuralStreamFactory:
+    """A picklable ``factory(mode, request)`` for :func:`engine.batch.job.run_batch` that builds a
+    :class:`NeuralStreamAnimator` whatever the mode (the request's checkpoint, else ``checkpoint``)."""
+
+    checkpoint: str | None = None
+
+    def __call__(self, mode, request):
+        return NeuralStreamAnimator(getattr(request, "checkpoint", None) or self.checkpoint)
