@@ -93,3 +93,19 @@ class LipStepper:
         out = self.model.heads(feats)
         return {"expression": out["expression"][0].numpy(), "lip_offsets_mm": out["lip_offsets_mm"][0].numpy(),
                 "head_rad": out["head_rad"][0].numpy(), "p_closed": torch.sigmoid(out["closed_logit"][0]).numpy()}
+
+
+@torch.no_grad()
+def lips_forward(model: LipRegressor, mel: np.ndarray, emotion: np.ndarray) -> dict[str, np.ndarray]:
+    """The offline forward pass in numpy: mel (B, F, n_mels) normalised rows, emotion (7,) -> float32
+    ``expression`` (B, T, 52), ``lip_offsets_mm`` (B, T, L, 3), ``head_rad`` (B, T, 3), ``p_closed`` (B, T)."""
+    x = torch.from_numpy(np.ascontiguousarray(mel, np.float32))
+    e = torch.from_numpy(np.asarray(emotion, np.float32))[None].expand(len(x), -1)
+    out = model(x, e)
+    return {"expression": out["expression"].numpy(), "lip_offsets_mm": out["lip_offsets_mm"].numpy(),
+            "head_rad": out["head_rad"].numpy(), "p_closed": torch.sigmoid(out["closed_logit"]).numpy()}
+
+
+def set_threads(n: int) -> None:
+    """Intra-op threads of torch (the streaming path is fastest on one: its tensors are tiny)."""
+    torch.set_num_threads(int(n))

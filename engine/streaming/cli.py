@@ -134,6 +134,9 @@ def _neural_model(ns, config):
         sys.stderr.write(f"parley: warning: neural-face weights not found at {path}; streaming with the energy "
                          "stand-in\n")
         return None
+    from engine.learned.streaming import set_threads
+
+    set_threads(1)          # per-frame tensors are tiny: a second intra-op thread only waits for a core
     return NeuralFrameModel(str(path), emotion=dict(config.emotion))
 
 

@@ -130,16 +130,11 @@ class NeuralFrameModel:
         return self.predict_many(np.asarray(window)[None], level_db=[level_db])[0]
 
     def predict_many(self, windows: np.ndarray, *, level_db) -> list[FrameOutput]:
-        import torch
+        from engine.learned.streaming import lips_forward
 
-        w = np.asarray(windows, np.float32)                                   # (n, ctx + 1 + R, M)
         k = self.context_frames // self.mel_config.feature_ratio              # the frame's index in a window
-        with torch.no_grad():
-            e = torch.from_numpy(self.emotion)[None].expand(len(w), -1)
-            out = self.lips(torch.from_numpy(w), e)
-        raw = {"expression": out["expression"][:, k].numpy(), "lip_offsets_mm": out["lip_offsets_mm"][:, k].numpy(),
-               "head_rad": out["head_rad"][:, k].numpy(), "p_closed": torch.sigmoid(out["closed_logit"][:, k]).numpy()}
-        return self.frames(raw)
+        out = lips_forward(self.lips, np.asarray(windows, np.float32), self.emotion)   # (n, T, ...) each
+        return self.frames({name: v[:, k] for name, v in out.items()})
 
     # -- regressor outputs -> frames ----------------------------------------------------------------------
     def finish(self, raw: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -189,9 +184,8 @@ def offline_fast_path(model: NeuralFrameModel, y: np.ndarray, *, sr: int = MODEL
     forward pass over the whole clip's normalised log-mel (T = num_frames(N / sr, fps) frames, as
     :class:`engine.animators.neural.NeuralAnimator` computes them), then the same contact step.
     Returns float32 ``expression`` (T, 52), ``lip_offsets_mm`` (T, L, 3), ``p_closed`` (T,)."""
-    import torch
-
     from engine.audio.spectral import log_mel
+    from engine.learned.streaming import lips_forward
     from rigs.core.timebase import num_frames
 
     if int(sr) != MODEL_SR:
@@ -201,10 +195,7 @@ def offline_fast_path(model: NeuralFrameModel, y: np.ndarray, *, sr: int = MODEL
     mel = log_mel(np.asarray(y, np.float32), sr=sr, fps=mc.feature_fps, n_mels=mc.n_mels, n_fft=mc.n_fft,
                   n_frames=T * mc.feature_ratio)
     x, _ = model.normalize_rows(mel, None)
-    with torch.no_grad():
-        out = model.lips(torch.from_numpy(x)[None], torch.from_numpy(model.emotion)[None])
-    raw = {"expression": out["expression"][0].numpy(), "lip_offsets_mm": out["lip_offsets_mm"][0].numpy(),
-           "head_rad": out["head_rad"][0].numpy(), "p_closed": torch.sigmoid(out["closed_logit"][0]).numpy()}
+    raw = {k: v[0] for k, v in lips_forward(model.lips, x[None], model.emotion).items()}
     expr, off, _ = model.finish(raw)
     return {"expression": expr, "lip_offsets_mm": off, "p_closed": raw["p_closed"]}
 
