@@ -178,3 +178,26 @@ def test_shipped_weights_stream_like_offline_with_99_ms_look_ahead(monkeypatch):
     ref = offline_fast_path(model, y)
     np.testing.assert_allclose(np.stack([f.expression for f in frames]), ref["expression"], atol=EXPR_TOL)
     assert not isinstance(StreamingAnimator(EnergyFace()).model, NeuralFrameModel)
+
+
+@pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no shipped neural-face weights")
+def test_the_fast_path_as_an_animator_gives_the_predicted_lips(monkeypatch):
+    from engine.animators.base import AnimateRequest, Animator
+    from engine.animators.lips import load_lip_model
+    from engine.audio.load import audio_from_array
+    from engine.streaming.neural import NeuralStreamAnimator
+    from rigs.core.errors import DataMissingError
+
+    monkeypatch.delenv("PARLEY_NEURAL_CHECKPOINT", raising=False)
+    try:
+        lm = load_lip_model()
+    except DataMissingError:
+        pytest.skip("no ICT lip model data")
+    y = _speechlike(1.5)
+    anim = NeuralStreamAnimator()
+    assert isinstance(anim, Animator)
+    clip = anim.animate(audio_from_array(y, sr=SR), AnimateRequest(seed=0, body=False))
+    ref = offline_fast_path(anim.base, y)
+    assert clip.num_frames == len(ref["expression"]) and clip.meta["mode"] == "stream"
+    want_m = lm.neutral_m[None] + ref["lip_offsets_mm"] / 1000.0
+    assert np.abs(clip.lip_vertices - want_m).max() * 1000.0 < LIPS_TOL_MM     # the predicted lips, in mm
