@@ -9,7 +9,7 @@ from the streaming animator's causal procedural stages, as for the stand-in):
   the offline encoder pads normalised features;
 - ``stream()`` runs the encoder frame by frame with cached causal-convolution inputs
   (:class:`engine.learned.streaming.LipStepper`): the same outputs as the offline forward pass over the whole
-  clip, at about 1 ms per frame on one thread;
+  clip, at about 0.5 ms per frame on one thread;
 - each frame keeps the regressor's mouth channels (:data:`engine.learned.layout.MOUTH_INDEX`; the upper-face
   channels and the head are left at 0 for the procedural stages), and lip contact is enforced where the
   lips-closed probability fires (:func:`engine.animators.neural.contact.enforce_contact`, a per-frame operation,
