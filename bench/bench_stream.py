@@ -54,6 +54,7 @@ QUALITY_CLIPS = ("speech/jfk.flac",
                  "speech_corpus/vctk_p239/flac16k/p239/p239_010.flac",
                  "speech_corpus/librispeech/test-other/1688/1688-142285-0000.flac",
                  "speech_corpus/librispeech/test-other/1688/1688-142285-0001.flac")
+END_FRAMES = 3      # frames whose window reaches past the end of a clip (10 rows of look-ahead = 2.5 frames)
 LONG_SOURCES = ("speech_corpus/ljspeech_part", "speech_corpus/vctk_p239", "speech_corpus/librispeech")
 
 
@@ -147,6 +148,10 @@ def part_quality_neural(root: Path) -> None:
         out = {"part": "quality", "model": model.model_id, "clip": Path(rel).name, "audio_s": round(y.size / SR, 2),
                "frames": len(frames), "offline_frames": len(off)}
         n = min(len(st), len(off))
+        # the last frames read rows past the end of the audio: the stream's final log-mel has round(d * 120)
+        # rows, the offline one 4 * round(d * 30), and the rows between are silence in one, zero padding in the other
+        end = n - END_FRAMES
+        out["mouth_max_abs_before_end"] = float(f"{np.abs(st[:end][:, mouth] - off[:end][:, mouth]).max():.3g}")
         for tag, sl in (("all", slice(0, n)), ("after_1s", slice(int(model.fps), n))):
             a, b = st[sl, jaw], off[sl, jaw]
             mae = float(np.abs(a - b).mean())
