@@ -11,13 +11,15 @@ figures include starting the workers and loading their models once each. Memory 
 raylet, GCS and other Ray processes started here are descendants and are counted too). CPU seconds are this
 process's and its worker processes' (not given for Ray, whose workers are not this process's children).
 
-The issue's target (1,000 lines of 3-5 s in under 10 minutes on 2 cores) is for the neural fast path, which
-does not exist yet; the estimate printed for 1,000 lines is the measured rate of this (phonetic) path,
-extrapolated linearly after the start-up, and says so. On a shared machine the wall-clock rate is only as good
+The issue's target (1,000 lines of 3-5 s in under 10 minutes on 2 cores) is for the neural fast path:
+``--mode neural`` (the offline neural animator) or ``--mode stream-neural`` (the fast causal path replayed through
+the streaming animator, :class:`engine.streaming.neural.NeuralStreamAnimator`); the default mode is
+``phonetic``. The estimate printed for 1,000 lines is the measured rate, extrapolated linearly after the
+start-up. On a shared machine the wall-clock rate is only as good
 as the load it ran under (the load average is printed); the last column is the load-independent estimate:
 1,000 x the CPU seconds a line took / the workers, i.e. the time on that many otherwise idle cores.
 
-Run: ``nice -n 10 .venv/bin/python bench/bench_batch.py [--lines 40] [--configs local1,local2,ray2]``.
+Run: ``nice -n 10 .venv/bin/python bench/bench_batch.py [--lines 40] [--configs local1,local2,ray2] [--mode MODE]``.
 """
 from __future__ import annotations
 
