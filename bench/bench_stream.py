@@ -15,8 +15,15 @@ path, and memory on a 10-minute stream.
 - memory: ~10 minutes of corpus speech (LJ Speech, VCTK p239, LibriSpeech clips, one after the other, no
   pauses added) streamed in 20 ms chunks with the body on; RSS every minute of audio and the peak RSS.
 
-Run: nice -n 10 .venv/bin/python bench/bench_stream.py [--part latency|quality|memory|all] [--minutes 10]
-Prints JSON lines.
+With ``--model neural`` (the default when the neural-face weights exist) the face is the neural face's fast
+causal path (:class:`engine.streaming.neural.NeuralFrameModel`, torch on one thread) and the quality reference is
+that checkpoint's regressor run offline over the whole clip in one forward pass
+(:func:`engine.streaming.neural.offline_fast_path`, as the neural animator runs it); the lip error is then the
+distance between the streamed and the offline predicted lip-region vertices (mm, and relative to the offline
+lips' mean distance from the template's neutral). ``--model energy`` benchmarks the stand-in as before.
+
+Run: nice -n 10 .venv/bin/python bench/bench_stream.py [--model neural|energy] [--part latency|quality|memory|all]
+[--minutes 10]. Prints JSON lines.
 """
 from __future__ import annotations
 
@@ -47,6 +54,7 @@ QUALITY_CLIPS = ("speech/jfk.flac",
                  "speech_corpus/vctk_p239/flac16k/p239/p239_010.flac",
                  "speech_corpus/librispeech/test-other/1688/1688-142285-0000.flac",
                  "speech_corpus/librispeech/test-other/1688/1688-142285-0001.flac")
+END_FRAMES = 3      # frames whose window reaches past the end of a clip (10 rows of look-ahead = 2.5 frames)
 LONG_SOURCES = ("speech_corpus/ljspeech_part", "speech_corpus/vctk_p239", "speech_corpus/librispeech")
 
 
@@ -61,9 +69,24 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+MODEL = {"kind": "energy", "model": None}     # set by main(): the face model under test
+
+
+def face_model():
+    """The model under test: one NeuralFrameModel (stateless between streams) or a fresh EnergyFace."""
+    if MODEL["kind"] == "neural":
+        if MODEL["model"] is None:
+            from engine.learned.streaming import set_threads
+            from engine.streaming.neural import NeuralFrameModel
+            set_threads(1)
+            MODEL["model"] = NeuralFrameModel()
+        return MODEL["model"]
+    return EnergyFace()
+
+
 def stream_frames(y: np.ndarray, *, chunk: int, body: bool):
     """Frames and per-call (seconds, frames emitted) of streaming ``y`` in ``chunk``-sample pieces."""
-    s = StreamingAnimator(EnergyFace(), config=StreamConfig(body=body))
+    s = StreamingAnimator(face_model(), config=StreamConfig(body=body))
     frames, calls = [], []
     for i in range(0, y.size, chunk):
         t0, c0 = time.perf_counter(), time.thread_time()
@@ -93,7 +116,7 @@ def part_latency(root: Path) -> None:
             due = int(np.floor((end / SR - s.lookahead_s) * s.fps + 1e-9)) + 1
             late += emitted < due
         print(json.dumps({
-            "part": "latency", "clip": "jfk.flac", "audio_s": round(y.size / SR, 2), "body": body,
+            "part": "latency", "model": s.model.model_id, "clip": "jfk.flac", "audio_s": round(y.size / SR, 2), "body": body,
             "chunk_ms": 10, "lookahead_ms": round(1000 * s.lookahead_s, 1), "frames": len(frames),
             "calls_emitting_one_frame": len(per),
             "frame_latency_ms_median": round(1000 * statistics.median(per), 3),
@@ -108,7 +131,47 @@ def part_latency(root: Path) -> None:
             "calls_behind_schedule": late}))
 
 
+def part_quality_neural(root: Path) -> None:
+    """Streamed (20 ms chunks) against the offline fast path of the same checkpoint (module docstring)."""
+    from engine.streaming.neural import offline_fast_path
+    jaw = ARKIT_INDEX["jawOpen"]
+    model = face_model()
+    rows = []
+    for rel in QUALITY_CLIPS:
+        y = load_audio(root / rel).samples
+        _, frames, _ = stream_frames(y, chunk=320, body=False)
+        st = np.stack([f.expression for f in frames])
+        lo = np.stack([f.lip_offsets_mm for f in frames])
+        ref = offline_fast_path(model, y, sr=SR)
+        off, off_lips = ref["expression"], ref["lip_offsets_mm"]
+        mouth = np.flatnonzero(np.abs(off).max(axis=0) > 0)              # the channels the fast path drives
+        out = {"part": "quality", "model": model.model_id, "clip": Path(rel).name, "audio_s": round(y.size / SR, 2),
+               "frames": len(frames), "offline_frames": len(off)}
+        n = min(len(st), len(off))
+        # the last frames read rows past the end of the audio: the stream's final log-mel has round(d * 120)
+        # rows, the offline one 4 * round(d * 30), and the rows between are silence in one, zero padding in the other
+        end = n - END_FRAMES
+        out["mouth_max_abs_before_end"] = float(f"{np.abs(st[:end][:, mouth] - off[:end][:, mouth]).max():.3g}")
+        for tag, sl in (("all", slice(0, n)), ("after_1s", slice(int(model.fps), n))):
+            a, b = st[sl, jaw], off[sl, jaw]
+            mae = float(np.abs(a - b).mean())
+            out[f"jaw_corr_{tag}"] = round(float(np.corrcoef(a, b)[0, 1]), 6)
+            out[f"jaw_mae_{tag}"] = round(mae, 7)
+            out[f"mouth_max_abs_{tag}"] = float(f"{np.abs(st[sl][:, mouth] - off[sl][:, mouth]).max():.3g}")
+            err = float(np.linalg.norm(lo[sl] - off_lips[sl], axis=-1).mean())
+            motion = float(np.linalg.norm(off_lips[sl], axis=-1).mean())
+            out[f"lip_err_mm_{tag}"] = float(f"{err:.3g}")
+            out[f"lip_err_rel_{tag}"] = float(f"{err / max(motion, 1e-12):.3g}")
+        rows.append(out)
+        print(json.dumps(out))
+    keys = [k for k in rows[0] if k.startswith(("jaw_", "lip_", "mouth_"))]
+    print(json.dumps({"part": "quality", "model": model.model_id, "clip": "MEAN",
+                      **{k: float(f"{np.mean([r[k] for r in rows]):.6g}") for k in keys}}))
+
+
 def part_quality(root: Path) -> None:
+    if MODEL["kind"] == "neural":
+        return part_quality_neural(root)
     from engine.animators.compose import LipStage
     lips = LipStage(True)
     jaw, close = ARKIT_INDEX["jawOpen"], ARKIT_INDEX["mouthClose"]
@@ -149,7 +212,7 @@ def corpus_files(root: Path):
 
 
 def part_memory(root: Path, minutes: float) -> None:
-    s = StreamingAnimator(EnergyFace(), config=StreamConfig(body=True))
+    s = StreamingAnimator(face_model(), config=StreamConfig(body=True))
     target = int(minutes * 60 * SR)
     fed = frames = 0
     marks = []
@@ -169,7 +232,7 @@ def part_memory(root: Path, minutes: float) -> None:
             break
     frames += len(s.flush())
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"part": "memory", "audio_s": round(fed / SR, 1), "frames": frames, "body": True,
+    print(json.dumps({"part": "memory", "model": s.model.model_id, "audio_s": round(fed / SR, 1), "frames": frames, "body": True,
                       "rss_mb_start": round(rss0, 1), "rss_mb_per_minute": marks, "peak_rss_mb": round(peak_rss_mb(), 1),
                       "cpu_s_per_audio_s": round(cpu / (fed / SR), 4), "wall_s_per_audio_s": round(wall / (fed / SR), 4),
                       "wall_s": round(wall, 1)}))
@@ -178,8 +241,12 @@ def part_memory(root: Path, minutes: float) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", choices=("latency", "quality", "memory", "all"), default="all")
+    from engine.learned.paths import default_weights_present
+    ap.add_argument("--model", choices=("neural", "energy"), default="neural" if default_weights_present() else "energy",
+                    help="face model (default neural when its weights exist)")
     ap.add_argument("--minutes", type=float, default=10.0, help="length of the memory run (default 10)")
     ns = ap.parse_args()
+    MODEL["kind"] = ns.model
     root = data_root()
     print(json.dumps({"machine": platform.machine(), "processor": platform.processor() or "?",
                       "cores": __import__("os").cpu_count(), "python": platform.python_version(),

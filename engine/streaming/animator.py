@@ -83,6 +83,7 @@ class StreamFrame:
     eyes_rad: np.ndarray
     joint_angles: np.ndarray | None
     root_translation: np.ndarray | None
+    lip_offsets_mm: np.ndarray | None = None    # (L, 3) from a model that predicts its lips (NeuralFrameOutput)
 
     def to_json(self, *, digits: int = 4) -> dict:
         r = (lambda a: None if a is None else np.round(np.asarray(a, np.float64), digits).tolist())
@@ -269,7 +270,8 @@ class StreamingAnimator:
             joints = root = [None] * n
         frames = [StreamFrame(index=a + k, time_s=(a + k) / self.fps, expression=exprs[k], head_rad=heads[k],
                               eyes_rad=eyes_l[k], joint_angles=None if joints[k] is None else np.asarray(joints[k]),
-                              root_translation=None if root[k] is None else np.asarray(root[k]))
+                              root_translation=None if root[k] is None else np.asarray(root[k]),
+                              lip_offsets_mm=getattr(outs[k], "lip_offsets_mm", None))
                   for k in range(n)]
         self.next_frame = stop
         self._trim()

@@ -22,8 +22,8 @@ from pathlib import Path
 
 STREAM_HELP = """\
 Animate a live voice: reads PCM from stdin (or a file) as it arrives and writes one frame per line (JSON)
-or Live Link Face UDP packets, with a fixed look-ahead (default 33 ms of model look-ahead; the total, with
-the analysis windows, is printed on stderr). Example: arecord -f S16_LE -r 16000 -c 1 | parley stream -
+or Live Link Face UDP packets, with a fixed look-ahead (the neural face's fast path: 99.3 ms; the energy
+stand-in: 49.3 ms; the total is printed on stderr). Example: arecord -f S16_LE -r 16000 -c 1 | parley stream -
 --udp 127.0.0.1:11111"""
 RAW_SUFFIXES = (".raw", ".pcm")
 FORMATS = {"s16le": ("<i2", 2), "f32le": ("<f4", 4)}
@@ -44,8 +44,12 @@ def add_stream_parser(sub) -> None:
     s.add_argument("--jsonl", metavar="OUT|-", help="write JSON lines to OUT (.jsonl) or stdout (-)")
     s.add_argument("--udp", metavar="HOST:PORT", help="send Live Link Face packets to HOST:PORT (e.g. 127.0.0.1:11111)")
     s.add_argument("--subject", default="Parley", help="Live Link subject name (default Parley)")
+    s.add_argument("--model", choices=("neural", "energy"), default=None,
+                   help="face model: neural (the neural face's fast path, 99.3 ms look-ahead; the default when its "
+                        "weights exist) or energy (the band-energy stand-in)")
+    s.add_argument("--checkpoint", default=None, help="neural-face weights for --model neural (default: shipped)")
     s.add_argument("--lookahead-ms", type=float, default=None,
-                   help="look-ahead of the face model in ms (default 33; rounded to its feature rows)")
+                   help="look-ahead of the energy model in ms (default 33; rounded to its feature rows)")
     s.add_argument("--seed", type=int, default=0, help="random seed (blinks, gestures, head motion)")
     s.add_argument("--emotion", help="NAME[:INTENSITY][,NAME:INTENSITY...]")
     s.add_argument("--no-body", action="store_true", help="no body joint angles (faster)")
@@ -108,6 +112,34 @@ def _paced(chunks, realtime: bool):
                 time.sleep(wait)
 
 
+def _neural_model(ns, config):
+    """The neural fast path for ``--model neural`` (or no --model when its weights exist), else None; a missing
+    default weights file falls back to the energy stand-in with a warning, a missing --checkpoint is an error."""
+    from rigs.core.errors import ConfigError
+
+    choice = getattr(ns, "model", None)
+    if choice == "energy":
+        return None
+    if getattr(ns, "lookahead_ms", None) is not None:
+        if choice == "neural":
+            raise ConfigError("--lookahead-ms sets the energy model's look-ahead; the neural model's is fixed (99.3 ms)")
+        return None
+    from engine.streaming.neural import NeuralFrameModel, neural_weights_path
+
+    ckpt = getattr(ns, "checkpoint", None)
+    path = neural_weights_path(ckpt)
+    if not path.is_file():
+        if ckpt is not None:
+            raise ConfigError(f"--checkpoint {ckpt}: no such file")
+        sys.stderr.write(f"parley: warning: neural-face weights not found at {path}; streaming with the energy "
+                         "stand-in\n")
+        return None
+    from engine.learned.streaming import set_threads
+
+    set_threads(1)          # per-frame tensors are tiny: a second intra-op thread only waits for a core
+    return NeuralFrameModel(str(path), emotion=dict(config.emotion))
+
+
 def run_stream(ns) -> int:
     """The ``stream`` command (:func:`add_stream_parser`); returns the exit code."""
     import dataclasses
@@ -119,13 +151,16 @@ def run_stream(ns) -> int:
     from rigs.core.files import atomic_path, check_output
 
     _check_args(ns)
-    cfg = EnergyFaceConfig()
-    if ns.lookahead_ms is not None:
-        if not 0.0 <= ns.lookahead_ms <= MAX_LOOKAHEAD_MS:
-            raise ConfigError(f"--lookahead-ms {ns.lookahead_ms}: expected 0..{MAX_LOOKAHEAD_MS:g}")
-        cfg = dataclasses.replace(cfg, lookahead_frames=int(round(ns.lookahead_ms / 1000.0 * 120.0)))
-    animator = StreamingAnimator(EnergyFace(cfg), config=stream_config(seed=ns.seed, emotion=ns.emotion,
-                                                                       body=not ns.no_body))
+    config = stream_config(seed=ns.seed, emotion=ns.emotion, body=not ns.no_body)
+    model = _neural_model(ns, config)
+    if model is None:
+        cfg = EnergyFaceConfig()
+        if ns.lookahead_ms is not None:
+            if not 0.0 <= ns.lookahead_ms <= MAX_LOOKAHEAD_MS:
+                raise ConfigError(f"--lookahead-ms {ns.lookahead_ms}: expected 0..{MAX_LOOKAHEAD_MS:g}")
+            cfg = dataclasses.replace(cfg, lookahead_frames=int(round(ns.lookahead_ms / 1000.0 * 120.0)))
+        model = EnergyFace(cfg)
+    animator = StreamingAnimator(model, config=config)
     sys.stderr.write(f"parley: streaming at {animator.fps:g} fps with {1000 * animator.lookahead_s:.1f} ms "
                      f"look-ahead (model {animator.model.model_id})\n")
     jsonl = ns.jsonl if (ns.jsonl or ns.udp) else "-"

@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 
 from engine.animators.base import AnimateRequest, Analysis, BodyTrack, FaceTrack, Progress
-from engine.animators.compose import BODY_MODEL_ID, REST_MODEL_ID, LipStage, compose_clip, rest_body
+from engine.animators.compose import BODY_MODEL_ID, REST_MODEL_ID, LipStage, compose_clip, face_lips, rest_body
 from engine.audio.accents import Accents
 from engine.streaming.animator import StreamConfig, StreamingAnimator
 from engine.streaming.features import MODEL_SR
@@ -52,6 +52,10 @@ class StreamAnimator:
         face = FaceTrack(expression=np.stack([f.expression for f in frames]),
                          head_angles_rad=np.stack([f.head_rad for f in frames]),
                          eye_angles_rad=np.stack([f.eyes_rad for f in frames]))
+        if frames and all(f.lip_offsets_mm is not None for f in frames):    # a model that predicts its lips
+            face = FaceTrack(expression=face.expression, head_angles_rad=face.head_angles_rad,
+                             eye_angles_rad=face.eye_angles_rad, lips_model_id=f"{model.model_id}-lips",
+                             lip_offsets_mm=np.stack([f.lip_offsets_mm for f in frames]).astype(np.float32))
         if request.body:
             body = BodyTrack(np.stack([f.joint_angles for f in frames]).astype(np.float32),
                              np.stack([f.root_translation for f in frames]).astype(np.float32),
@@ -63,7 +67,7 @@ class StreamAnimator:
         analysis = Analysis(prosody=None, accents=accents, n_frames=T,
                             speech_found=bool(s.loudness.level_db is not None and not audio.is_silent()))
         report("lips", 0.85)
-        lips = self.lips(face.expression)
+        lips = face_lips(self.lips, face, own=face)
         report("compose", 0.95)
         clip = compose_clip(audio, request, mode=self.name, analysis=analysis, face=face, body=body, lips=lips,
                             model_ids={"face": model.model_id,
