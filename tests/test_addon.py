@@ -372,7 +372,7 @@ def test_mode_menu_lists_the_registered_animators(extension):
         s.mode = name
         assert s.mode_name() == name
     with pytest.raises(TypeError):
-        s.mode = "neural"      # nothing offers a mode the engine does not have
+        s.mode = "telepathic"  # nothing offers a mode the engine does not have
 
 
 @_blender

@@ -282,7 +282,7 @@ def test_cli_exit_codes_lock_export_and_no_ray(tmp_path, monkeypatch):
 def test_a_phonetic_line_with_a_transcript(data_dir, tmp_path):
     sp = data_dir / "speech"
     m = _manifest(tmp_path, f"id,audio,transcript,partner\nsr,{sp / 'sr_english.wav'},one two three,{sp / 'jfk.flac'}\n")
-    s = run_batch(m, tmp_path / "out", config=BatchConfig(workers=0))
+    s = run_batch(m, tmp_path / "out", config=BatchConfig(workers=0, mode="phonetic"))
     assert s.done == 1
     clip = load_clip(tmp_path / "out" / "clips" / "sr.npz")
     assert clip.meta["mode"] == "phonetic" and clip.meta["transcript"] == "one two three"

@@ -129,7 +129,8 @@ def test_jfk_duration_matches_audio_within_one_frame(tmp_path, data_dir):
     info = sf.info(str(src))
     assert abs(c.duration_s - info.duration) <= 1 / c.fps
     assert abs(c.num_frames / c.fps - info.duration) <= 1 / c.fps
-    assert c.meta["mode"] == "phonetic"
+    # the default is the neural face with its shipped weights (issue 11), recorded in the meta
+    assert c.meta["mode"] == "neural" and c.meta["checkpoint"]["id"].startswith("neural-face-")
 
 
 def test_silent_audio_gives_valid_clip_with_warning(tmp_path, caplog):
