@@ -193,10 +193,15 @@ def test_ctrl_c_during_the_renames_is_held_until_the_set_is_complete(tmp_path, m
         return real_replace(src, dst)
 
     monkeypatch.setattr(files.os, "replace", replace)
-    with pytest.raises(KeyboardInterrupt):
-        with files.atomic_paths(targets) as tmps:
-            for t in tmps:
-                t.write_bytes(b"new")
+    # Python's own Ctrl-C handler, whatever a library of an earlier test (Ray, Blender) left installed
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with files.atomic_paths(targets) as tmps:
+                for t in tmps:
+                    t.write_bytes(b"new")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert [p.read_bytes() for p in targets] == [b"new"] * 3
     assert _listing(tmp_path) == [p.name for p in targets]
 
