@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     from engine.audio.load import Audio
     from engine.audio.prosody import FeatureConfig, analyze
     from engine.learned.body_model import LearnedBody, load_body
-    from engine.learned.body_paths import DEFAULT_BODY_CHECKPOINT
+    from engine.learned.paths import DEFAULT_BODY_CHECKPOINT
     from engine.learned.body_vq import BODY_JOINTS
     from engine.learned.layout import emotion_vector
     from engine.metrics import body as M

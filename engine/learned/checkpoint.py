@@ -61,7 +61,8 @@ def config_from_dict(cls, d: dict):
     return cls(**kw)
 
 
-def _state(module: torch.nn.Module, half: bool) -> dict:
+def module_state(module: torch.nn.Module, half: bool) -> dict:
+    """A module's weights to store (copies; float16 when ``half``)."""
     sd = module.state_dict()
     return {k: (v.half() if half and v.is_floating_point() else v).clone() for k, v in sd.items()}
 
@@ -70,10 +71,10 @@ def save_checkpoint(path: str | Path, *, lips: LipRegressor, face: FaceDiffusion
                     info: dict | None = None, training: dict | None = None, half: bool = False) -> Path:
     """Write atomically; ``half`` stores float16 weights (shipping), the training state is kept as given."""
     body: dict = {"format": FORMAT, "schema_version": SCHEMA_VERSION,
-                  "lips": {"config": config_to_json(lips.config), "state": _state(lips, half)},
+                  "lips": {"config": config_to_json(lips.config), "state": module_state(lips, half)},
                   "info": json.dumps(info or {}, sort_keys=True)}
     if face is not None:
-        body["face"] = {"config": config_to_json(face.config), "state": _state(face, half)}
+        body["face"] = {"config": config_to_json(face.config), "state": module_state(face, half)}
     if training is not None:
         body["training"] = training
     return atomic_write(Path(path), lambda f: torch.save(body, f))

@@ -36,7 +36,7 @@ import torch
 from engine.learned.body_diffusion import BodyDiffusion, BodyDiffusionConfig, upsample_keys
 from engine.learned.body_guide import BodyGuide, GuideConfig
 from engine.learned.body_model import STAGES, load_body, save_body
-from engine.learned.body_paths import DEFAULT_BODY_CHECKPOINT
+from engine.learned.paths import DEFAULT_BODY_CHECKPOINT
 from engine.learned.body_vq import BODY_JOINTS, POSE_DIMS, PoseVQ, VQConfig, poses_to_sixd
 from engine.learned.features import LOG_FLOOR, MelConfig, normalize_mel
 from engine.learned.layout import emotion_vector

@@ -13,7 +13,7 @@ settings in the clip's meta (``model_ids["upper_body"]``, ``body_checkpoint``, `
 ``phonetic-body`` (phonetic face) and ``neural-body`` (neural face).
 
 Weights: ``--checkpoint`` for ``phonetic-body`` (the phonetic face has none), else ``$PARLEY_BODY_CHECKPOINT``,
-else the shipped default (:data:`engine.learned.body_paths.DEFAULT_BODY_CHECKPOINT`). Missing or unusable
+else the shipped default (:data:`engine.learned.paths.DEFAULT_BODY_CHECKPOINT`). Missing or unusable
 weights: the procedural body with a warning (``model_ids["upper_body"]`` is then None).
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from engine.animators.base import AnimateRequest, Analysis, BodyTrack, FaceTrack
 from engine.animators.compose import config_dict
 from engine.animators.neural.animator import NeuralAnimator
 from engine.animators.phonetic.animator import PhoneticAnimator
-from engine.learned.body_paths import BODY_CHECKPOINT_ENV, DEFAULT_BODY_CHECKPOINT
+from engine.learned.paths import BODY_CHECKPOINT_ENV, DEFAULT_BODY_CHECKPOINT
 from rigs.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
