@@ -27,7 +27,6 @@ VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
 OUT = ROOT / "out"
 DEMO_AUDIO = ROOT / "engine" / "samples" / "demo.wav"
-DEMO_TRANSCRIPT = ROOT / "engine" / "samples" / "demo.txt"
 # chromium + chromium-driver: the perceptual study's browser tests (selenium drives the system browser)
 APT_PACKAGES = ["espeak-ng", "libespeak-ng1", "festival", "festvox-kallpc16k", "festvox-kdlpc16k", "festvox-us-slt-hts",
                 "flite", "ffmpeg", "sox", "chromium", "chromium-driver"]
@@ -158,8 +157,8 @@ def cmd_demo(extra: list[str]) -> None:
     clip = OUT / "demo.npz"
     verbose = [a for a in extra if a in ("-v", "--verbose")]
     step(f"animating the built-in sample {DEMO_AUDIO.relative_to(ROOT)} -> {clip.relative_to(ROOT)}")
-    py("-m", "engine", *verbose, "animate", DEMO_AUDIO, "-o", clip, "--transcript-file", DEMO_TRANSCRIPT,
-       "--emotion", "joy:0.4", "--seed", "1")
+    # the default animator (the neural face when its weights ship: it hears the words, no transcript needed)
+    py("-m", "engine", *verbose, "animate", DEMO_AUDIO, "-o", clip, "--emotion", "joy:0.4", "--seed", "1")
     py("-m", "engine", "info", clip)
     video = OUT / "demo.mp4"
     step(f"rendering {video.relative_to(ROOT)} through Blender (Workbench, upper body and face close-up; "
