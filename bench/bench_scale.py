@@ -17,11 +17,12 @@ baseline, CPU seconds of this process; its memory is the peak of traced Python/n
 (``tracemalloc``, a second pass), not a resident-set figure, so it is not comparable to the child's RSS.
 
 A "growth" line per mode: CPU per audio second at the longest length / at the shortest (1.0 = linear; start-up
-makes short files dearer per second, so below 1 is expected), and peak RSS at the longest / at the second length
+and model loading make short files dearer per second, so below 1 is expected), the marginal CPU per audio
+second between the two longest lengths (the fixed costs cancel: linear cost means this is constant), and peak RSS at the longest / at the second length
 (1.0 = memory flat beyond a chunk).
 
 Run: ``nice -n 10 .venv/bin/python bench/bench_scale.py [--lengths 10,60,600] [--threads 1,2]
-[--modes neural,phonetic] [--skip phonetic:600:1] [--json F]``.
+[--modes neural,phonetic] [--skip phonetic:600:1] [--json F]``; ``--from-json F`` re-prints a saved run.
 """
 from __future__ import annotations
 
@@ -159,6 +160,9 @@ def growth(runs: list[Run], mode: str, threads: int) -> str | None:
         def per_s(r: Run) -> float:
             return (r.cpu_s - r.stage_cpu_s["startup"]) / r.audio_s
         txt += f" (without start-up: {per_s(hi) / per_s(lo):.2f})"
+    a, b = by[keys[-2]], hi
+    marginal = (b.cpu_s - a.cpu_s) / (b.audio_s - a.audio_s)
+    txt += f"; marginal CPU per audio s from {keys[-2]} s to {keys[-1]} s = {marginal:.4f}"
     if len(keys) >= 3:
         mid = by[keys[1]]
         txt += f"; peak memory at {keys[-1]} s / at {keys[1]} s = {hi.peak_rss_mb / mid.peak_rss_mb:.2f}"
@@ -185,6 +189,18 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
+def report(runs: list[Run]) -> None:
+    """Print the table and the growth lines of ``runs``."""
+    print()
+    print(table(runs))
+    print()
+    for mode in dict.fromkeys(r.mode for r in runs):
+        for n in sorted({r.threads for r in runs if r.mode == mode}):
+            g = growth(runs, mode, n)
+            if g:
+                print(g)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", default="10,60,600", help="input lengths in seconds (default 10,60,600)")
@@ -193,7 +209,12 @@ def main(argv=None) -> int:
     ap.add_argument("--skip", action="append", default=[], metavar="MODE:LENGTH:THREADS",
                     help="leave one run out (repeatable), e.g. phonetic:600:1")
     ap.add_argument("--json", metavar="F", help="also write the runs as JSON to F")
+    ap.add_argument("--from-json", metavar="F", help="run nothing: print the table and growth of runs saved by --json")
     ns = ap.parse_args(argv)
+    if ns.from_json:
+        saved = json.loads(Path(ns.from_json).read_text(encoding="utf-8"))
+        report([Run(**{k: v for k, v in d.items() if k != "cpu_per_audio_s"}) for d in saved])
+        return 0
     lengths = [float(x) for x in ns.lengths.split(",")]
     threads = [int(x) for x in ns.threads.split(",")]
     modes = [m.strip() for m in ns.modes.split(",") if m.strip()]
@@ -216,14 +237,7 @@ def main(argv=None) -> int:
                     runs.append(r)
                     print(f"  {mode:<9} {audio_s:6.1f} s audio, {n} thread(s): {r.wall_s:7.1f} s wall "
                           f"{r.cpu_s:7.1f} s CPU {r.peak_rss_mb:6.0f} MB", flush=True)
-    print()
-    print(table(runs))
-    print()
-    for mode in [*modes, "rms"]:
-        for n in (threads if mode != "rms" else [1]):
-            g = growth(runs, mode, n)
-            if g:
-                print(g)
+    report(runs)
     print(f"\nload average after: {os.getloadavg()}")
     if ns.json:
         Path(ns.json).write_text(json.dumps([{**asdict(r), "cpu_per_audio_s": r.cpu_per_audio_s} for r in runs],
