@@ -76,6 +76,10 @@ def _build_parser() -> argparse.ArgumentParser:
     a.add_argument("--mode", default=DEFAULT_MODE, choices=ANIMATORS.names(), help="the animator (see `parley modes`)")
     a.add_argument("--model", help="a named model of the animator (learned animators)")
     a.add_argument("--checkpoint", help="a weights file for the animator (learned animators)")
+    a.add_argument("--temperature", type=float, metavar="T", help="learned body: softmax temperature of the "
+                   "sampled gesture plan (default: the model's, 1.0; lower is calmer and more typical)")
+    a.add_argument("--top-p", type=float, metavar="P", help="learned body: nucleus sampling of the gesture plan, "
+                   "the smallest set of plans whose probability reaches P (default: the model's, 0.9)")
     a.add_argument("--device", default="cpu", help="where learned animators run (default cpu)")
     a.add_argument("--progress-json", action="store_true", help="JSON-lines progress on stderr")
 
@@ -249,7 +253,8 @@ def _cmd_animate(ns) -> int:
         transcript = None
     req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=emotion_pairs(ns.emotion),
                          transcript=transcript, body=not ns.no_body, model=ns.model, checkpoint=ns.checkpoint,
-                         device=ns.device, partner_direction_deg=float(ns.partner_direction))
+                         device=ns.device, partner_direction_deg=float(ns.partner_direction),
+                         temperature=ns.temperature, top_p=ns.top_p)
     from engine import console
 
     inputs = (ns.transcript_file,) if ns.transcript_file else ()

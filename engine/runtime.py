@@ -44,6 +44,7 @@ TRANSCRIPT_CHARS_PER_S = 40.0
 TRANSCRIPT_SLACK_CHARS = 200
 TRANSCRIPT_READ_S = 10.0                   # deadline for reading a transcript file
 _READ_BLOCK_BYTES = 64 * 1024
+TEMPERATURE_RANGE = (0.0, 5.0)             # --temperature of a learned plan: (exclusive, inclusive)
 
 
 def create_animator(mode: str = DEFAULT_MODE, request: AnimateRequest = AnimateRequest()) -> Animator:
@@ -80,6 +81,11 @@ def animate_file(audio_path, out_path, *, mode: str = DEFAULT_MODE, request: Ani
         raise ConfigError(f"--samples must be between 1 and {MAX_SAMPLES}, got {samples}")
     if not (FPS_RANGE[0] <= request.fps <= FPS_RANGE[1]):
         raise ConfigError(f"--fps must be between {FPS_RANGE[0]:g} and {FPS_RANGE[1]:g}, got {request.fps!r}")
+    if request.temperature is not None and not TEMPERATURE_RANGE[0] < request.temperature <= TEMPERATURE_RANGE[1]:
+        raise ConfigError(f"--temperature must be above {TEMPERATURE_RANGE[0]:g} and at most {TEMPERATURE_RANGE[1]:g}, "
+                          f"got {request.temperature!r}")
+    if request.top_p is not None and not 0.0 < request.top_p <= 1.0:
+        raise ConfigError(f"--top-p must be above 0 and at most 1, got {request.top_p!r}")
     lo, hi = PARTNER_DIRECTION_RANGE_DEG
     if not lo <= request.partner_direction_deg <= hi:
         raise ConfigError(f"--partner-direction must be between {lo:g} and {hi:g} degrees, "

@@ -412,3 +412,33 @@ def test_a_killed_run_resumes_where_it_stopped(corpus, tmp_path):
     assert seen[0] == ("guide", 3)                              # no stage or step is done twice
     assert info["steps"] == {"vq": 4, "guide": 10, "diffusion": 26}
     assert load_body(out).complete()
+
+
+def test_plan_temperature_and_top_p_from_the_command_line(trained, short_audio, tmp_path, monkeypatch, capsys):
+    """--temperature/--top-p reach the learned body's plan sampling (same seed, other motion), are recorded in the
+    clip meta, and out-of-range values are refused before any work."""
+    from engine import cli
+    from rigs.core.clip import load_clip
+
+    from engine.learned.body_model import LearnedBody
+
+    monkeypatch.setenv("PARLEY_BODY_CHECKPOINT", str(trained[0]))
+    seen = []
+    run = LearnedBody.run
+
+    def spy(self, *args, **kw):
+        seen.append(kw["sample"])
+        return run(self, *args, **kw)
+
+    monkeypatch.setattr(LearnedBody, "run", spy)
+    base = ["animate", str(short_audio[0]), "--mode", "phonetic-body", "--seed", "3"]
+    assert cli.main([*base, "-o", str(tmp_path / "a.npz")]) == 0
+    assert cli.main([*base, "--temperature", "3.0", "--top-p", "1.0", "-o", str(tmp_path / "b.npz")]) == 0
+    assert [(s.temperature, s.top_p) for s in seen] == [(1.0, 0.9), (3.0, 1.0)]   # what the plan sampler got
+    a, b = load_clip(tmp_path / "a.npz"), load_clip(tmp_path / "b.npz")
+    assert a.meta["config"]["learned_body"]["temperature"] == 1.0
+    assert b.meta["config"]["learned_body"]["temperature"] == 3.0 and b.meta["config"]["learned_body"]["top_p"] == 1.0
+    capsys.readouterr()
+    for flag, value in (("--temperature", "0"), ("--top-p", "1.5")):
+        assert cli.main([*base, flag, value, "-o", str(tmp_path / "c.npz")]) == 2
+        assert flag in capsys.readouterr().err and not (tmp_path / "c.npz").exists()

@@ -45,6 +45,10 @@ class AnimateRequest:
     # conformed to the character's audio) and where the partner is (yaw degrees, + toward the character's left)
     partner: object | None = field(default=None, compare=False, repr=False)
     partner_direction_deg: float = 30.0
+    # sampling of a learned model's discrete plan (the learned body's guide poses): softmax temperature and
+    # nucleus top-p; None keeps the model's own setting
+    temperature: float | None = None
+    top_p: float | None = None
 
     def emotion_dict(self) -> dict[str, float]:
         return dict(self.emotion)

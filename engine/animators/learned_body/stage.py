@@ -88,6 +88,15 @@ class LearnedBodyStage:
         ld = self.model.loaded
         return {"id": ld.id, "sha256": ld.sha256, "path": ld.path.name, "steps": ld.info.get("steps")}
 
+    def effective_settings(self, request: AnimateRequest) -> LearnedBodySettings:
+        """The stage's settings with the request's plan sampling (``temperature``, ``top_p``) where given."""
+        s = self.settings
+        if request.temperature is not None:
+            s = dataclasses.replace(s, temperature=float(request.temperature))
+        if request.top_p is not None:
+            s = dataclasses.replace(s, top_p=float(request.top_p))
+        return s
+
     def __call__(self, audio, base: BodyTrack, request: AnimateRequest) -> BodyTrack:
         """``base`` (the procedural body at the request's fps) with the learned joints put in."""
         if self.model is None:
@@ -104,7 +113,7 @@ class LearnedBodyStage:
         T_model = max(1, int(round(audio.duration_s * mc.fps)))
         mel = log_mel(audio.samples, sr=mc.sample_rate, fps=mc.feature_fps, n_mels=mc.n_mels, n_fft=mc.n_fft,
                       n_frames=T_model * mc.feature_ratio)
-        s = self.settings
+        s = self.effective_settings(request)
         out = self.model.run(mel, emotion_vector(request.emotion_dict()), seed=request.seed,
                              sample=SampleConfig(temperature=s.temperature, top_p=s.top_p,
                                                  sampling_steps=s.sampling_steps, s_audio=s.s_audio,
@@ -140,7 +149,8 @@ class LearnedBodyMixin:
         meta = dict(clip.meta)
         meta["model_ids"] = {**meta["model_ids"], "upper_body": self.body_stage.id if request.body else None}
         meta["body_checkpoint"] = self.body_stage.checkpoint()
-        meta["config"] = {**(meta.get("config") or {}), "learned_body": config_dict(self.body_stage.settings)}
+        meta["config"] = {**(meta.get("config") or {}),
+                          "learned_body": config_dict(self.body_stage.effective_settings(request))}
         return dataclasses.replace(clip, meta=meta).validate()
 
 
