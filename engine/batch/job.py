@@ -195,24 +195,14 @@ def _plan(row: Row, manifest: Manifest, config: BatchConfig) -> tuple[dict, Line
         emotion = emotion_pairs(row.emotion)
     except ParleyError as exc:
         return base, None, one_line(exc)
-    audio = manifest.resolve(row.audio)
-    if not audio.is_file():
-        what = "is a folder" if audio.is_dir() else "not found"
-        return base, None, f"audio file {audio} {what}"
-    try:
-        audio_sha = sha256_file(audio)
-    except OSError as exc:
-        return base, None, f"cannot read audio file {audio}: {exc.strerror or exc}"
+    audio, audio_sha, problem = _input_file(manifest, row.audio, "audio file")
+    if problem:
+        return base, None, problem
     partner, partner_sha = None, None
     if row.partner:
-        partner = manifest.resolve(row.partner)
-        if not partner.is_file():
-            what = "is a folder" if partner.is_dir() else "not found"
-            return base, None, f"partner audio file {partner} {what}"
-        try:
-            partner_sha = sha256_file(partner)
-        except OSError as exc:
-            return base, None, f"cannot read partner audio file {partner}: {exc.strerror or exc}"
+        partner, partner_sha, problem = _input_file(manifest, row.partner, "partner audio file")
+        if problem:
+            return base, None, problem
     request = AnimateRequest(fps=float(config.fps), seed=seed, emotion=emotion, transcript=row.transcript,
                              body=config.body, model=row.model)
     task = LineTask(id=row.id, audio_path=str(audio), mode=mode, request=request, bvh=config.bvh,
@@ -220,6 +210,17 @@ def _plan(row: Row, manifest: Manifest, config: BatchConfig) -> tuple[dict, Line
     base["content_hash"] = content_hash(audio_sha, task, __version__, partner_sha)
     base["warnings_planned"] = planned_warnings
     return base, task, None
+
+
+def _input_file(manifest: Manifest, name: str, what: str) -> tuple[Path, str | None, str | None]:
+    """(path, sha256, None) for a line's input file, or (path, None, why it cannot be used)."""
+    path = manifest.resolve(name)
+    if not path.is_file():
+        return path, None, f"{what} {path} {'is a folder' if path.is_dir() else 'not found'}"
+    try:
+        return path, sha256_file(path), None
+    except OSError as exc:
+        return path, None, f"cannot read {what} {path}: {exc.strerror or exc}"
 
 
 def _executor(tasks: list[LineTask], config: BatchConfig, factory) -> Iterator[LineResult]:
