@@ -29,10 +29,10 @@ import torch
 from engine.learned.body_diffusion import BodyDiffusion, BodyDiffusionConfig, upsample_keys
 from engine.learned.body_guide import BodyGuide, GuideConfig
 from engine.learned.body_vq import BODY_JOINTS, PoseVQ, VQConfig, sixd_to_poses
-from engine.learned.checkpoint import config_from_dict, config_to_json, module_state
+from engine.learned.checkpoint import config_from_dict, save_modules
 from engine.learned.features import normalize_mel
 from rigs.core.errors import ConfigError
-from rigs.core.files import atomic_write, sha256_file
+from rigs.core.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,8 @@ class SampleConfig:
 def save_body(path: str | Path, modules: dict, *, info: dict | None = None, training: dict | None = None,
               half: bool = False) -> Path:
     """Write the stages in ``modules`` ({"vq": PoseVQ, ...}) atomically; ``half`` stores float16 weights."""
-    body: dict = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "info": json.dumps(info or {}, sort_keys=True)}
-    for name in STAGES:
-        if modules.get(name) is not None:
-            body[name] = {"config": config_to_json(modules[name].config), "state": module_state(modules[name], half)}
-    if training is not None:
-        body["training"] = training
-    return atomic_write(Path(path), lambda f: torch.save(body, f))
+    return save_modules(path, {name: modules.get(name) for name in STAGES}, format=FORMAT,
+                        schema_version=SCHEMA_VERSION, info=info, training=training, half=half)
 
 
 @dataclass

@@ -67,17 +67,25 @@ def module_state(module: torch.nn.Module, half: bool) -> dict:
     return {k: (v.half() if half and v.is_floating_point() else v).clone() for k, v in sd.items()}
 
 
-def save_checkpoint(path: str | Path, *, lips: LipRegressor, face: FaceDiffusion | None = None,
-                    info: dict | None = None, training: dict | None = None, half: bool = False) -> Path:
-    """Write atomically; ``half`` stores float16 weights (shipping), the training state is kept as given."""
-    body: dict = {"format": FORMAT, "schema_version": SCHEMA_VERSION,
-                  "lips": {"config": config_to_json(lips.config), "state": module_state(lips, half)},
-                  "info": json.dumps(info or {}, sort_keys=True)}
-    if face is not None:
-        body["face"] = {"config": config_to_json(face.config), "state": module_state(face, half)}
+def save_modules(path: str | Path, modules: dict, *, format: str, schema_version: int, info: dict | None = None,
+                 training: dict | None = None, half: bool = False) -> Path:
+    """Write a checkpoint file atomically: each named module that is not None as its config (JSON) and weights
+    (``half``: float16, for shipping), the info as JSON, the training state as given. Every learned model's
+    file (the neural face, the learned body) has this layout."""
+    body: dict = {"format": format, "schema_version": schema_version, "info": json.dumps(info or {}, sort_keys=True)}
+    for name, module in modules.items():
+        if module is not None:
+            body[name] = {"config": config_to_json(module.config), "state": module_state(module, half)}
     if training is not None:
         body["training"] = training
     return atomic_write(Path(path), lambda f: torch.save(body, f))
+
+
+def save_checkpoint(path: str | Path, *, lips: LipRegressor, face: FaceDiffusion | None = None,
+                    info: dict | None = None, training: dict | None = None, half: bool = False) -> Path:
+    """Write atomically; ``half`` stores float16 weights (shipping), the training state is kept as given."""
+    return save_modules(path, {"lips": lips, "face": face}, format=FORMAT, schema_version=SCHEMA_VERSION,
+                        info=info, training=training, half=half)
 
 
 @dataclass
