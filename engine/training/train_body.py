@@ -40,6 +40,7 @@ from engine.learned.paths import DEFAULT_BODY_CHECKPOINT
 from engine.learned.body_vq import BODY_JOINTS, POSE_DIMS, PoseVQ, VQConfig, poses_to_sixd
 from engine.learned.features import LOG_FLOOR, MelConfig, normalize_mel
 from engine.learned.layout import emotion_vector
+from engine.training.optim import optimizer_step
 from engine.training.corpus.shards import TARGETS, Corpus, CorpusSpec, read_corpus_json
 from rigs.core.emotions import EMOTIONS
 from rigs.core.errors import ConfigError
@@ -334,12 +335,7 @@ def train_body(cfg: BodyTrainConfig, *, data: str | Path, out: str | Path, resum
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, step, frac)
             loss, parts = _step(stage, modules, train, cfg, rng, gen)
-            if not torch.isfinite(loss):
-                raise ConfigError(f"{stage} training diverged at step {step}; lower --lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
+            optimizer_step(opt, loss, model.parameters(), grad_clip=cfg.grad_clip, what=f"{stage} training", step=step)
             step += 1
             if progress is not None:
                 progress(stage, step, max_steps, parts)

@@ -30,6 +30,7 @@ from engine.learned.face import FaceConfig, FaceDiffusion, audio_condition, audi
 from engine.learned.layout import MOUTH_INDEX, UPPER_INDEX
 from engine.learned.lipsync import LipConfig, LipRegressor, lip_loss
 from engine.learned.paths import DEFAULT_CHECKPOINT
+from engine.training.optim import optimizer_step
 from engine.training.data import FaceData, face_targets
 from rigs.core.arkit import ARKIT_INDEX
 from rigs.core.errors import ConfigError
@@ -323,12 +324,8 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
                                            p_drop_audio=face.config.p_drop_audio,
                                            p_drop_emotion=face.config.p_drop_emotion)
             parts = {"loss": float(loss.detach())}
-        if not torch.isfinite(loss):
-            raise ConfigError(f"training diverged at step {step} (loss {float(loss)}); lower the learning rate")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable.parameters(), cfg.grad_clip)
-        opt.step()
+        optimizer_step(opt, loss, trainable.parameters(), grad_clip=cfg.grad_clip, what=f"{cfg.kind} training",
+                       step=step)
         step += 1
         if progress is not None:
             progress(step, cfg.steps, parts)
