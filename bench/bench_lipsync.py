@@ -71,14 +71,15 @@ def row_key(it: Item) -> tuple[str, str, str]:
 class Runner:
     """Animates items in one process (one animator, one lip model) and keeps the scores."""
 
-    def __init__(self, fps: float):
+    def __init__(self, fps: float, phonetics: dict | None = None):
         from engine.animators.lips import load_lip_model
-        from engine.animators.phonetic.animator import PhoneticAnimator
+        from engine.animators.phonetic.animator import PhoneticAnimator, PhoneticConfig
+        from engine.phonetics import PhoneticsConfig
         from rigs.core.arkit import ARKIT_INDEX
 
         self.fps = fps
         self.lm = load_lip_model()
-        self.an = PhoneticAnimator()
+        self.an = PhoneticAnimator(PhoneticConfig(phonetics=PhoneticsConfig(**(phonetics or {}))))
         self.jaw, self.tongue = ARKIT_INDEX["jawOpen"], ARKIT_INDEX["tongueOut"]
         self.cpu_s: dict[str, float] = defaultdict(float)
         self.audio_s: dict[str, float] = defaultdict(float)
@@ -186,6 +187,9 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="at most this many real-speech utterances (0: all)")
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--acoustic", choices=("auto", "neural", "sphinx"), default="auto",
+                    help="phone timing: Parley's phone model, PocketSphinx, or the default (auto)")
+    ap.add_argument("--phonetics", default="{}", help="JSON of further PhoneticsConfig fields (dev tuning)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
@@ -194,8 +198,9 @@ def main() -> int:
 
     only = set(args.only.split(","))
     data = data_root()
-    runner = Runner(args.fps)
-    report: dict = {"date": time.strftime("%Y-%m-%d"), "loadavg": os.getloadavg()}
+    phonetics = {"acoustic": args.acoustic, **json.loads(args.phonetics)}
+    runner = Runner(args.fps, phonetics)
+    report: dict = {"date": time.strftime("%Y-%m-%d"), "loadavg": os.getloadavg(), "phonetics": phonetics}
     real: dict[tuple, dict[str, PhoneScores]] = {}
     if "corpus" in only:
         items = with_references(corpus_selection(data), read_corpus_references())

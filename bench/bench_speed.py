@@ -64,18 +64,23 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--mode", default="phonetic", help="animator mode (the phonetic engine is what issue 9 times)")
+    ap.add_argument("--acoustic", choices=("auto", "neural", "sphinx"), default="auto",
+                    help="phone timing of the phonetic engine (--model neural|sphinx in the child)")
     args = ap.parse_args()
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with tempfile.TemporaryDirectory() as tmp:
         wav, txt, out = Path(tmp) / "speech.wav", Path(tmp) / "speech.txt", Path(tmp) / "clip.npz"
         duration_s, text = build_speech(wav, args.seconds)
         txt.write_text(text, encoding="utf-8")
-        print(f"{duration_s:.1f} s of held-out LJ Speech; load average before: {os.getloadavg()}")
+        print(f"{duration_s:.1f} s of held-out LJ Speech; mode {args.mode}, acoustic {args.acoustic}; "
+              f"load average before: {os.getloadavg()}")
         print("| run | wall s (median) | CPU s | x real time (wall) | target |")
         print("|---|---|---|---|---|")
         logs = {}
         for name, extra in (("with transcript", ["--transcript-file", str(txt)]), ("no transcript", [])):
-            cmd = [sys.executable, "-m", "engine", "-v", "animate", str(wav), "-o", str(out), *extra]
+            cmd = [sys.executable, "-m", "engine", "-v", "animate", str(wav), "-o", str(out), "--mode", args.mode,
+                   *(["--model", args.acoustic] if args.acoustic != "auto" else []), *extra]
             runs = [run_once(cmd, env) for _ in range(args.repeats)]
             runs.sort(key=lambda r: r[0])
             wall, cpu, err = runs[len(runs) // 2]

@@ -21,7 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter, lfilter_zi
+
+from engine.learned.features import one_pole
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +112,19 @@ class DcBlocker:
     calls; the first sample's level is taken as the initial DC, so a constant offset gives zeros at once."""
 
     def __init__(self, sr: int, *, cutoff_hz: float = DC_CUTOFF_HZ):
-        a = float(np.exp(-2.0 * np.pi * cutoff_hz / sr))
-        self._b, self._a = np.array([1.0, -1.0]), np.array([1.0, -a])
-        self._zi: np.ndarray | None = None
+        self._a = float(np.exp(-2.0 * np.pi * cutoff_hz / sr))
+        self._x_prev: float | None = None       # the last input sample and output of the previous call
+        self._y_prev = 0.0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """(n,) float32 -> (n,) float32 filtered."""
+        """(n,) float32 -> (n,) float32 filtered: y[n] = x[n] - x[n-1] + a y[n-1]."""
         if not x.size:
             return x
-        if self._zi is None:
-            self._zi = lfilter_zi(self._b, self._a) * float(x[0])
-        y, self._zi = lfilter(self._b, self._a, x.astype(np.float64), zi=self._zi)
+        x64 = x.astype(np.float64)
+        if self._x_prev is None:
+            self._x_prev = float(x64[0])
+        d = np.diff(x64, prepend=self._x_prev)[:, None]                      # (n, 1)
+        # y = d run through 1 / (1 - a z^-1): a one-pole average with gain 1 (engine.learned.features)
+        y = one_pole(d, 1.0 - self._a, np.array([self._y_prev]), gain=1.0)[:, 0]
+        self._x_prev, self._y_prev = float(x64[-1]), float(y[-1])
         return y.astype(np.float32)

@@ -10,7 +10,10 @@ References
   SIGGRAPH 2017: per video frame, 520 ms of audio cut into 64 overlapping 16 ms windows, each
   described by its first 32 autocorrelation coefficients (a simplified, faithful reimplementation:
   Hann window, normalised by lag 0; the paper's extra formant-analysis tricks are omitted).
-- ``log_mel`` / ``mfcc``: the usual HTK-free Slaney mel filterbank (librosa.filters.mel) and DCT-II.
+- ``log_mel`` / ``mfcc``: the usual HTK-free Slaney mel filterbank (M. Slaney, "Auditory Toolbox", 1998: linear
+  below 1 kHz, logarithmic above, each triangle normalised to unit area; the same filters as librosa's
+  ``filters.mel`` defaults, computed here in numpy so the phonetic engine starts without importing librosa) and
+  DCT-II.
 """
 from __future__ import annotations
 
@@ -32,13 +35,40 @@ def log_mel(y: np.ndarray, *, sr: int, fps: float, n_mels: int = 80, n_fft: int 
 
     T defaults to num_frames(len(y)/sr, fps). Hann window of ``win_length`` (default n_fft) samples.
     """
-    import librosa
     win = n_fft if win_length is None else int(win_length)
     fr = _hop_frames(np.asarray(y, np.float32), sr=sr, fps=fps, n_frames=n_frames, frame_length=win)
     fr = fr * np.hanning(win + 2)[1:-1].astype(np.float32)
     spec = np.abs(np.fft.rfft(fr, n_fft, axis=1)) ** 2                         # (T, n_fft//2+1)
-    fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)  # (n_mels, F)
+    fb = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)       # (n_mels, F)
     return np.log(np.maximum(spec @ fb.T, floor)).astype(np.float32)
+
+
+def hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear (3 mel per 200 Hz) below 1 kHz, logarithmic (27 mel per factor 6.4) above."""
+    f = np.asarray(f, np.float64)
+    lin = f / (200.0 / 3.0)
+    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), lin)
+
+
+def mel_to_hz(m: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`hz_to_mel`."""
+    m = np.asarray(m, np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), (200.0 / 3.0) * m)
+
+
+def mel_filterbank(*, sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) float32 triangular filters, centres equally spaced in Slaney mels between
+    ``fmin`` and ``fmax`` (default sr / 2), each normalised to unit area (2 / bandwidth in Hz)."""
+    fmax = sr / 2.0 if fmax is None else float(fmax)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - freqs[None, :]
+    rise = -ramps[:-2] / widths[:-1, None]
+    fall = ramps[2:] / widths[1:, None]
+    w = np.maximum(0.0, np.minimum(rise, fall))
+    w *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return w.astype(np.float32)
 
 
 def mfcc(y: np.ndarray, *, sr: int, fps: float, n_mfcc: int = 13, n_mels: int = 40, n_fft: int = 512,

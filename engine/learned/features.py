@@ -51,14 +51,43 @@ def normalize_mel(mel: np.ndarray, *, mean: np.ndarray, std: np.ndarray, feature
     ``mean``). Returns ((..., F, n_mels) float32 in [-CLIP_SIGMAS, CLIP_SIGMAS], (..., n_mels) new state):
     feeding a recording in chunks gives the same result as feeding it whole.
     """
-    from scipy.signal import lfilter
-
     x = np.maximum(np.asarray(mel, np.float64), LOG_FLOOR)                   # (..., F, M)
     a = 1.0 - np.exp(-1.0 / (tau_s * feature_fps))                            # one-pole coefficient
     m0 = np.broadcast_to(np.asarray(mean, np.float64), x.shape[:-2] + x.shape[-1:]) if state is None else state
-    # run[t] = (1 - a) * run[t-1] + a * x[t], run[-1] = m0; lfilter's state is zi = (1 - a) * m0
-    run, zf = lfilter([a], [1.0, -(1.0 - a)], x, axis=-2, zi=((1.0 - a) * m0)[..., None, :])
+    run = one_pole(x, a, m0)                # run[t] = (1 - a) * run[t-1] + a * x[t], run[-1] = m0
     # subtract the mean of the frames *before* t (and the prior), so a steady tone is not cancelled instantly
     prev = np.concatenate([m0[..., None, :], run[..., :-1, :]], axis=-2)
     y = (x - prev) / np.maximum(np.asarray(std, np.float64), 1e-3)
-    return np.clip(y, -CLIP_SIGMAS, CLIP_SIGMAS).astype(np.float32), zf[..., 0, :] / (1.0 - a)
+    return np.clip(y, -CLIP_SIGMAS, CLIP_SIGMAS).astype(np.float32), (run[..., -1, :].copy() if x.shape[-2] else np.array(m0, np.float64))
+
+
+def one_pole(x: np.ndarray, a: float, start: np.ndarray, *, gain: float | None = None,
+             block: int = 256) -> np.ndarray:
+    """run[t] = (1 - a) * run[t - 1] + g * x[t] along axis -2 of (..., F, M), with run[-1] = ``start``
+    (..., M) and g = ``gain`` (default ``a``: an exponential moving average). Numpy only (no scipy on the
+    start-up path of the phonetic engine or the audio loader): the input is cut into ``block``-frame blocks,
+    every block is filtered from rest by one matrix product with the filter's impulse response, and the
+    blocks are then chained by carrying each block's last value into the next (a short loop over blocks)."""
+    F = x.shape[-2]
+    keep = 1.0 - a
+    g = a if gain is None else gain
+    if F == 0:
+        return np.empty_like(x, dtype=np.float64)
+    n = min(block, F)
+    k = np.arange(n)
+    d = keep ** k                                                             # decay over k frames
+    h = np.where(k[:, None] >= k[None, :], g * d[np.abs(k[:, None] - k[None, :])], 0.0)   # (n, n)
+    nb = -(-F // n)
+    xp = np.asarray(x, np.float64)
+    if nb * n != F:
+        xp = np.concatenate([xp, np.zeros(xp.shape[:-2] + (nb * n - F,) + xp.shape[-1:])], axis=-2)
+    xb = xp.reshape(xp.shape[:-2] + (nb, n) + xp.shape[-1:])                 # (..., nb, n, M)
+    local = np.moveaxis(np.tensordot(xb, h, axes=([-2], [1])), -1, -2)        # (..., nb, n, M), from rest
+    carry = np.empty(xb.shape[:-3] + (nb,) + xb.shape[-1:])                  # run[-1] of each block
+    prev = np.broadcast_to(np.asarray(start, np.float64), carry[..., 0, :].shape)
+    last, cn = local[..., :, n - 1, :], keep ** n
+    for b in range(nb):
+        carry[..., b, :] = prev
+        prev = last[..., b, :] + cn * prev
+    out = local + (keep * d)[:, None] * carry[..., :, None, :]
+    return out.reshape(xp.shape)[..., :F, :]

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from rigs.core.errors import ConfigError, PhoneticsError
 
-RECOGNIZERS = ("words", "phones")        # PhoneticsConfig.recognizer
+RECOGNIZERS = ("words", "phones")        # PhoneticsConfig.recognizer (PocketSphinx's two searches)
+ACOUSTIC_MODELS = ("auto", "neural", "sphinx")   # PhoneticsConfig.acoustic
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,15 @@ class PhoneticsConfig:
     """Parameters of :func:`engine.phonetics.phone_timing`."""
 
     min_phone_s: float = 0.03
+    acoustic: str = "auto"                   # "neural": Parley's phone model (engine.phonetics.neural); "sphinx":
+                                             # PocketSphinx; "auto": the phone model when its weights are present
+    phone_model_path: str | None = None      # the phone model's weights (None: $PARLEY_PHONE_NET or the shipped)
+    neural_min_frames: int = 2               # phone model: shortest phone, in its 60 Hz frames
+    neural_prior_scale: float = 0.5          # emission = log posterior - this x log prior
+    neural_lm_weight: float = 1.0            # phone loop: weight of the phone bigram ...
+    neural_insertion_penalty: float = -2.0   # ... and the score of starting a phone
+    neural_max_mismatch: float = 1.5         # alignment worse than free phones by more than this per speech frame:
+                                             # the transcript does not fit
     recognizer: str = "words"                # without a transcript: "words" (LM words, aligned; phone loop
                                              # where unsure) or "phones" (the phone loop alone: faster)
     segment_s: float = 30.0                  # recognition segment length (cut at quiet points)
@@ -41,6 +51,10 @@ class PhoneticsConfig:
 
 
     def __post_init__(self) -> None:
+        if self.acoustic not in ACOUSTIC_MODELS:
+            raise ConfigError(f"acoustic must be one of {', '.join(ACOUSTIC_MODELS)}, got {self.acoustic!r}")
+        if self.neural_min_frames < 1:
+            raise ConfigError(f"neural_min_frames must be >= 1, got {self.neural_min_frames}")
         if self.recognizer not in RECOGNIZERS:
             raise ConfigError(f"recognizer must be one of {', '.join(RECOGNIZERS)}, got {self.recognizer!r}")
 

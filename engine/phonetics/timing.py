@@ -1,5 +1,9 @@
 """The phone-timing policy: force-align the transcript when there is one, else (or when it does not
-fit the audio) recognise: words then their phones, or the phone loop alone (``PhoneticsConfig.recognizer``).
+fit the audio) recognise. With Parley's phone model (``PhoneticsConfig.acoustic``: "neural", or "auto" when its
+weights are present; :mod:`.neural`) both run on its posteriors, except that recordings longer than
+``chunk_align_s`` are aligned by PocketSphinx's chunked aligner; with PocketSphinx ("sphinx", or "auto" without
+the weights) recognition goes through words then their phones, or the phone loop alone
+(``PhoneticsConfig.recognizer``).
 """
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from engine.audio.load import Audio
+from engine.learned.phone_net import shipped_weights_present
 from engine.phonetics.align import align
 from engine.phonetics.config import DEFAULT_CONFIG, AlignmentMismatch, PhoneticsConfig
 from engine.phonetics.lexicon import normalize_transcript
@@ -27,15 +32,30 @@ def phone_timing(audio: Audio, *, transcript: str | None = None, config: Phoneti
     With ``transcript``: forced alignment; falls back to recognition with a logged warning when the
     transcript does not match the audio. Without: recognition, through words (``config.recognizer ==
     "words"``, :func:`.words.recognize_words`) or the phone loop alone (``"phones"``,
-    :func:`.recognize.recognize`). Raises PhoneticsError when the recogniser fails or times out.
+    :func:`.recognize.recognize`), or by the phone model (module docstring). Raises PhoneticsError when the
+    recogniser fails or times out.
     """
+    neural = uses_phone_model(config)
     if transcript is not None and normalize_transcript(transcript):
         try:
+            if neural and audio.duration_s <= config.chunk_align_s:
+                from engine.phonetics.neural import align_neural, load_net
+                return align_neural(audio, transcript, config=config, net=load_net(config.phone_model_path),
+                                    progress=progress)
             return align(audio, transcript, config=config, progress=progress)
         except AlignmentMismatch as e:
             log.warning("transcript does not match the audio (%s); using phone recognition instead", e)
     elif transcript is not None:
         log.warning("transcript has no words; using phone recognition instead")
+    if neural:
+        from engine.phonetics.neural import load_net, recognize_neural
+        return recognize_neural(audio, config=config, net=load_net(config.phone_model_path), progress=progress)
     if config.recognizer == "phones":
         return recognize(audio, config=config, progress=progress)
     return recognize_words(audio, config=config, progress=progress)
+
+
+def uses_phone_model(config: PhoneticsConfig) -> bool:
+    """Whether phone timing runs on Parley's phone model (``acoustic``: "neural", or "auto" with its weights)."""
+    return config.acoustic == "neural" or (config.acoustic == "auto" and (config.phone_model_path is not None
+                                                                         or shipped_weights_present()))

@@ -8,7 +8,7 @@ import json
 import shlex
 import sys
 
-from engine.training.cli_train_body import extend_train_parser
+from engine.training import cli_train_body, cli_train_phones
 
 TRAIN_HELP = """\
 Train the neural face on a corpus (`parley corpus build`). `lips` trains the fast path (audio -> mouth,
@@ -35,7 +35,8 @@ def add_parser(sub) -> None:
     t.add_argument("--card", help="export: JSON object added to the checkpoint's info (how it was made)")
     t.add_argument("--sampling", help='export: JSON of face sampling settings, e.g. {"sampling_steps": 20, "eta": 1.0}')
     t.set_defaults(handler=run)
-    extend_train_parser(t)   # `parley train body` (engine/training/cli_train_body.py)
+    cli_train_body.extend_train_parser(t)     # `parley train body` (engine/training/cli_train_body.py)
+    cli_train_phones.extend_train_parser(t)   # `parley train phones` (engine/training/cli_train_phones.py)
 
 
 def run(ns) -> int:

@@ -71,7 +71,7 @@ def _resolve_init(init: str | None) -> Path | None:
     return DEFAULT_CHECKPOINT if init == "default" else Path(init)
 
 
-def _lr(cfg: TrainConfig, step: int, total: int, elapsed_s: float = 0.0) -> float:
+def lr_at(cfg, step: int, total: int, elapsed_s: float = 0.0) -> float:
     """Linear warm-up, then cosine decay over the budget: the larger of the step and the time fractions."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -311,7 +311,7 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
             order = epoch_order(step // steps_per_epoch)
         ks = order[pos:pos + cfg.batch_size]
         for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step, total, time.monotonic() - t0)
+            group["lr"] = lr_at(cfg, step, total, time.monotonic() - t0)
         b = train_data.batch(ks, mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy(), warp=cfg.warp, rng=rng)
         if cfg.crop_s:
             b = crop_batch(b, int(round(cfg.crop_s * train_data.spec.fps)), train_data.spec.feature_ratio, rng)

@@ -49,10 +49,28 @@ class PhoneticAnimator(ComposedAnimator):
 
     @classmethod
     def create(cls, *, model: str | None = None, checkpoint: str | None = None, device: str = "cpu"):
-        """The registry's factory: the phonetic animator has no weights and no model variants."""
-        if model is not None or checkpoint is not None:
-            raise ConfigError("mode 'phonetic' has no models or checkpoints; drop --model/--checkpoint")
-        return cls()
+        """The registry's factory. ``model``: the phone timing, "neural" (Parley's phone model) or "sphinx"
+        (PocketSphinx); default: the phone model when its weights are present. ``checkpoint``: another phone
+        model weights file (``parley train phones`` exports one)."""
+        if model is not None and model not in ("neural", "sphinx"):
+            raise ConfigError(f"mode 'phonetic' has the models 'neural' and 'sphinx' (phone timing), not {model!r}")
+        if checkpoint is not None and model == "sphinx":
+            raise ConfigError("--checkpoint is a phone model's weights; it does not apply to --model sphinx")
+        acoustic = model or ("neural" if checkpoint is not None else "auto")
+        phonetics = PhoneticsConfig(acoustic=acoustic, phone_model_path=checkpoint)
+        return cls(PhoneticConfig(phonetics=phonetics))
+
+    def checkpoint(self) -> dict | None:
+        """The phone model the phones came from (None with PocketSphinx)."""
+        from engine.phonetics.timing import uses_phone_model
+
+        if not uses_phone_model(self.config.phonetics):
+            return None
+        from engine.phonetics.neural import load_net
+
+        net = load_net(self.config.phonetics.phone_model_path)
+        return {"id": net.info.get("id"), "sha256": net.info.get("sha256"), "path": net.info.get("file"),
+                "step": net.info.get("step")}
 
     def phones(self, audio, request: AnimateRequest, *, progress=None) -> list:
         """Timed phones; ``progress(fraction)`` as a long recording advances."""
