@@ -9,6 +9,14 @@ from engine.audio.load import Audio, load_audio
 from rigs.core.errors import PhoneticsError
 from engine.phonetics import Phone, PhoneticsConfig, normalize_transcript, phone_timing, pronunciations
 from engine.phonetics.sphinx import chunk_bounds, finalize, pcm16k
+from engine.learned.phone_net import shipped_weights_present
+
+# PocketSphinx's own searches (words, the phone loop, chunked alignment) are pinned to it; the behaviour both
+# phone timings promise (alignment, mismatch fallback, silence) runs with each (the phone model when shipped)
+SPHINX = PhoneticsConfig(acoustic="sphinx")
+BOTH = [pytest.param(PhoneticsConfig(acoustic="sphinx"), id="sphinx"),
+        pytest.param(PhoneticsConfig(acoustic="neural"), id="neural",
+                     marks=pytest.mark.skipif(not shipped_weights_present(), reason="no shipped phone model"))]
 
 
 def _contiguous(phones, dur):
@@ -54,9 +62,10 @@ def test_finalize_merges_tiny_and_fills_gaps():
     assert min(p.duration_s for p in out) >= 0.03
 
 
-def test_alignment_one_two_three(data_dir):
+@pytest.mark.parametrize("cfg", BOTH)
+def test_alignment_one_two_three(data_dir, cfg):
     a = load_audio(data_dir / "speech" / "sr_english.wav")
-    ph = phone_timing(a, transcript="one two three")
+    ph = phone_timing(a, transcript="one two three", config=cfg)
     _contiguous(ph, a.duration_s)
     w = _words(ph)
     assert [x[0] for x in w] == ["ONE", "TWO", "THREE"]
@@ -64,11 +73,12 @@ def test_alignment_one_two_three(data_dir):
     assert [p.label for p in ph if p.word == "THREE"] == ["TH", "R", "IY"]
 
 
-def test_alignment_jfk_bilabials(data_dir):
+@pytest.mark.parametrize("cfg", BOTH)
+def test_alignment_jfk_bilabials(data_dir, cfg):
     a = load_audio(data_dir / "speech" / "jfk.flac")
     tr = ("And so my fellow Americans, ask not what your country can do for you, "
           "ask what you can do for your country.")
-    ph = phone_timing(a, transcript=tr)
+    ph = phone_timing(a, transcript=tr, config=cfg)
     _contiguous(ph, a.duration_s)
     w = [x[0] for x in _words(ph)]
     assert w[:5] == ["AND", "SO", "MY", "FELLOW", "AMERICANS"] and w[-1] == "COUNTRY" and len(w) == 22
@@ -84,7 +94,7 @@ def test_alignment_jfk_bilabials(data_dir):
 
 def test_phone_loop_recognition_contiguous(data_dir):
     a = load_audio(data_dir / "speech" / "jfk.flac")
-    ph = phone_timing(a, config=PhoneticsConfig(recognizer="phones"))
+    ph = phone_timing(a, config=PhoneticsConfig(acoustic="sphinx", recognizer="phones"))
     _contiguous(ph, a.duration_s)
     assert all(p.word is None for p in ph)
     assert min(p.duration_s for p in ph) >= 0.03 - 1e-9
@@ -97,7 +107,7 @@ def test_recognition_through_words(data_dir):
     in order, and their phones carry them (the bilabial of "my" at its place)."""
     import difflib
     a = load_audio(data_dir / "speech" / "jfk.flac")
-    ph = phone_timing(a)
+    ph = phone_timing(a, config=SPHINX)
     _contiguous(ph, a.duration_s)
     heard = [x[0] for x in _words(ph)]
     said = [w.upper() for w in normalize_transcript(JFK)]
@@ -112,24 +122,25 @@ def test_unsure_words_fall_back_to_the_phone_loop(data_dir, caplog):
     """Words below the posterior threshold are replaced by phone-loop phones (no word); a segment whose
     words are unsure on the whole is the phone loop's throughout."""
     a = load_audio(data_dir / "speech" / "jfk.flac")
-    every_word_unsure = phone_timing(a, config=PhoneticsConfig(min_word_posterior=1.01))
+    every_word_unsure = phone_timing(a, config=PhoneticsConfig(acoustic="sphinx", min_word_posterior=1.01))
     _contiguous(every_word_unsure, a.duration_s)
     assert all(p.word is None for p in every_word_unsure)
     assert sum(p.label != "SIL" for p in every_word_unsure) > 30
     with caplog.at_level(logging.INFO, logger="engine.phonetics"):
-        whole = phone_timing(a, config=PhoneticsConfig(min_segment_posterior=1.01))
+        whole = phone_timing(a, config=PhoneticsConfig(acoustic="sphinx", min_segment_posterior=1.01))
     assert "words unsure" in caplog.text
     assert all(p.word is None for p in whole) and sum(p.label != "SIL" for p in whole) > 30
-    sure = phone_timing(a)
+    sure = phone_timing(a, config=SPHINX)
     # most phones come from recognised words by default (about half on jfk: its recognition moves with tiny
     # changes of the signal, e.g. the loader's DC blocker moved it from 37/70 to 31/68)
     assert sum(p.word is not None for p in sure) > 0.4 * sum(p.label != "SIL" for p in sure)
 
 
-def test_mismatched_transcript_falls_back(data_dir, caplog):
+@pytest.mark.parametrize("cfg", BOTH)
+def test_mismatched_transcript_falls_back(data_dir, caplog, cfg):
     a = load_audio(data_dir / "speech" / "jfk.flac")
     with caplog.at_level(logging.WARNING, logger="engine.phonetics"):
-        ph = phone_timing(a, transcript="one two three")
+        ph = phone_timing(a, transcript="one two three", config=cfg)
     assert any("does not match" in r.getMessage() for r in caplog.records)
     _contiguous(ph, a.duration_s)
     assert [x[0] for x in _words(ph)][:3] != ["ONE", "TWO", "THREE"]
@@ -143,7 +154,7 @@ def test_mandarin_recognition(data_dir):
         sr = f.samplerate
     a = Audio(samples=y, sr=sr, duration_s=y.size / sr, source_name=p.name, source_sha256="0" * 64,
               original_sr=sr, channels=1)
-    ph = phone_timing(a)
+    ph = phone_timing(a, config=SPHINX)
     _contiguous(ph, a.duration_s)
     assert len({p.label for p in ph}) > 8
     assert np.median([p.duration_s for p in ph if p.label != "SIL"]) < 0.3
@@ -151,11 +162,12 @@ def test_mandarin_recognition(data_dir):
     assert sum(p.word is None and p.label != "SIL" for p in ph) >= 5
 
 
-def test_silence_gives_sil():
+@pytest.mark.parametrize("cfg", BOTH)
+def test_silence_gives_sil(cfg):
     """A second of digital silence is recognised as silence only: no phone, however short."""
     a = Audio(samples=np.zeros(16000, np.float32), sr=16000, duration_s=1.0, source_name="z",
               source_sha256="0" * 64, original_sr=16000, channels=1)
-    ph = phone_timing(a)
+    ph = phone_timing(a, config=cfg)
     _contiguous(ph, 1.0)
     assert {p.label for p in ph} == {"SIL"}, ph
 
@@ -166,18 +178,19 @@ def test_time_limit_raises():
     a = Audio(samples=y, sr=16000, duration_s=70.0, source_name="n", source_sha256="0" * 64,
               original_sr=16000, channels=1)
     with pytest.raises(PhoneticsError):
-        phone_timing(a, config=PhoneticsConfig(time_limit_s=1e-3, segment_s=20.0))
+        phone_timing(a, config=PhoneticsConfig(acoustic="sphinx", time_limit_s=1e-3, segment_s=20.0))
 
 
 JFK = ("And so my fellow Americans, ask not what your country can do for you, "
        "ask what you can do for your country.")
 
 
-def test_jfk_aligns_without_fallback(data_dir, caplog):
+@pytest.mark.parametrize("cfg", BOTH)
+def test_jfk_aligns_without_fallback(data_dir, caplog, cfg):
     """The correct transcript aligns (no recognition fallback) with the transcript's words in order."""
     a = load_audio(data_dir / "speech" / "jfk.flac")
     with caplog.at_level(logging.INFO, logger="engine.phonetics"):
-        ph = phone_timing(a, transcript=JFK)
+        ph = phone_timing(a, transcript=JFK, config=cfg)
     assert "does not match" not in caplog.text and "retrying" not in caplog.text, caplog.text
     _contiguous(ph, a.duration_s)
     w = _words(ph)
@@ -188,7 +201,8 @@ def test_jfk_aligns_without_fallback(data_dir, caplog):
     assert starts == sorted(starts) and w[-1][2] > 9.5
 
 
-def test_librivox_0880_aligns(data_dir, caplog):
+@pytest.mark.parametrize("cfg", BOTH)
+def test_librivox_0880_aligns(data_dir, caplog, cfg):
     d = data_dir / "speech" / "pocketsphinx" / "librivox"
     wav = d / "sense_and_sensibility_01_austen_64kb-0880.wav"
     if not wav.is_file():
@@ -196,13 +210,14 @@ def test_librivox_0880_aligns(data_dir, caplog):
     a = load_audio(wav)
     tr = wav.with_suffix(".txt").read_text()
     with caplog.at_level(logging.WARNING, logger="engine.phonetics"):
-        ph = phone_timing(a, transcript=tr)
+        ph = phone_timing(a, transcript=tr, config=cfg)
     assert "does not match" not in caplog.text
     _contiguous(ph, a.duration_s)
     assert [x[0] for x in _words(ph)] == [t.upper() for t in normalize_transcript(tr)]
 
 
-def test_festival_sentence_aligns(tmp_path, caplog):
+@pytest.mark.parametrize("cfg", BOTH)
+def test_festival_sentence_aligns(tmp_path, caplog, cfg):
     """Synthetic diphone speech whose last word used to break the phone-level pass."""
     import shutil
     import subprocess
@@ -218,7 +233,7 @@ def test_festival_sentence_aligns(tmp_path, caplog):
         pytest.skip("festival voice kal_diphone missing")
     a = load_audio(wav)
     with caplog.at_level(logging.WARNING, logger="engine.phonetics"):
-        ph = phone_timing(a, transcript=text)
+        ph = phone_timing(a, transcript=text, config=cfg)
     assert "does not match" not in caplog.text
     assert [x[0] for x in _words(ph)] == text.upper().split()
     assert [p.label for p in ph if p.word == "WELL"] == ["W", "EH", "L"]

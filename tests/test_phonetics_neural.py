@@ -260,3 +260,20 @@ def test_guard_keeps_dentals_out_without_frication():
     out = plausible(raw, tone, 1.0, PhoneticsConfig())
     assert not any(p.label in ("TH", "DH") for p in out)
 
+
+
+@needs_weights
+def test_neural_recognition_of_mandarin_gives_plausible_phones(data_dir):
+    """Speech in a language the phone set was not made for still gives varied, phone-length segments."""
+    import soundfile as sf
+
+    p = sorted((data_dir / "facegood").glob("*.wav"))[0]
+    with sf.SoundFile(p) as f:
+        y = f.read(int(8 * f.samplerate), dtype="float32", always_2d=True).mean(axis=1)
+        sr = f.samplerate
+    a = Audio(samples=y, sr=sr, duration_s=y.size / sr, source_name=p.name, source_sha256="0" * 64,
+              original_sr=sr, channels=1)
+    ph = phone_timing(a, config=NEURAL)
+    _contiguous(ph, a.duration_s)
+    assert len({p.label for p in ph}) > 8
+    assert np.median([p.duration_s for p in ph if p.label != "SIL"]) < 0.3

@@ -25,7 +25,9 @@ class PhoneticsConfig:
     neural_prior_scale: float = 0.5          # emission = log posterior - this x log prior
     neural_lm_weight: float = 1.0            # phone loop: weight of the phone bigram ...
     neural_insertion_penalty: float = -2.0   # ... and the score of starting a phone
-    neural_max_mismatch: float = 1.5         # alignment worse than free phones by more than this per speech frame:
+    neural_bilabial_bonus: float = 0.0       # phone loop: added to the P/B/M scores (a missed lip closure is the
+                                             # costliest error of a talking face)
+    neural_max_mismatch: float = 1.85        # alignment worse than free phones by more than this per speech frame:
                                              # the transcript does not fit
     recognizer: str = "words"                # without a transcript: "words" (LM words, aligned; phone loop
                                              # where unsure) or "phones" (the phone loop alone: faster)

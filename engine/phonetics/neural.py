@@ -40,6 +40,7 @@ from rigs.core.phones import LABELS, SIL, Phone, normalize_label
 log = logging.getLogger(__name__)
 
 SIL_INDEX = LABELS.index(SIL)
+BILABIALS = [LABELS.index(p) for p in ("P", "B", "M")]
 MEL_N_FFT = 512              # the corpus's log-mel settings (engine.training.corpus.windows)
 MEL_FMIN_HZ = 40.0
 NEG = -1e30
@@ -257,7 +258,9 @@ def recognize_neural(audio: Audio, *, config: PhoneticsConfig = DEFAULT_CONFIG, 
     logpost = log_posteriors(audio, net)
     if progress is not None:
         progress(0.5)
-    segs, _ = phone_loop(emission_scores(logpost, net, config), net.log_bigram, min_frames=config.neural_min_frames,
+    emit = emission_scores(logpost, net, config)
+    emit[:, BILABIALS] += config.neural_bilabial_bonus
+    segs, _ = phone_loop(emit, net.log_bigram, min_frames=config.neural_min_frames,
                          lm_weight=config.neural_lm_weight, insertion_penalty=config.neural_insertion_penalty)
     fps = net.config.output_fps
     raw = [Phone(a / fps, b / fps, LABELS[c]) for c, a, b in segs]

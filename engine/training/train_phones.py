@@ -129,10 +129,19 @@ class PhoneData:
         return self.corpus.window(self.keys[j], ("mel", "phones", "mask"))
 
     def labels(self, w: dict) -> np.ndarray:
-        """(T_out,) int64 class per model frame (IGNORE where unknown or padded)."""
+        """(T_out,) int64 class per model frame (IGNORE where unknown or padded). A label frame k holds the
+        phone at time k / fps; a model frame between two label frames whose phones differ could hold either
+        (the boundary lies somewhere in between), so it is ignored rather than given the earlier phone, which
+        would teach the model to hear every phone late."""
         ph = np.where(w["mask"], w["phones"].astype(np.int64), -1)
         ph = np.where(ph < 0, IGNORE, ph)
-        return np.repeat(ph, self.ratio // self.stride)
+        r = self.ratio // self.stride                              # model frames per label frame
+        out = np.repeat(ph, r)
+        if r > 1:
+            nxt = np.r_[ph[1:], IGNORE]
+            between = np.repeat(ph != nxt, r) & (np.arange(out.size) % r != 0)
+            out[between] = IGNORE
+        return out
 
     def mel_stats(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         from engine.learned.features import LOG_FLOOR
