@@ -71,13 +71,13 @@ def row_key(it: Item) -> tuple[str, str, str]:
 class Runner:
     """Animates items in one process (one animator, one lip model) and keeps the scores."""
 
-    def __init__(self, fps: float, phonetics: dict | None = None):
+    def __init__(self, fps: float, phonetics: dict | None = None, modes: tuple[str, ...] = MODES):
         from engine.animators.lips import load_lip_model
         from engine.animators.phonetic.animator import PhoneticAnimator, PhoneticConfig
         from engine.phonetics import PhoneticsConfig
         from rigs.core.arkit import ARKIT_INDEX
 
-        self.fps = fps
+        self.fps, self.modes = fps, modes
         self.lm = load_lip_model()
         self.an = PhoneticAnimator(PhoneticConfig(phonetics=PhoneticsConfig(**(phonetics or {}))))
         self.jaw, self.tongue = ARKIT_INDEX["jawOpen"], ARKIT_INDEX["tongueOut"]
@@ -112,7 +112,7 @@ def run_items(runner: Runner, items: list[Item]) -> dict[tuple, dict[str, PhoneS
     for k, it in enumerate(items):
         audio = load_audio(it.path)
         row = out[row_key(it)]
-        for mode in MODES:
+        for mode in runner.modes:
             expr = runner.rms(audio) if mode == "rms" else runner.expression(
                 audio, it.text if mode == "transcript" else None, mode)
             row[mode] = row[mode] + runner.phone_scores(expr, it.reference)
@@ -190,6 +190,7 @@ def main() -> int:
     ap.add_argument("--acoustic", choices=("auto", "neural", "sphinx"), default="auto",
                     help="phone timing: Parley's phone model, PocketSphinx, or the default (auto)")
     ap.add_argument("--phonetics", default="{}", help="JSON of further PhoneticsConfig fields (dev tuning)")
+    ap.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
@@ -199,7 +200,7 @@ def main() -> int:
     only = set(args.only.split(","))
     data = data_root()
     phonetics = {"acoustic": args.acoustic, **json.loads(args.phonetics)}
-    runner = Runner(args.fps, phonetics)
+    runner = Runner(args.fps, phonetics, tuple(m for m in MODES if m in args.modes.split(",")))
     report: dict = {"date": time.strftime("%Y-%m-%d"), "loadavg": os.getloadavg(), "phonetics": phonetics}
     real: dict[tuple, dict[str, PhoneScores]] = {}
     if "corpus" in only:

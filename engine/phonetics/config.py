@@ -25,10 +25,13 @@ class PhoneticsConfig:
     neural_prior_scale: float = 0.5          # emission = log posterior - this x log prior
     neural_lm_weight: float = 1.0            # phone loop: weight of the phone bigram ...
     neural_insertion_penalty: float = -2.0   # ... and the score of starting a phone
+    neural_bilabial_boost: float | None = None  # recognition through PocketSphinx's words: insert the bilabials
+                                             # the phone model hears with at least this probability (None: off)
     neural_bilabial_bonus: float = 0.0       # phone loop: added to the P/B/M scores (a missed lip closure is the
                                              # costliest error of a talking face)
-    neural_max_mismatch: float = 1.85        # alignment worse than free phones by more than this per speech frame:
-                                             # the transcript does not fit
+    neural_max_mismatch: float | None = None  # alignment worse than free phones by more than this per speech
+                                              # frame: the transcript does not fit (None: the value calibrated
+                                              # for the phone model, in its weights file)
     recognizer: str = "words"                # without a transcript: "words" (LM words, aligned; phone loop
                                              # where unsure) or "phones" (the phone loop alone: faster)
     segment_s: float = 30.0                  # recognition segment length (cut at quiet points)

@@ -44,6 +44,7 @@ BILABIALS = [LABELS.index(p) for p in ("P", "B", "M")]
 MEL_N_FFT = 512              # the corpus's log-mel settings (engine.training.corpus.windows)
 MEL_FMIN_HZ = 40.0
 NEG = -1e30
+DEFAULT_MAX_MISMATCH = 2.0   # a phone model without a calibrated transcript-fit threshold gets this
 
 
 @functools.lru_cache(maxsize=4)
@@ -181,6 +182,21 @@ def viterbi_chain(emit: np.ndarray, graph: dict[str, np.ndarray]) -> tuple[np.nd
     return path, score
 
 
+def transcript_phones(words: list[str], prons) -> tuple[list[int], list[bool], list[int]]:
+    """The phone chain of a transcript: class per phone, whether it is optional (the silences around and
+    between words), and the index of the word it belongs to (-1: silence); each word's first pronunciation."""
+    labels, optional, owner = [SIL_INDEX], [True], [-1]
+    for wi, w in enumerate(words):
+        for ph in prons[w][0][0]:
+            labels.append(LABELS.index(normalize_label(ph)))
+            optional.append(False)
+            owner.append(wi)
+        labels.append(SIL_INDEX)
+        optional.append(True)
+        owner.append(-1)
+    return labels, optional, owner
+
+
 def align_neural(audio: Audio, transcript: str, *, config: PhoneticsConfig = DEFAULT_CONFIG,
                  net: PhoneNet | None = None, progress: Callable[[float], None] | None = None) -> list[Phone]:
     """Forced alignment of ``transcript`` with the phone model (module docstring). Raises AlignmentMismatch."""
@@ -193,15 +209,7 @@ def align_neural(audio: Audio, transcript: str, *, config: PhoneticsConfig = DEF
         progress(0.5)
     emit = emission_scores(logpost, net, config)
     prons = pronunciations(words)
-    labels, optional, owner = [SIL_INDEX], [True], [-1]
-    for wi, w in enumerate(words):
-        for ph in prons[w][0][0]:
-            labels.append(LABELS.index(normalize_label(ph)))
-            optional.append(False)
-            owner.append(wi)
-        labels.append(SIL_INDEX)
-        optional.append(True)
-        owner.append(-1)
+    labels, optional, owner = transcript_phones(words, prons)
     graph = chain(labels, optional, min_frames=config.neural_min_frames)
     path, score = viterbi_chain(emit, graph)
     _check_fit(path, score, emit, net, graph, audio, config)
@@ -227,18 +235,25 @@ def align_neural(audio: Audio, transcript: str, *, config: PhoneticsConfig = DEF
     return finalize(phones, audio.duration_s, config.min_phone_s)
 
 
-def _check_fit(path, score: float, emit, net: PhoneNet, graph, audio: Audio, config: PhoneticsConfig) -> None:
-    """AlignmentMismatch when the aligned path is far worse than the free phone loop, per frame of speech,
-    or leaves most of the detected speech in silence."""
+def fit_gap(score: float, emit, net: PhoneNet, audio: Audio, config: PhoneticsConfig) -> tuple[float, np.ndarray]:
+    """How much worse an aligned path's ``score`` is than the free phone loop's, per frame of detected speech,
+    and the (T,) speech mask at the model's frames."""
     speech = speech_frames(audio)                                       # 10 ms frames
-    fps = net.config.output_fps
     T = len(emit)
-    idx = np.minimum((np.arange(T) / fps / FRAME_S).astype(np.int64), max(speech.size - 1, 0))
+    idx = np.minimum((np.arange(T) / net.config.output_fps / FRAME_S).astype(np.int64), max(speech.size - 1, 0))
     sp = speech[idx] if speech.size else np.zeros(T, bool)
     _, loop_score = phone_loop(emit, net.log_bigram, min_frames=config.neural_min_frames, lm_weight=0.0,
                                insertion_penalty=0.0)
-    gap = (loop_score - score) / max(int(sp.sum()), 1)
-    if sp.sum() >= 20 and gap > config.neural_max_mismatch:
+    return (loop_score - score) / max(int(sp.sum()), 1), sp
+
+
+def _check_fit(path, score: float, emit, net: PhoneNet, graph, audio: Audio, config: PhoneticsConfig) -> None:
+    """AlignmentMismatch when the aligned path is far worse than the free phone loop, per frame of speech,
+    or leaves most of the detected speech in silence."""
+    gap, sp = fit_gap(score, emit, net, audio, config)
+    limit = config.neural_max_mismatch if config.neural_max_mismatch is not None else \
+        float(net.info.get("max_mismatch", DEFAULT_MAX_MISMATCH))
+    if sp.sum() >= 20 and gap > limit:
         raise AlignmentMismatch(f"the transcript fits the audio {gap:.2f} per frame worse than free phones")
     sil = graph["cls"][path] == SIL_INDEX
     if sp.sum() >= 20:
@@ -270,3 +285,42 @@ def recognize_neural(audio: Audio, *, config: PhoneticsConfig = DEFAULT_CONFIG, 
         return plausible(raw, pcm16k(audio), audio.duration_s, config)
     except ValueError as e:                    # defensive: never let a numeric corner case hang the run
         raise PhoneticsError(f"phone recognition failed: {e}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# bilabials the phone model hears in another recogniser's phones
+
+
+def add_bilabials(phones: list[Phone], audio: Audio, *, threshold: float, config: PhoneticsConfig = DEFAULT_CONFIG,
+                  net: PhoneNet | None = None) -> list[Phone]:
+    """``phones`` (contiguous, from any recogniser) with a P, B or M inserted wherever the phone model's
+    bilabial probability stays above ``threshold`` for ``neural_min_frames`` frames and no bilabial of
+    ``phones`` lies within 50 ms: a lip closure the other recogniser missed. The inserted phone replaces what
+    it covers (its word, if any, is dropped for that stretch)."""
+    net = net or load_net()
+    post = np.exp(log_posteriors(audio, net))
+    p = post[:, BILABIALS].sum(1)
+    fps = net.config.output_fps
+    on = np.r_[False, p > threshold, False]
+    starts, ends = np.flatnonzero(~on[:-1] & on[1:]), np.flatnonzero(on[:-1] & ~on[1:])
+    have = [(q.start_s, q.end_s) for q in phones if q.label in ("P", "B", "M")]
+    out = list(phones)
+    for a, b in zip(starts, ends):
+        if b - a < config.neural_min_frames:
+            continue
+        t0, t1 = a / fps, b / fps
+        if any(s < t1 + 0.05 and e > t0 - 0.05 for s, e in have):
+            continue
+        label = LABELS[BILABIALS[int(post[a:b][:, BILABIALS].sum(0).argmax())]]
+        kept = []
+        for q in out:
+            if q.end_s <= t0 or q.start_s >= t1:
+                kept.append(q)
+                continue
+            if q.start_s < t0:
+                kept.append(Phone(q.start_s, t0, q.label, q.stress, q.word))
+            if q.end_s > t1:
+                kept.append(Phone(t1, q.end_s, q.label, q.stress, q.word))
+        kept.append(Phone(t0, t1, label))
+        out = sorted(kept, key=lambda q: q.start_s)
+    return finalize(out, audio.duration_s, config.min_phone_s)

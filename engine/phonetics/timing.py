@@ -52,7 +52,12 @@ def phone_timing(audio: Audio, *, transcript: str | None = None, config: Phoneti
         return recognize_neural(audio, config=config, net=load_net(config.phone_model_path), progress=progress)
     if config.recognizer == "phones":
         return recognize(audio, config=config, progress=progress)
-    return recognize_words(audio, config=config, progress=progress)
+    phones = recognize_words(audio, config=config, progress=progress)
+    if config.neural_bilabial_boost is not None:
+        from engine.phonetics.neural import add_bilabials, load_net
+        phones = add_bilabials(phones, audio, threshold=config.neural_bilabial_boost, config=config,
+                               net=load_net(config.phone_model_path))
+    return phones
 
 
 def uses_phone_model(config: PhoneticsConfig) -> bool:

@@ -53,7 +53,7 @@ class PhoneTrainConfig:
     batch_size: int = 24
     lr: float = 2e-3
     min_lr_ratio: float = 0.05
-    weight_decay: float = 0.01
+    weight_decay: float = 0.05
     warmup_steps: int = 100
     grad_clip: float = 1.0
     seed: int = 0
@@ -61,9 +61,11 @@ class PhoneTrainConfig:
     val_windows: int = 384
     val_every: int | None = None
     warp: float = 0.1                  # vocal-tract-length perturbation (0: off)
-    freq_masks: int = 2                # SpecAugment-style masks of up to freq_mask_bins mel bins
+    freq_masks: int = 2                # SpecAugment-style masks of up to freq_mask_bins mel bins ...
     freq_mask_bins: int = 8
-    dropout: float = 0.1
+    time_masks: int = 2                # ... and of up to time_mask_frames feature frames
+    time_mask_frames: int = 12
+    dropout: float = 0.25
     schedule_steps: int | None = None
 
 
@@ -164,6 +166,10 @@ class PhoneData:
                     width = int(rng.integers(0, cfg.freq_mask_bins + 1))
                     a = int(rng.integers(0, x.shape[2] - width + 1))
                     x[b, :, a:a + width] = 0.0
+                for _ in range(cfg.time_masks):
+                    width = int(rng.integers(0, cfg.time_mask_frames + 1))
+                    a = int(rng.integers(0, x.shape[1] - width + 1))
+                    x[b, a:a + width, :] = 0.0
         y = np.stack([self.labels(w) for w in ws])
         n = min(x.shape[1] // self.stride, y.shape[1])
         return torch.from_numpy(np.ascontiguousarray(x[:, :n * self.stride])), torch.from_numpy(y[:, :n])
@@ -258,15 +264,15 @@ def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: b
     def order_of(epoch: int) -> np.ndarray:
         return np.random.default_rng([cfg.seed, epoch]).permutation(len(train_data))
 
-    def save() -> None:
+    def save(path: Path = out) -> None:
         ck = {"net_config": asdict(nc), "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
               "elapsed_s": time.monotonic() - t0, "history": history, "rng": _rng_state(rng),
               "mel_mean": mean, "mel_std": std, "train_config": asdict(cfg), "command": command,
               "corpus": Path(data).resolve().name, "corpus_manifest_sha256": manifest_sha, "parameters": n_params}
-        tmp = out.with_name(out.name + ".partial")
-        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial")
+        path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(ck, tmp)
-        tmp.replace(out)
+        tmp.replace(path)
 
     order = order_of(step // steps_per_epoch)
     model.train()
@@ -289,10 +295,18 @@ def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: b
             history.append({"step": step, "train_loss": parts["loss"], **validate(model, val_data, cfg, mean, std)})
             log.info("step %d: %s", step, json.dumps(history[-1]))
             save()
+            if history[-1]["val_loss"] <= min(h["val_loss"] for h in history):
+                save(best_path(out))          # the lowest validation loss so far (export it with --init)
     if not history or history[-1]["step"] != step:
         history.append({"step": step, **validate(model, val_data, cfg, mean, std)})
     save()
     return {"step": step, "val": history[-1], "parameters": n_params}
+
+
+def best_path(out: str | Path) -> Path:
+    """Where training keeps the checkpoint of its lowest validation loss, beside ``out``."""
+    out = Path(out)
+    return out.with_name(out.stem + ".best" + out.suffix)
 
 
 def export(src: str | Path, dst: str | Path | None = None, *, data: str | Path, card: dict | None = None) -> Path:
