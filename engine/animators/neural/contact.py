@@ -19,6 +19,7 @@ CLOSE = ARKIT_INDEX["mouthClose"]
 JAW = ARKIT_INDEX["jawOpen"]
 PRESS = (ARKIT_INDEX["mouthPressLeft"], ARKIT_INDEX["mouthPressRight"])
 M_TO_MM = 1000.0
+GAP_BLOCK = 1024     # frames whose (float64) lip positions are formed at once to measure the gap
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def enforce_contact(expression: np.ndarray, offsets_mm: np.ndarray | None, p_clo
         add = np.maximum(press - x[:, c], 0)                                  # (T,)
         x[:, c] += add
         off += add[:, None, None] * deltas_mm[c]
-    gap_mm = lip_model.inner_lip_gap_m(lip_model.neutral_m + off / M_TO_MM) * M_TO_MM   # (T,)
+    gap_mm = np.concatenate([lip_model.inner_lip_gap_m(lip_model.neutral_m + off[a:a + GAP_BLOCK] / M_TO_MM)
+                             for a in range(0, len(off), GAP_BLOCK)] or [np.zeros(0)]) * M_TO_MM   # (T,)
     _, g = lip_model.gap_coefficients_m()
     per_unit_mm = float(g[CLOSE]) * M_TO_MM                                   # gap change per unit mouthClose (< 0)
     need = np.clip((gap_mm - config.target_gap_mm) / -per_unit_mm, 0.0, None) * w
