@@ -167,12 +167,15 @@ class NeuralFace:
                                                    tau_s=mc.tau_s, state=state)
         return out
 
-    def _lips(self, x: np.ndarray, e: torch.Tensor, *, audio: bool) -> dict[str, np.ndarray]:
-        """x (4T, M) normalised rows -> float32 numpy per-frame outputs of the lip regressor, one lips chunk at a
+    def _lips(self, mel: np.ndarray, e: torch.Tensor, *, audio: bool) -> dict[str, np.ndarray]:
+        """mel (4T, M) log-mel rows -> float32 numpy per-frame outputs of the lip regressor, one lips chunk at a
         time with its receptive field around it (module docstring); ``audio``: also face diffusion's
-        :func:`audio_condition` (T, A)."""
-        ratio = self.mel_config.feature_ratio
-        T = len(x) // ratio
+        :func:`audio_condition` (T, A). The rows are normalised as the chunks reach them (the running mean
+        carried over), and only those of the current chunk and its context are kept."""
+        mc = self.mel_config
+        mean, std = self.lips.mel_mean.float().cpu().numpy(), self.lips.mel_std.float().cpu().numpy()
+        ratio = mc.feature_ratio
+        T = len(mel) // ratio
         chunk = self.chunks.frames(self.mel_config.fps)[0]
         past = math.ceil(receptive_rows(self.lips) / ratio)                 # frames of context before a chunk
         ahead = math.ceil(self.lips.config.encoder.lookahead_feature_frames / ratio)   # and after it
@@ -181,10 +184,17 @@ class NeuralFace:
                "p_closed": np.empty(T, np.float32), "head_rad": np.empty((T, HEAD_DIMS), np.float32)}
         if audio:
             res["audio"] = np.empty((T, audio_dims(self.lips.config)), np.float32)
+        x, x_start, state = np.zeros((0, mel.shape[1]), np.float32), 0, None   # normalised rows from x_start
         for s in range(0, T, chunk):
             e_ = min(T, s + chunk)
             a, b = max(0, s - past), min(T, e_ + ahead)
-            xc = torch.from_numpy(x[a * ratio:b * ratio])[None].to(self.device)    # (1, 4(b - a), M)
+            done = x_start + len(x)
+            if b * ratio > done:
+                new, state = normalize_mel(mel[done:b * ratio], mean=mean, std=std, feature_fps=mc.feature_fps,
+                                           tau_s=mc.tau_s, state=state)
+                x = np.concatenate([x[a * ratio - x_start:], new])             # rows a * ratio .. b * ratio
+                x_start = a * ratio
+            xc = torch.from_numpy(x[a * ratio - x_start:b * ratio - x_start])[None].to(self.device)   # (1, 4(b-a), M)
             out = self.lips(xc, e)
             keep = slice(s - a, e_ - a)
             res["expression"][s:e_] = out["expression"][0, keep].float().cpu().numpy()
@@ -241,7 +251,7 @@ class NeuralFace:
         if len(mel) % ratio:
             raise ValueError(f"mel: {len(mel)} frames is not a multiple of {ratio}")
         e = torch.as_tensor(np.asarray(emotion, np.float32))[None].to(self.device)   # (1, 7)
-        res = self._lips(self.normalize(mel), e, audio=self.face is not None)
+        res = self._lips(mel, e, audio=self.face is not None)
         if self.face is not None:
             upper, head, eyes = split_face(self._sample(res.pop("audio"), e, seed=seed, sampling_steps=sampling_steps))
             res.update(upper=np.clip(upper, 0, 1), head_sampled_rad=head, eyes_rad=eyes)

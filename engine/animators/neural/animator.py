@@ -15,6 +15,7 @@ checkpoint id and sha256.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -31,6 +32,8 @@ from rigs.core.arkit import NUM_CHANNELS
 from rigs.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+LIPS_BLOCK_FRAMES = 1024   # frames of lip vertices the shared lips stage forms at once (float64 inside)
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,35 @@ class NeuralAnimator(ComposedAnimator):
             offsets, p_closed = np.zeros_like(offsets), np.zeros_like(p_closed)
         thr = self.config.contact.threshold if self.config.contact.threshold is not None else self.closed_threshold
         x, offsets = enforce_contact(x, offsets, p_closed, threshold=thr, config=self.config.contact,
-                                     lip_model=lm if lm is not None and lm.num_vertices == offsets.shape[1] else None)
+                                     lip_model=lm if lm is not None and lm.num_vertices == offsets.shape[1] else None,
+                                     copy=False)                 # the offsets are this call's own
         return FaceTrack(expression=np.clip(x, 0, 1).astype(np.float32),
                          head_angles_rad=(self.config.head_gain * out["head_sampled_rad"]).astype(np.float32),
                          eye_angles_rad=out["eyes_rad"].astype(np.float32),
                          lip_offsets_mm=offsets.astype(np.float32, copy=False), lips_model_id=f"{self.model_id}-lips",
                          meta={"closed_frames": int(np.sum(p_closed >= thr))})
+
+
+    def face_lips(self, face: FaceTrack, *, own: FaceTrack) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """The shared lips stage (:func:`engine.animators.compose.face_lips`), :data:`LIPS_BLOCK_FRAMES` frames at
+        a time: the same positions (each frame's are its own), with the stage's float64 temporaries of one block
+        instead of the whole recording's."""
+        T = len(face.expression)
+        lm = self.lips.model()
+        if (face.lip_offsets_mm is None or lm is None or lm.num_vertices != face.lip_offsets_mm.shape[1]
+                or T <= LIPS_BLOCK_FRAMES):
+            return super().face_lips(face, own=own)
+        same = face.expression is own.expression
+        positions, ids, model_id = None, None, None
+        for a in range(0, T, LIPS_BLOCK_FRAMES):
+            rows = slice(a, a + LIPS_BLOCK_FRAMES)
+            part = dataclasses.replace(face, expression=face.expression[rows], lip_offsets_mm=face.lip_offsets_mm[rows])
+            part_own = part if same else dataclasses.replace(own, expression=own.expression[rows])
+            pos, ids, model_id = super().face_lips(part, own=part_own)
+            if positions is None:
+                positions = np.empty((T,) + pos.shape[1:], np.float32)
+            positions[rows] = pos
+        return positions, ids, model_id
 
 
 def chunked_log_mel(y: np.ndarray, *, sr: int, fps: float, n_mels: int, n_fft: int, n_frames: int,
