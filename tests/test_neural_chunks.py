@@ -199,3 +199,18 @@ def test_chunk_seams_are_as_smooth_as_the_chunks():
         inside = d[~seam].max()
         # independent chunks would jump by the spread of a sample (~0.1 here), some 10x one frame's change
         assert d[seam].max() < 2.0 * inside, (seed, d[seam].max(), inside)
+
+
+def test_run_uses_its_own_thread_count_and_restores_the_callers():
+    lips = _lips()
+    seen = []
+    hook = lips.register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
+    torch.set_num_threads(2)
+    try:
+        NeuralFace(lips).run(_mel(1.0), _emotion())
+        assert torch.get_num_threads() == 2
+        NeuralFace(lips, threads=None).run(_mel(1.0), _emotion())
+    finally:
+        torch.set_num_threads(1)
+        hook.remove()
+    assert seen == [1, 2]

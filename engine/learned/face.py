@@ -139,16 +139,24 @@ def chunk_generator(seed: int, k: int, device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(s)
 
 
+INFERENCE_THREADS = 1   # torch threads while NeuralFace.run runs: its ops are small (one chunk of 96-128 channels),
+                        # and on a busy machine a second thread spins. Measured 2026-12-01 on the 2 shared cores
+                        # (load ~3.4), 120 s of speech: 0.7-0.9 s CPU on 1 thread, 17-109 s on 2 (more with chunks,
+                        # which have more, smaller ops); the learned body made the same choice.
+
+
 class NeuralFace:
     """A loaded lip regressor and (optionally) face diffusion, in eval mode on ``device``; ``chunks``: how long
-    recordings are cut (module docstring)."""
+    recordings are cut (module docstring); ``threads``: torch CPU threads while :meth:`run` runs (restored
+    afterwards; None: leave torch's setting)."""
 
     def __init__(self, lips: LipRegressor, face: FaceDiffusion | None = None, *, device: str = "cpu",
-                 chunks: ChunkConfig = ChunkConfig()):
+                 chunks: ChunkConfig = ChunkConfig(), threads: int | None = INFERENCE_THREADS):
         self.lips = lips.eval().to(device)
         self.face = None if face is None else face.eval().to(device)
         self.device = device
         self.chunks = chunks
+        self.threads = threads
 
     @property
     def mel_config(self):
@@ -239,7 +247,6 @@ class NeuralFace:
             prev_end = end
         return self.face.denormalize(out)[0].float().cpu().numpy()              # (T, D)
 
-    @torch.no_grad()
     def run(self, mel: np.ndarray, emotion: np.ndarray, *, seed: int = 0, sampling_steps: int | None = None) -> dict:
         """mel (4T, n_mels) log-mel at the model's feature rate; emotion (7,) intensities in EMOTIONS order.
 
@@ -247,6 +254,17 @@ class NeuralFace:
         (T,), ``head_rad`` (T, 3) fast path; with face diffusion also ``upper`` (T, 23), ``head_sampled_rad``
         (T, 3), ``eyes_rad`` (T, 2, 3) for this seed.
         """
+        if self.threads is None:
+            return self._run(mel, emotion, seed=seed, sampling_steps=sampling_steps)
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self._run(mel, emotion, seed=seed, sampling_steps=sampling_steps)
+        finally:
+            torch.set_num_threads(before)
+
+    @torch.no_grad()
+    def _run(self, mel: np.ndarray, emotion: np.ndarray, *, seed: int, sampling_steps: int | None) -> dict:
         ratio = self.mel_config.feature_ratio
         if len(mel) % ratio:
             raise ValueError(f"mel: {len(mel)} frames is not a multiple of {ratio}")
