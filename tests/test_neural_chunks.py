@@ -133,7 +133,8 @@ def test_chunked_normalisation_and_lips_equal_one_pass():
     # the outputs do depend on more than a chunk of the past: without its context a chunk would differ
     with torch.no_grad():
         cut = lips(torch.from_numpy(ref_x[4 * 150:])[None], torch.from_numpy(e)[None])
-    assert np.abs(cut["lip_offsets_mm"][0, :20].numpy() - ref["lip_offsets_mm"][0, 150:170].numpy()).max() > 10 * LIPS_TOL_MM
+    gap_mm = np.abs(cut["lip_offsets_mm"][0, :20].numpy() - ref["lip_offsets_mm"][0, 150:170].numpy()).max()
+    assert gap_mm > 10 * LIPS_TOL_MM
 
 
 # ---- face diffusion: deterministic, no seams, one chunk as before -----------------------------------------
@@ -214,3 +215,51 @@ def test_run_uses_its_own_thread_count_and_restores_the_callers():
         torch.set_num_threads(1)
         hook.remove()
     assert seen == [1, 2]
+
+
+# ---- the animator's whole-recording arrays, in blocks: the same numbers ---------------------------------
+def test_animator_lips_stage_contact_and_resampling_in_blocks_are_exact():
+    from engine.animators.base import FaceTrack
+    from engine.animators.compose import LipStage, face_lips
+    from engine.animators.neural.animator import LIPS_BLOCK_FRAMES, NeuralAnimator, _resample
+    from engine.animators.neural.contact import enforce_contact
+
+    lm = LipStage().model()
+    if lm is None:
+        pytest.skip("the ICT lip model is not available")
+    rng = np.random.default_rng(5)
+    T, L = LIPS_BLOCK_FRAMES * 2 + 37, lm.num_vertices
+    expr = rng.uniform(0, 0.6, (T, 52)).astype(np.float32)
+    offsets = rng.normal(0, 2.0, (T, L, 3)).astype(np.float32)
+    p_closed = rng.uniform(0.3, 1, T).astype(np.float32)
+    # contact: in place (the animator's call) gives what the copying call gives, and leaves nothing unchanged
+    x_ref, off_ref = enforce_contact(expr, offsets, p_closed, threshold=0.5, lip_model=lm)
+    own = offsets.copy()
+    x_new, off_new = enforce_contact(expr, own, p_closed, threshold=0.5, lip_model=lm, copy=False)
+    assert off_new is own and np.abs(off_ref - offsets).max() > 0.1      # mm: contact did move the lips
+    np.testing.assert_array_equal(off_new, off_ref)
+    np.testing.assert_array_equal(x_new, x_ref)
+    # on every fully closed frame (all blocks of them) the lips meet: inner-lip gap at most the -0.5 mm target
+    from engine.animators.neural.contact import CLOSE
+    full = (p_closed > 0.56) & (x_new[:, CLOSE] < 1.0)
+    assert full.sum() > LIPS_BLOCK_FRAMES
+    gap_mm = lm.inner_lip_gap_m(lm.neutral_m + off_new[full] / 1000.0) * 1000.0
+    assert gap_mm.max() < -0.5 + 1e-3
+    # the lips stage block by block, with and without a later change of the expression (listening)
+    anim = NeuralAnimator.__new__(NeuralAnimator)
+    anim.lips = LipStage()
+    face = FaceTrack(expression=x_ref, head_angles_rad=np.zeros((T, 3), np.float32),
+                     eye_angles_rad=np.zeros((T, 2, 3), np.float32), lip_offsets_mm=off_ref, lips_model_id="m")
+    changed = FaceTrack(expression=np.clip(x_ref + 0.1, 0, 1), head_angles_rad=face.head_angles_rad,
+                        eye_angles_rad=face.eye_angles_rad, lip_offsets_mm=off_ref, lips_model_id="m")
+    for f in (face, changed):
+        pos, ids, model_id = anim.face_lips(f, own=face)
+        ref_pos, ref_ids, ref_id = face_lips(anim.lips, f, own=face)
+        assert pos.dtype == np.float32 and model_id == ref_id == "m"
+        np.testing.assert_allclose(pos, ref_pos, atol=1e-7, rtol=0)      # m: 0.1 um (matrix products in blocks)
+        np.testing.assert_array_equal(ids, ref_ids)
+    # resampling to another frame rate: linear interpolation of every column
+    src, dst = np.arange(T) / 30.0, np.arange(int(T * 0.8)) / 24.0
+    out = _resample(off_ref, src, dst)
+    assert out.dtype == np.float32 and out.shape == (len(dst), L, 3)
+    np.testing.assert_allclose(out[:, 5, 1], np.interp(dst, src, off_ref[:, 5, 1]), atol=1e-5)

@@ -17,12 +17,12 @@ the per-frame output arrays grow with the length:
   (:func:`engine.learned.streaming.receptive_rows`, 247 feature rows = 62 frames with the shipped encoder)
   before the chunk and its look-ahead (R = 10 rows, 3 frames) after it. Every layer is causal or per frame, so
   the kept frames equal one pass over the whole recording up to float rounding;
-- face diffusion is not causal (its receptive field grows with every DDIM step), so it samples overlapping
-  chunks of ``diffusion_chunk_s`` (30 s: far above the 4 s windows, cropped to 2 s, it is trained on) that overlap by ``overlap_s``
-  (2 s). In each chunk after the first, the first half of the overlap is pinned to the previous chunk's result
-  (every step's clean estimate is replaced there, so the sample continues the previous one; the
-  reconstruction-guided inpainting of MDM, Tevet et al. 2023, which RePaint, Lugmayr et al. 2022, applies to
-  the noisy sample) and the second half is cross-faded linearly from the previous chunk's result into the new
+- face diffusion is not causal (its receptive field grows with every DDIM step), so it samples chunks of
+  ``diffusion_chunk_s`` (30 s: far above the 4 s corpus windows, cropped to 2 s, it is trained on) that overlap
+  by ``overlap_s`` (2 s). In each chunk after the first, the first half of the overlap is pinned to the previous
+  chunk's result: every step's clean estimate is replaced there, so the rest of the chunk is sampled around
+  frames it cannot change (the replacement of diffusion inpainting; RePaint, Lugmayr et al. 2022, replaces the
+  noisy sample instead). The second half is cross-faded linearly from the previous chunk's result into the new
   one, so the seam is continuous. Chunk ``k`` draws its noise from its own generator, seeded with the request's
   seed for ``k = 0`` (a clip of one chunk is sampled exactly as without chunking) and with a
   :class:`numpy.random.SeedSequence` of (seed, k) after that: the same seed gives the same face.
