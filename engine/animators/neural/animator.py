@@ -15,7 +15,9 @@ checkpoint id and sha256.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -30,6 +32,8 @@ from rigs.core.arkit import NUM_CHANNELS
 from rigs.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+LIPS_BLOCK_FRAMES = 1024   # frames of lip vertices the shared lips stage forms at once (float64 inside)
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,6 @@ class NeuralAnimator(ComposedAnimator):
     # -- the face ---------------------------------------------------------------------------------------
     def predict(self, audio, analysis: Analysis, request: AnimateRequest) -> dict:
         """The networks' raw outputs at the clip's frames (see :meth:`engine.learned.face.NeuralFace.run`)."""
-        from engine.audio.spectral import log_mel
-
         mc = self.net.mel_config
         if int(audio.sr) != mc.sample_rate:
             raise ConfigError(f"the neural face needs {mc.sample_rate} Hz audio, got {audio.sr} Hz")
@@ -82,8 +84,9 @@ class NeuralAnimator(ComposedAnimator):
         fps = float(request.fps)
         # the models run at their own frame rate; other clip rates are resampled from it
         T_model = max(1, int(round(audio.duration_s * mc.fps)))
-        mel = log_mel(audio.samples, sr=mc.sample_rate, fps=mc.feature_fps, n_mels=mc.n_mels, n_fft=mc.n_fft,
-                      n_frames=T_model * mc.feature_ratio)
+        mel = chunked_log_mel(audio.samples, sr=mc.sample_rate, fps=mc.feature_fps, n_mels=mc.n_mels,
+                              n_fft=mc.n_fft, n_frames=T_model * mc.feature_ratio,
+                              chunk_frames=int(round(self.net.chunks.lips_chunk_s * mc.feature_fps)))
         out = self.net.run(mel, emotion_vector(request.emotion_dict()), seed=request.seed,
                            sampling_steps=self.config.sampling_steps)
         if T_model != T or fps != mc.fps:
@@ -107,16 +110,76 @@ class NeuralAnimator(ComposedAnimator):
             offsets, p_closed = np.zeros_like(offsets), np.zeros_like(p_closed)
         thr = self.config.contact.threshold if self.config.contact.threshold is not None else self.closed_threshold
         x, offsets = enforce_contact(x, offsets, p_closed, threshold=thr, config=self.config.contact,
-                                     lip_model=lm if lm is not None and lm.num_vertices == offsets.shape[1] else None)
+                                     lip_model=lm if lm is not None and lm.num_vertices == offsets.shape[1] else None,
+                                     copy=False)                 # the offsets are this call's own
         return FaceTrack(expression=np.clip(x, 0, 1).astype(np.float32),
                          head_angles_rad=(self.config.head_gain * out["head_sampled_rad"]).astype(np.float32),
                          eye_angles_rad=out["eyes_rad"].astype(np.float32),
-                         lip_offsets_mm=offsets.astype(np.float32), lips_model_id=f"{self.model_id}-lips",
+                         lip_offsets_mm=offsets.astype(np.float32, copy=False), lips_model_id=f"{self.model_id}-lips",
                          meta={"closed_frames": int(np.sum(p_closed >= thr))})
 
 
+    def face_lips(self, face: FaceTrack, *, own: FaceTrack) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """The shared lips stage (:func:`engine.animators.compose.face_lips`), :data:`LIPS_BLOCK_FRAMES` frames at
+        a time: the same positions (each frame's are its own), with the stage's float64 temporaries of one block
+        instead of the whole recording's."""
+        T = len(face.expression)
+        lm = self.lips.model()
+        if (face.lip_offsets_mm is None or lm is None or lm.num_vertices != face.lip_offsets_mm.shape[1]
+                or T <= LIPS_BLOCK_FRAMES):
+            return super().face_lips(face, own=own)
+        same = face.expression is own.expression
+        positions, ids, model_id = None, None, None
+        for a in range(0, T, LIPS_BLOCK_FRAMES):
+            rows = slice(a, a + LIPS_BLOCK_FRAMES)
+            part = dataclasses.replace(face, expression=face.expression[rows], lip_offsets_mm=face.lip_offsets_mm[rows])
+            part_own = part if same else dataclasses.replace(own, expression=own.expression[rows])
+            pos, ids, model_id = super().face_lips(part, own=part_own)
+            if positions is None:
+                positions = np.empty((T,) + pos.shape[1:], np.float32)
+            positions[rows] = pos
+        return positions, ids, model_id
+
+
+def chunked_log_mel(y: np.ndarray, *, sr: int, fps: float, n_mels: int, n_fft: int, n_frames: int,
+                    chunk_frames: int) -> np.ndarray:
+    """(n_frames, n_mels) float32 :func:`engine.audio.spectral.log_mel` of ``y``, computed ``chunk_frames`` rows
+    at a time: the same rows (each is one windowed FFT), with the working memory of one chunk instead of a few
+    float64 and int64 copies of every window of the recording (about 0.7 GB for 10 minutes at 120 rows/s).
+
+    A chunk starts on a frame whose centre ``i * sr / fps`` is a whole sample and reads the audio from the
+    centre of such a frame at least half a window earlier, so its frames are centred on the same samples and
+    see the same audio as in one pass; when the rate has no such frames within a few, one pass."""
+    from fractions import Fraction
+
+    from engine.audio.prosody import frame_centers
+    from engine.audio.spectral import log_mel
+
+    def whole():
+        return log_mel(y, sr=sr, fps=fps, n_mels=n_mels, n_fft=n_fft, n_frames=n_frames)
+
+    period = (Fraction(sr) / Fraction(fps).limit_denominator(1000)).denominator   # frames between whole centres
+    if n_frames <= chunk_frames or period > 16:
+        return whole()
+    chunk = max(period, chunk_frames // period * period)
+    half = n_fft // 2
+    lead = math.ceil(half * fps / sr / period) * period            # frames whose centres span half a window
+    centres = frame_centers(n_frames=n_frames, sr=sr, fps=fps)      # (n_frames,) int64
+    out = np.empty((n_frames, n_mels), np.float32)
+    for a in range(0, n_frames, chunk):
+        b = min(n_frames, a + chunk)
+        a0 = max(0, a - lead)
+        s0, s1 = int(centres[a0]), min(len(y), int(centres[b - 1]) + half + 1)
+        if not np.array_equal(frame_centers(n_frames=b - a0, sr=sr, fps=fps), centres[a0:b] - s0):
+            return whole()                                          # float rounding moved a centre
+        out[a:b] = log_mel(y[s0:s1], sr=sr, fps=fps, n_mels=n_mels, n_fft=n_fft, n_frames=b - a0)[a - a0:]
+    return out
+
+
 def _resample(v: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Linear resampling along axis 0 of any (T, ...) array."""
+    """Linear resampling along axis 0 of any (T, ...) array, float32 out (one column at a time)."""
     flat = v.reshape(len(v), -1)
-    out = np.stack([np.interp(dst, src, flat[:, j]) for j in range(flat.shape[1])], axis=1)
-    return out.reshape((len(dst),) + v.shape[1:]).astype(np.float32)
+    out = np.empty((len(dst), flat.shape[1]), np.float32)
+    for j in range(flat.shape[1]):
+        out[:, j] = np.interp(dst, src, flat[:, j])
+    return out.reshape((len(dst),) + v.shape[1:])

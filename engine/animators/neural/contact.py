@@ -19,6 +19,7 @@ CLOSE = ARKIT_INDEX["mouthClose"]
 JAW = ARKIT_INDEX["jawOpen"]
 PRESS = (ARKIT_INDEX["mouthPressLeft"], ARKIT_INDEX["mouthPressRight"])
 M_TO_MM = 1000.0
+BLOCK_FRAMES = 1024  # frames whose (float64) lip positions or deltas are formed at once
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,10 @@ def contact_weight(p_closed: np.ndarray, threshold: float, ramp: float) -> np.nd
 
 
 def enforce_contact(expression: np.ndarray, offsets_mm: np.ndarray | None, p_closed: np.ndarray, *,
-                    threshold: float, config: ContactConfig = ContactConfig(), lip_model=None):
+                    threshold: float, config: ContactConfig = ContactConfig(), lip_model=None, copy: bool = True):
     """(T, 52) weights, (T, L, 3) lip offsets (mm from the template's neutral) or None, (T,) probabilities ->
-    new (expression, offsets_mm). Without a lip model the expression alone is fixed (mouthClose = jawOpen)."""
+    new (expression, offsets_mm). Without a lip model the expression alone is fixed (mouthClose = jawOpen).
+    ``copy=False``: float32 offsets are changed in place (a caller that owns them saves a copy of (T, L, 3))."""
     x = np.array(expression, np.float32)
     w = contact_weight(p_closed, threshold, config.ramp)                     # (T,)
     if not config.enabled or not np.any(w > 0):
@@ -50,17 +52,27 @@ def enforce_contact(expression: np.ndarray, offsets_mm: np.ndarray | None, p_clo
         for c in PRESS:
             x[:, c] = np.maximum(x[:, c], press)
         return np.clip(x, 0, 1), offsets_mm
-    off = np.array(offsets_mm, np.float32)
+    off = np.array(offsets_mm, np.float32) if copy else np.asarray(offsets_mm, np.float32)
     deltas_mm = lip_model.deltas_m * M_TO_MM                                 # (52, L, 3)
     for c in PRESS:
         add = np.maximum(press - x[:, c], 0)                                  # (T,)
         x[:, c] += add
-        off += add[:, None, None] * deltas_mm[c]
-    gap_mm = lip_model.inner_lip_gap_m(lip_model.neutral_m + off / M_TO_MM) * M_TO_MM   # (T,)
+        _add_shape(off, add, deltas_mm[c])
+    gap_mm = np.concatenate([lip_model.inner_lip_gap_m(lip_model.neutral_m + off[a:a + BLOCK_FRAMES] / M_TO_MM)
+                             for a in range(0, len(off), BLOCK_FRAMES)] or [np.zeros(0)]) * M_TO_MM   # (T,)
     _, g = lip_model.gap_coefficients_m()
     per_unit_mm = float(g[CLOSE]) * M_TO_MM                                   # gap change per unit mouthClose (< 0)
     need = np.clip((gap_mm - config.target_gap_mm) / -per_unit_mm, 0.0, None) * w
     need = np.minimum(need, 1.0 - x[:, CLOSE]).astype(np.float32)
     x[:, CLOSE] += need
-    off += need[:, None, None] * deltas_mm[CLOSE]
+    _add_shape(off, need, deltas_mm[CLOSE])
     return np.clip(x, 0, 1), off
+
+
+def _add_shape(off_mm: np.ndarray, amount: np.ndarray, delta_mm: np.ndarray) -> None:
+    """off_mm (T, L, 3) += amount (T,) x delta_mm (L, 3), in place, on the frames where amount is not 0, a block
+    of them at a time (the product is float64: one block of it rather than the whole recording's)."""
+    nz = np.flatnonzero(amount)
+    for k in range(0, len(nz), BLOCK_FRAMES):
+        i = nz[k:k + BLOCK_FRAMES]
+        off_mm[i] += amount[i, None, None] * delta_mm
