@@ -168,5 +168,9 @@ def test_registry_refuses_bad_names_and_duplicates():
         ANIMATORS.register(dataclasses.replace(TINY, name="phonetic"))
     with pytest.raises(ConfigError, match="letters"):
         ANIMATORS.register(dataclasses.replace(TINY, name="no spaces"))
-    with pytest.raises(ConfigError, match="no models or checkpoints"):
-        ANIMATORS.create("phonetic", checkpoint="weights.pt")
+    with pytest.raises(ConfigError, match="models 'neural' and 'sphinx'"):
+        ANIMATORS.create("phonetic", model="kaldi")
+    with pytest.raises(ConfigError, match="does not apply to --model sphinx"):
+        ANIMATORS.create("phonetic", model="sphinx", checkpoint="phones.npz")
+    with pytest.raises(ConfigError, match="does not exist"):
+        ANIMATORS.create("phonetic", checkpoint="no-such-phone-model.npz")

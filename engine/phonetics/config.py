@@ -21,7 +21,7 @@ class PhoneticsConfig:
     acoustic: str = "auto"                   # "neural": Parley's phone model (engine.phonetics.neural); "sphinx":
                                              # PocketSphinx; "auto": the phone model when its weights are present
     phone_model_path: str | None = None      # the phone model's weights (None: $PARLEY_PHONE_NET or the shipped)
-    neural_min_frames: int = 2               # phone model: shortest phone, in its 60 Hz frames
+    neural_min_frames: int = 3               # phone model: shortest phone, in its 60 Hz frames (50 ms)
     neural_prior_scale: float = 0.5          # emission = log posterior - this x log prior
     neural_lm_weight: float = 1.0            # phone loop: weight of the phone bigram ...
     neural_insertion_penalty: float = -2.0   # ... and the score of starting a phone

@@ -56,6 +56,9 @@ class PhoneticAnimator(ComposedAnimator):
             raise ConfigError(f"mode 'phonetic' has the models 'neural' and 'sphinx' (phone timing), not {model!r}")
         if checkpoint is not None and model == "sphinx":
             raise ConfigError("--checkpoint is a phone model's weights; it does not apply to --model sphinx")
+        if checkpoint is not None:
+            from engine.phonetics.neural import load_net
+            load_net(checkpoint)                 # a missing or broken file is refused now, not mid-run
         acoustic = model or ("neural" if checkpoint is not None else "auto")
         phonetics = PhoneticsConfig(acoustic=acoustic, phone_model_path=checkpoint)
         return cls(PhoneticConfig(phonetics=phonetics))
