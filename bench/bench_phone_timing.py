@@ -65,6 +65,10 @@ def onset_errors(ref: list[Phone], hyp: list[Phone]) -> tuple[list[float], int]:
     return errs, len(r)
 
 
+# PocketSphinx's three (aligned, its words, its phone loop), then Parley's phone model aligned and as a phone loop
+MODES = ("aligned", "words", "phone loop", "model aligned", "model loop")
+
+
 def festival_refs(tmp: Path) -> list[tuple[Path, str, list[Phone], str]]:
     return [(it.path, f"festival/{it.speaker}", it.reference, it.text) for it in festival_items(SENTENCES, tmp)]
 
@@ -81,6 +85,8 @@ def summarise(errs: list[float]) -> str:
 
 
 def main() -> None:
+    from engine.phonetics.neural import align_neural, recognize_neural
+
     logging.basicConfig(level=logging.ERROR)
     root = data_root()
     with tempfile.TemporaryDirectory() as tmpd:
@@ -88,10 +94,11 @@ def main() -> None:
         groups: dict[tuple[str, str], list] = {}
         for wav, src, ref, text in cases:
             a = load_audio(wav)
-            for mode in ("aligned", "words", "phone loop"):
+            for mode in MODES:
                 try:
                     hyp = (align(a, text) if mode == "aligned" else recognize_words(a) if mode == "words"
-                           else recognize(a))
+                           else recognize(a) if mode == "phone loop"
+                           else align_neural(a, text) if mode == "model aligned" else recognize_neural(a))
                 except Exception as e:  # a failed alignment counts as no matches
                     print(f"  {src} {wav.name} {mode}: {e}")
                     hyp = []
@@ -100,10 +107,10 @@ def main() -> None:
                 g[0].extend(errs)
                 g[1] += n
                 g[2] += 1
-        print(f"{'reference':34s} {'mode':11s} {'files':>5s} {'matched':>8s} {'mean ms':>7s} {'med ms':>7s} "
+        print(f"{'reference':34s} {'mode':13s} {'files':>5s} {'matched':>8s} {'mean ms':>7s} {'med ms':>7s} "
               f"{'<=20ms':>7s} {'<=50ms':>7s}")
         for (src, mode), (errs, n, files) in groups.items():
-            print(f"{src:34s} {mode:11s} {files:5d} {len(errs) / max(1, n) * 100:7.1f}% {summarise(errs)}")
+            print(f"{src:34s} {mode:13s} {files:5d} {len(errs) / max(1, n) * 100:7.1f}% {summarise(errs)}")
     # speed
     jfk = root / "speech" / "jfk.flac"
     tr = ("And so my fellow Americans, ask not what your country can do for you, ask what you can do for "

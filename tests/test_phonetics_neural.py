@@ -277,3 +277,58 @@ def test_neural_recognition_of_mandarin_gives_plausible_phones(data_dir):
     _contiguous(ph, a.duration_s)
     assert len({p.label for p in ph}) > 8
     assert np.median([p.duration_s for p in ph if p.label != "SIL"]) < 0.3
+
+
+def test_bilabials_the_model_hears_are_added_to_other_phones(monkeypatch):
+    """Recognised phones without a bilabial where the phone model is sure of one get it (the words around it
+    cut back); where the phones already close the lips nearby, or the model is unsure, nothing changes."""
+    from engine.phonetics import neural
+    from rigs.core.phones import Phone
+
+    net = _random_net()
+    fps = net.config.output_fps                                   # 60 Hz
+    T = 120                                                       # 2 s
+    post = np.full((T, K), 1e-3)
+    post[:, LABELS.index("AA")] = 1.0
+    post[30:36, LABELS.index("M")] = 5.0                         # 0.50-0.60 s: a clear M
+    post[90:96, LABELS.index("B")] = 5.0                         # 1.50-1.60 s: a B, but the phones have a P there
+    post[60:61, LABELS.index("P")] = 5.0                         # one frame only: too short to count
+    logpost = np.log(post / post.sum(1, keepdims=True))
+    monkeypatch.setattr(neural, "log_posteriors", lambda audio, n: logpost)
+    a = Audio(samples=np.zeros(32000, np.float32), sr=16000, duration_s=2.0, source_name="z",
+              source_sha256="0" * 64, original_sr=16000, channels=1)
+    phones = [Phone(0.0, 0.2, "SIL"), Phone(0.2, 0.8, "AA", 1, "ODD"), Phone(0.8, 1.48, "IY", 1, "WORD"),
+              Phone(1.48, 1.56, "P", None, "WORD"), Phone(1.56, 2.0, "SIL")]
+    out = neural.add_bilabials(phones, a, threshold=0.5, config=NEURAL, net=net)
+    assert out[0].start_s == 0.0 and out[-1].end_s == pytest.approx(2.0)
+    assert all(x.end_s == y.start_s for x, y in zip(out, out[1:]))
+    m = [p for p in out if p.label == "M"]
+    assert len(m) == 1 and m[0].start_s == pytest.approx(0.5) and m[0].end_s == pytest.approx(0.6)
+    assert [p.label for p in out if p.start_s < 0.5 and p.end_s > 0.2] == ["AA"]    # the word is cut, not lost
+    assert [p.label for p in out if p.label in ("P", "B", "M")] == ["M", "P"]      # no B next to the P, no 1-frame P
+    assert neural.add_bilabials(phones, a, threshold=0.99, config=NEURAL, net=net) == phones
+
+
+@needs_weights
+def test_default_policy_aligns_with_the_model_and_recognises_words_plus_its_bilabials(data_dir, monkeypatch):
+    """acoustic="auto" with the model shipped: a transcript is aligned by the phone model (recordings up to
+    chunk_align_s), no transcript goes through PocketSphinx's words with the model's bilabials added; "sphinx"
+    never calls the model."""
+    from engine.phonetics import neural
+
+    calls = []
+    for name in ("align_neural", "recognize_neural", "add_bilabials"):
+        real = getattr(neural, name)
+        monkeypatch.setattr(neural, name, lambda *a, _n=name, _f=real, **k: calls.append(_n) or _f(*a, **k))
+    a = load_audio(data_dir / "speech" / "jfk.flac")
+    phone_timing(a, transcript=JFK)
+    assert calls == ["align_neural"]
+    ph = phone_timing(a)
+    assert calls[1:] == ["add_bilabials"] and any(p.word for p in ph)          # words from PocketSphinx
+    phone_timing(a, config=PhoneticsConfig(chunk_align_s=5.0), transcript=JFK)  # 11 s > 5 s: PocketSphinx
+    assert calls[2:] == []
+    phone_timing(a, config=PhoneticsConfig(acoustic="sphinx"))
+    phone_timing(a, transcript=JFK, config=PhoneticsConfig(acoustic="sphinx"))
+    assert calls == []
+    phone_timing(a, config=NEURAL)
+    assert calls == ["recognize_neural"]

@@ -18,15 +18,17 @@ class PhoneticsConfig:
     """Parameters of :func:`engine.phonetics.phone_timing`."""
 
     min_phone_s: float = 0.03
-    acoustic: str = "auto"                   # "neural": Parley's phone model (engine.phonetics.neural); "sphinx":
-                                             # PocketSphinx; "auto": the phone model when its weights are present
+    acoustic: str = "auto"                   # "neural": Parley's phone model (engine.phonetics.neural) for all;
+                                             # "sphinx": PocketSphinx alone; "auto": the model aligns and adds
+                                             # bilabials to PocketSphinx's words (see engine.phonetics.timing)
     phone_model_path: str | None = None      # the phone model's weights (None: $PARLEY_PHONE_NET or the shipped)
     neural_min_frames: int = 3               # phone model: shortest phone, in its 60 Hz frames (50 ms)
     neural_prior_scale: float = 0.5          # emission = log posterior - this x log prior
     neural_lm_weight: float = 1.0            # phone loop: weight of the phone bigram ...
     neural_insertion_penalty: float = -2.0   # ... and the score of starting a phone
-    neural_bilabial_boost: float | None = None  # recognition through PocketSphinx's words: insert the bilabials
-                                             # the phone model hears with at least this probability (None: off)
+    neural_bilabial_boost: float | None = 0.35  # recognition through PocketSphinx's words with the phone model
+                                             # present: insert the bilabials it hears with at least this
+                                             # probability (None: off)
     neural_bilabial_bonus: float = 0.0       # phone loop: added to the P/B/M scores (a missed lip closure is the
                                              # costliest error of a talking face)
     neural_max_mismatch: float | None = None  # alignment worse than free phones by more than this per speech

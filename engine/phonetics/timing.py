@@ -1,9 +1,15 @@
 """The phone-timing policy: force-align the transcript when there is one, else (or when it does not
-fit the audio) recognise. With Parley's phone model (``PhoneticsConfig.acoustic``: "neural", or "auto" when its
-weights are present; :mod:`.neural`) both run on its posteriors, except that recordings longer than
-``chunk_align_s`` are aligned by PocketSphinx's chunked aligner; with PocketSphinx ("sphinx", or "auto" without
-the weights) recognition goes through words then their phones, or the phone loop alone
-(``PhoneticsConfig.recognizer``).
+fit the audio) recognise.
+
+``PhoneticsConfig.acoustic``:
+
+- "auto" (default) with Parley's phone model present (:mod:`.neural`): the phone model aligns (recordings up
+  to ``chunk_align_s``; longer ones go to PocketSphinx's chunked aligner); recognition goes through
+  PocketSphinx's words, plus the bilabials the phone model hears (``neural_bilabial_boost``). Without the
+  model, "auto" is "sphinx".
+- "neural": the phone model aligns and recognises (its phone loop): the fastest, with fewer lip closures
+  found without a transcript.
+- "sphinx": PocketSphinx alone: words then their phones, or the phone loop (``PhoneticsConfig.recognizer``).
 """
 from __future__ import annotations
 
@@ -47,13 +53,13 @@ def phone_timing(audio: Audio, *, transcript: str | None = None, config: Phoneti
             log.warning("transcript does not match the audio (%s); using phone recognition instead", e)
     elif transcript is not None:
         log.warning("transcript has no words; using phone recognition instead")
-    if neural:
+    if neural and config.acoustic == "neural":
         from engine.phonetics.neural import load_net, recognize_neural
         return recognize_neural(audio, config=config, net=load_net(config.phone_model_path), progress=progress)
     if config.recognizer == "phones":
         return recognize(audio, config=config, progress=progress)
     phones = recognize_words(audio, config=config, progress=progress)
-    if config.neural_bilabial_boost is not None:
+    if neural and config.neural_bilabial_boost is not None:
         from engine.phonetics.neural import add_bilabials, load_net
         phones = add_bilabials(phones, audio, threshold=config.neural_bilabial_boost, config=config,
                                net=load_net(config.phone_model_path))
@@ -61,6 +67,6 @@ def phone_timing(audio: Audio, *, transcript: str | None = None, config: Phoneti
 
 
 def uses_phone_model(config: PhoneticsConfig) -> bool:
-    """Whether phone timing runs on Parley's phone model (``acoustic``: "neural", or "auto" with its weights)."""
+    """Whether phone timing uses Parley's phone model (``acoustic``: "neural", or "auto" with its weights)."""
     return config.acoustic == "neural" or (config.acoustic == "auto" and (config.phone_model_path is not None
                                                                          or shipped_weights_present()))
