@@ -76,13 +76,13 @@ def build_long_wav(path: Path, *, minutes: float, sr: int, pause_s: float = 0.6)
     return n / float(sr), " ".join(words)
 
 
-def run_animate(wav: Path, out: Path, transcript: Path | None) -> dict:
+def run_animate(wav: Path, out: Path, transcript: Path | None, mode: str = "phonetic") -> dict:
     """Run ``parley animate`` in a child; returns its peak RSS (MB), wall and CPU seconds."""
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-m", "engine.cli", "animate", str(wav), "-o", str(out)]
+    cmd = [sys.executable, "-m", "engine.cli", "animate", str(wav), "-o", str(out), "--mode", mode]
     if transcript is not None:
         cmd += ["--transcript-file", str(transcript)]
     t0 = time.perf_counter()
@@ -109,6 +109,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sr", type=int, default=16000, help="sample rate of the generated wav (default 16000)")
     ap.add_argument("--no-transcript", action="store_true", help="skip the run with a transcript")
     ap.add_argument("--only-transcript", action="store_true", help="skip the run without a transcript")
+    ap.add_argument("--mode", default="phonetic", help="animator mode (default phonetic: the engine this measures)")
     ap.add_argument("--keep", metavar="DIR", help="build the files in DIR and keep them (default: a temp dir)")
     ns = ap.parse_args(argv)
 
@@ -129,7 +130,7 @@ def main(argv=None) -> int:
             runs.append(("transcript", txt))
         print(f"{'run':<14} {'peak RSS MB':>11} {'wall s':>8} {'CPU s':>8} {'x real time':>11} {'clip MB':>8}")
         for name, tr in runs:
-            r = run_animate(wav, d / f"clip_{name.replace(' ', '_')}.npz", tr)
+            r = run_animate(wav, d / f"clip_{name.replace(' ', '_')}.npz", tr, ns.mode)
             print(f"{name:<14} {r['peak_rss_mb']:11.0f} {r['wall_s']:8.1f} {r['cpu_s']:8.1f} "
                   f"{dur / max(r['cpu_s'], 1e-9):11.1f} {r['clip_mb']:8.0f}", flush=True)
             for w in r["warnings"][:3]:

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.animators.neural.animator import chunked_log_mel
+from engine.audio.spectral import chunked_log_mel
 from engine.audio.spectral import log_mel
 from engine.learned.denoiser import DenoiserConfig
 from engine.learned.encoder import EncoderConfig

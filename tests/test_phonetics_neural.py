@@ -286,7 +286,7 @@ def test_bilabials_the_model_hears_are_added_to_other_phones(monkeypatch):
     from rigs.core.phones import Phone
 
     net = _random_net()
-    fps = net.config.output_fps                                   # 60 Hz
+    assert net.config.output_fps == 60.0                          # frame k below is at k / 60 s
     T = 120                                                       # 2 s
     post = np.full((T, K), 1e-3)
     post[:, LABELS.index("AA")] = 1.0

@@ -43,6 +43,7 @@ SIL_INDEX = LABELS.index(SIL)
 BILABIALS = [LABELS.index(p) for p in ("P", "B", "M")]
 MEL_N_FFT = 512              # the corpus's log-mel settings (engine.training.corpus.windows)
 MEL_FMIN_HZ = 40.0
+ANALYSIS_CHUNK_S = 60.0      # long recordings are analysed this much at a time
 NEG = -1e30
 DEFAULT_MAX_MISMATCH = 2.0   # a phone model without a calibrated transcript-fit threshold gets this
 
@@ -54,17 +55,25 @@ def load_net(path: str | None = None) -> PhoneNet:
 
 
 def log_posteriors(audio: Audio, net: PhoneNet) -> np.ndarray:
-    """(T, K) log P(phone | audio) at ``net.config.output_fps`` for the whole recording."""
-    from engine.audio.spectral import log_mel
+    """(T, K) log P(phone | audio) at ``net.config.output_fps`` for the whole recording. Long recordings are
+    analysed a minute at a time (log-mel, its causal normalisation carried across, the network with its own
+    context), so memory is a minute's working set plus the float32 features."""
+    from engine.audio.spectral import chunked_log_mel
     from engine.learned.features import normalize_mel
 
     cfg = net.config
     y = pcm16k(audio).astype(np.float32) / np.float32(32767.0)
     n = max(cfg.stride, int(round(audio.duration_s * cfg.feature_fps)))
     n += (-n) % cfg.stride
-    mel = log_mel(y, sr=16000, fps=cfg.feature_fps, n_mels=cfg.n_mels, n_fft=MEL_N_FFT, fmin=MEL_FMIN_HZ, n_frames=n)
-    x, _ = normalize_mel(mel, mean=net.mel_mean, std=net.mel_std, feature_fps=cfg.feature_fps, tau_s=cfg.tau_s)
-    return net.log_posteriors(x)
+    chunk = int(round(ANALYSIS_CHUNK_S * cfg.feature_fps))
+    mel = chunked_log_mel(y, sr=16000, fps=cfg.feature_fps, n_mels=cfg.n_mels, n_fft=MEL_N_FFT, n_frames=n,
+                          chunk_frames=chunk, fmin=MEL_FMIN_HZ)
+    del y
+    state = None
+    for a in range(0, n, chunk):                       # normalised in place, the running mean carried over
+        mel[a:a + chunk], state = normalize_mel(mel[a:a + chunk], mean=net.mel_mean, std=net.mel_std,
+                                                feature_fps=cfg.feature_fps, tau_s=cfg.tau_s, state=state)
+    return net.log_posteriors(mel)
 
 
 def emission_scores(logpost: np.ndarray, net: PhoneNet, config: PhoneticsConfig) -> np.ndarray:

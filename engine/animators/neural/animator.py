@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ import numpy as np
 from engine.animators.base import AnimateRequest, Analysis, FaceTrack
 from engine.animators.compose import ComposeConfig, ComposedAnimator
 from engine.animators.neural.contact import ContactConfig, enforce_contact
+from engine.audio.spectral import chunked_log_mel
 from engine.learned.layout import MOUTH_INDEX, UPPER_INDEX, emotion_vector
 from engine.learned.paths import CHECKPOINT_ENV, DEFAULT_CHECKPOINT
 from rigs.core.arkit import NUM_CHANNELS
@@ -139,41 +139,6 @@ class NeuralAnimator(ComposedAnimator):
                 positions = np.empty((T,) + pos.shape[1:], np.float32)
             positions[rows] = pos
         return positions, ids, model_id
-
-
-def chunked_log_mel(y: np.ndarray, *, sr: int, fps: float, n_mels: int, n_fft: int, n_frames: int,
-                    chunk_frames: int) -> np.ndarray:
-    """(n_frames, n_mels) float32 :func:`engine.audio.spectral.log_mel` of ``y``, computed ``chunk_frames`` rows
-    at a time: the same rows (each is one windowed FFT), with the working memory of one chunk instead of a few
-    float64 and int64 copies of every window of the recording (about 0.7 GB for 10 minutes at 120 rows/s).
-
-    A chunk starts on a frame whose centre ``i * sr / fps`` is a whole sample and reads the audio from the
-    centre of such a frame at least half a window earlier, so its frames are centred on the same samples and
-    see the same audio as in one pass; when the rate has no such frames within a few, one pass."""
-    from fractions import Fraction
-
-    from engine.audio.prosody import frame_centers
-    from engine.audio.spectral import log_mel
-
-    def whole():
-        return log_mel(y, sr=sr, fps=fps, n_mels=n_mels, n_fft=n_fft, n_frames=n_frames)
-
-    period = (Fraction(sr) / Fraction(fps).limit_denominator(1000)).denominator   # frames between whole centres
-    if n_frames <= chunk_frames or period > 16:
-        return whole()
-    chunk = max(period, chunk_frames // period * period)
-    half = n_fft // 2
-    lead = math.ceil(half * fps / sr / period) * period            # frames whose centres span half a window
-    centres = frame_centers(n_frames=n_frames, sr=sr, fps=fps)      # (n_frames,) int64
-    out = np.empty((n_frames, n_mels), np.float32)
-    for a in range(0, n_frames, chunk):
-        b = min(n_frames, a + chunk)
-        a0 = max(0, a - lead)
-        s0, s1 = int(centres[a0]), min(len(y), int(centres[b - 1]) + half + 1)
-        if not np.array_equal(frame_centers(n_frames=b - a0, sr=sr, fps=fps), centres[a0:b] - s0):
-            return whole()                                          # float rounding moved a centre
-        out[a:b] = log_mel(y[s0:s1], sr=sr, fps=fps, n_mels=n_mels, n_fft=n_fft, n_frames=b - a0)[a - a0:]
-    return out
 
 
 def _resample(v: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
