@@ -249,9 +249,9 @@ def test_signal_during_phone_recognition_leaves_no_temp_folder(tmp_path, data_di
     out.parent.mkdir()
     env = {**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(ROOT)}
     said = ("And so my fellow Americans, ask not what your country can do for you, ask what you can do for "
-            "your country.")   # forced alignment keeps its PocketSphinx dictionary folder for the whole decode
+            "your country.")   # PocketSphinx's alignment keeps its dictionary folder for the whole decode
     p = subprocess.Popen([sys.executable, "-m", "engine", "animate", str(data_dir / "speech" / "jfk.flac"), "-o",
-                          str(out), "--mode", "phonetic", "--transcript", said], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          str(out), "--mode", "phonetic", "--model", "sphinx", "--transcript", said], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(lambda: any(x.name.startswith("parley-ps-") for x in temp.iterdir()) or p.poll() is not None,

@@ -327,6 +327,7 @@ def test_default_policy_aligns_with_the_model_and_recognises_words_plus_its_bila
     assert calls[1:] == ["add_bilabials"] and any(p.word for p in ph)          # words from PocketSphinx
     phone_timing(a, config=PhoneticsConfig(chunk_align_s=5.0), transcript=JFK)  # 11 s > 5 s: PocketSphinx
     assert calls[2:] == []
+    calls.clear()
     phone_timing(a, config=PhoneticsConfig(acoustic="sphinx"))
     phone_timing(a, transcript=JFK, config=PhoneticsConfig(acoustic="sphinx"))
     assert calls == []
