@@ -9,8 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.audio.spectral import chunked_log_mel
-from engine.audio.spectral import log_mel
+from engine.audio.spectral import chunked_log_mel, log_mel
 from engine.learned.denoiser import DenoiserConfig
 from engine.learned.encoder import EncoderConfig
 from engine.learned.face import (ChunkConfig, FaceConfig, FaceDiffusion, NeuralFace, audio_condition, audio_dims,
@@ -19,6 +18,7 @@ from engine.learned.features import normalize_mel
 from engine.learned.layout import FACE_DIMS, UPPER_INDEX
 from engine.learned.lipsync import LipConfig, LipRegressor
 from engine.learned.streaming import receptive_rows
+from engine.learned.threads import torch_threads
 
 SR = 16000
 FPS = 30.0
@@ -30,10 +30,8 @@ SMOOTH_FRAMES = 31    # the stand-in denoiser's moving average (about 1 s)
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 def _lips(seed: int = 0) -> LipRegressor:

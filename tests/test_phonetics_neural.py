@@ -197,19 +197,6 @@ def _contiguous(ph, dur):
 
 
 @needs_weights
-def test_neural_alignment_of_jfk(data_dir):
-    a = load_audio(data_dir / "speech" / "jfk.flac")
-    ph = phone_timing(a, transcript=JFK, config=NEURAL)
-    _contiguous(ph, a.duration_s)
-    w = [x[0] for x in _words(ph)]
-    assert w[:5] == ["AND", "SO", "MY", "FELLOW", "AMERICANS"] and w[-1] == "COUNTRY" and len(w) == 22
-    my = [p for p in ph if p.word == "MY"]
-    assert my[0].label == "M" and 0.7 < my[0].start_s < 1.3 and 0.03 <= my[0].duration_s < 0.25
-    mid = [p for p in ph if p.start_s <= 2.7 < p.end_s][0]
-    assert mid.label == "SIL"                          # the long pause after "Americans"
-
-
-@needs_weights
 def test_neural_recognition_of_jfk_finds_its_bilabials_and_no_stray_dentals(data_dir):
     """No transcript: the phone loop over the model's posteriors. JFK's bilabials (my, Americans, ...)
     come back near their aligned times, and TH/DH appear only where the audio fricates."""
@@ -260,23 +247,6 @@ def test_guard_keeps_dentals_out_without_frication():
     out = plausible(raw, tone, 1.0, PhoneticsConfig())
     assert not any(p.label in ("TH", "DH") for p in out)
 
-
-
-@needs_weights
-def test_neural_recognition_of_mandarin_gives_plausible_phones(data_dir):
-    """Speech in a language the phone set was not made for still gives varied, phone-length segments."""
-    import soundfile as sf
-
-    p = sorted((data_dir / "facegood").glob("*.wav"))[0]
-    with sf.SoundFile(p) as f:
-        y = f.read(int(8 * f.samplerate), dtype="float32", always_2d=True).mean(axis=1)
-        sr = f.samplerate
-    a = Audio(samples=y, sr=sr, duration_s=y.size / sr, source_name=p.name, source_sha256="0" * 64,
-              original_sr=sr, channels=1)
-    ph = phone_timing(a, config=NEURAL)
-    _contiguous(ph, a.duration_s)
-    assert len({p.label for p in ph}) > 8
-    assert np.median([p.duration_s for p in ph if p.label != "SIL"]) < 0.3
 
 
 def test_bilabials_the_model_hears_are_added_to_other_phones(monkeypatch):

@@ -15,6 +15,7 @@ from engine.learned.encoder import EncoderConfig
 from engine.learned.lipsync import LipConfig, LipRegressor
 from engine.learned.paths import DEFAULT_CHECKPOINT
 from engine.learned.streaming import LipStepper, receptive_rows
+from engine.learned.threads import torch_threads
 from engine.streaming.animator import StreamConfig, StreamingAnimator
 from engine.streaming.model import EnergyFace
 from engine.streaming.neural import NeuralFrameModel, offline_fast_path
@@ -30,10 +31,8 @@ LIPS_TOL_MM = 1e-3   # lip offsets (measured ~2e-5 mm)
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 def _tiny_loaded(seed: int = 0) -> Loaded:

@@ -31,6 +31,7 @@ from engine.learned.body_guide import BodyGuide, GuideConfig
 from engine.learned.body_vq import BODY_JOINTS, PoseVQ, VQConfig, sixd_to_poses
 from engine.learned.checkpoint import config_from_dict, save_modules
 from engine.learned.features import normalize_mel
+from engine.learned.threads import torch_threads
 from rigs.core.errors import ConfigError
 from rigs.core.files import sha256_file
 
@@ -155,12 +156,8 @@ class LearnedBody:
 
         Returns ``joint_angles_rad`` (T, len(BODY_JOINTS), 3) float32, ``codes`` (S,) the sampled plan and
         ``keys_rad`` (S, J, 3) its keyframe poses."""
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             return self._run(mel, emotion, seed=seed, sample=sample)
-        finally:
-            torch.set_num_threads(before)
 
     @torch.no_grad()
     def _run(self, mel: np.ndarray, emotion: np.ndarray, *, seed: int, sample: SampleConfig) -> dict:

@@ -41,6 +41,7 @@ from engine.learned.diffusion import GaussianDiffusion
 from engine.learned.features import normalize_mel
 from engine.learned.layout import FACE_DIMS, HEAD_DIMS, UPPER_INDEX
 from engine.learned.lipsync import LipRegressor
+from engine.learned.threads import torch_threads
 from engine.learned.streaming import receptive_rows
 from rigs.core.arkit import NUM_CHANNELS
 
@@ -254,14 +255,8 @@ class NeuralFace:
         (T,), ``head_rad`` (T, 3) fast path; with face diffusion also ``upper`` (T, 23), ``head_sampled_rad``
         (T, 3), ``eyes_rad`` (T, 2, 3) for this seed.
         """
-        if self.threads is None:
+        with torch_threads(self.threads):
             return self._run(mel, emotion, seed=seed, sampling_steps=sampling_steps)
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            return self._run(mel, emotion, seed=seed, sampling_steps=sampling_steps)
-        finally:
-            torch.set_num_threads(before)
 
     @torch.no_grad()
     def _run(self, mel: np.ndarray, emotion: np.ndarray, *, seed: int, sampling_steps: int | None) -> dict:

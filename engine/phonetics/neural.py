@@ -34,6 +34,7 @@ from engine.phonetics.config import DEFAULT_CONFIG, AlignmentMismatch, Phonetics
 from engine.phonetics.lexicon import normalize_transcript, pronunciations, word_stress
 from engine.phonetics.recognize import plausible
 from engine.phonetics.sphinx import FRAME_S, finalize, pcm16k, speech_frames
+from engine.phonetics.words import replace_span
 from rigs.core.errors import PhoneticsError
 from rigs.core.phones import LABELS, SIL, Phone, normalize_label
 
@@ -321,15 +322,5 @@ def add_bilabials(phones: list[Phone], audio: Audio, *, threshold: float, config
         if any(s < t1 + 0.05 and e > t0 - 0.05 for s, e in have):
             continue
         label = LABELS[BILABIALS[int(post[a:b][:, BILABIALS].sum(0).argmax())]]
-        kept = []
-        for q in out:
-            if q.end_s <= t0 or q.start_s >= t1:
-                kept.append(q)
-                continue
-            if q.start_s < t0:
-                kept.append(Phone(q.start_s, t0, q.label, q.stress, q.word))
-            if q.end_s > t1:
-                kept.append(Phone(t1, q.end_s, q.label, q.stress, q.word))
-        kept.append(Phone(t0, t1, label))
-        out = sorted(kept, key=lambda q: q.start_s)
+        out = replace_span(out, t0, t1, [Phone(t0, t1, label)])
     return finalize(out, audio.duration_s, config.min_phone_s)

@@ -110,7 +110,7 @@ def _segment_phones(dec, pcm: np.ndarray, budget: Budget, config: PhoneticsConfi
         log.info("hypothesis did not align (%s); using the phone loop", e)
         return _phone_loop(dec, pcm, budget, config)
     for s, e in _merge_spans(unsure):
-        phones = _replace_span(phones, s * FRAME_S, e * FRAME_S, _loop_span(dec, pcm, s, e, budget, config))
+        phones = replace_span(phones, s * FRAME_S, e * FRAME_S, _loop_span(dec, pcm, s, e, budget, config))
     return phones
 
 
@@ -162,7 +162,7 @@ def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _replace_span(phones: list[Phone], start_s: float, end_s: float, loop: list[Phone]) -> list[Phone]:
+def replace_span(phones: list[Phone], start_s: float, end_s: float, loop: list[Phone]) -> list[Phone]:
     """``phones`` with [start_s, end_s) taken from ``loop`` (clipped to it); phones straddling an edge are cut."""
     out = []
     for p in phones:

@@ -12,21 +12,15 @@ import json
 import shlex
 import sys
 
+from engine.training.cli_kinds import add_kind
+
 KIND = "body"
 
 
 def extend_train_parser(t) -> None:
     """Add the ``body`` kind and its options to the ``parley train`` parser ``t`` (built in cli_train)."""
-    kind = next(a for a in t._actions if a.dest == "kind")
-    kind.choices = (*kind.choices, KIND)
-    kind.help = f"{kind.help}; body: the learned body (VQ guide poses + body diffusion)"
     t.add_argument("--retarget-map", help="body: retarget map (name or JSON) for a folder of BVH files")
-    face_handler = t.get_default("handler")
-
-    def handler(ns) -> int:
-        return run(ns) if ns.kind == KIND else face_handler(ns)
-
-    t.set_defaults(handler=handler)
+    add_kind(t, KIND, "the learned body (VQ guide poses + body diffusion)", run)
 
 
 def run(ns) -> int:

@@ -12,20 +12,14 @@ import json
 import shlex
 import sys
 
+from engine.training.cli_kinds import add_kind
+
 KIND = "phones"
 
 
 def extend_train_parser(t) -> None:
     """Add the ``phones`` kind to the ``parley train`` parser ``t`` (built in cli_train)."""
-    kind = next(a for a in t._actions if a.dest == "kind")
-    kind.choices = (*kind.choices, KIND)
-    kind.help = f"{kind.help}; phones: the phonetic engine's acoustic phone model"
-    other = t.get_default("handler")
-
-    def handler(ns) -> int:
-        return run(ns) if ns.kind == KIND else other(ns)
-
-    t.set_defaults(handler=handler)
+    add_kind(t, KIND, "the phonetic engine's acoustic phone model", run)
 
 
 def run(ns) -> int:
