@@ -74,8 +74,10 @@ def _build_parser() -> argparse.ArgumentParser:
     a.add_argument("--partner-direction", type=float, default=30.0, metavar="DEG",
                    help="where the partner is: yaw degrees, + toward the character's left (default 30)")
     a.add_argument("--mode", default=DEFAULT_MODE, choices=ANIMATORS.names(), help="the animator (see `parley modes`)")
-    a.add_argument("--model", help="a named model of the animator (learned animators)")
-    a.add_argument("--checkpoint", help="a weights file for the animator (learned animators)")
+    a.add_argument("--model", help="a named model of the animator (learned animators); phonetic: its phone timing, "
+                   "neural (Parley's phone model throughout) or sphinx (PocketSphinx alone)")
+    a.add_argument("--checkpoint", help="a weights file for the animator (learned animators; phonetic: a phone "
+                   "model, .npz from `parley train phones`)")
     a.add_argument("--temperature", type=float, metavar="T", help="learned body: softmax temperature of the "
                    "sampled gesture plan (default: the model's, 1.0; lower is calmer and more typical)")
     a.add_argument("--top-p", type=float, metavar="P", help="learned body: nucleus sampling of the gesture plan, "
