@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from rigs.core.errors import ConfigError
+from rigs.core.files import atomic_write, sha256_file, write_npz
 from rigs.core.phones import LABELS
 
 WEIGHTS_FILE = Path(__file__).resolve().parent / "weights" / "phone_net.npz"
@@ -108,10 +109,8 @@ class PhoneNet:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"phone model {path} does not exist")
-        import hashlib
-
         try:
-            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            sha = sha256_file(path)
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
         except (OSError, ValueError) as e:
@@ -133,12 +132,10 @@ class PhoneNet:
         info = {k: v for k, v in self.info.items() if k not in ("file", "sha256", "id")}   # those describe a file
         meta = {"format": FORMAT, "config": asdict(self.config), "labels": list(LABELS), "info": info}
         arrays = {k: v.astype(dt) for k, v in self.weights.items()}
-        tmp = path.with_name(path.name + ".partial.npz")
-        np.savez(tmp, meta=np.array(json.dumps(meta)), mel_mean=self.mel_mean.astype(np.float32),
-                 mel_std=self.mel_std.astype(np.float32), log_prior=self.log_prior.astype(np.float32),
-                 log_bigram=self.log_bigram.astype(np.float32), **arrays)
-        tmp.replace(path)
-        return path
+        arrays.update(meta=np.array(json.dumps(meta)), mel_mean=self.mel_mean.astype(np.float32),
+                      mel_std=self.mel_std.astype(np.float32), log_prior=self.log_prior.astype(np.float32),
+                      log_bigram=self.log_bigram.astype(np.float32))
+        return atomic_write(path, lambda f: write_npz(f, arrays))
 
     # -- forward ------------------------------------------------------------------------------------------
     def _forward(self, x: np.ndarray) -> np.ndarray:

@@ -40,7 +40,7 @@ from engine.learned.paths import DEFAULT_BODY_CHECKPOINT
 from engine.learned.body_vq import BODY_JOINTS, POSE_DIMS, PoseVQ, VQConfig, poses_to_sixd
 from engine.learned.features import LOG_FLOOR, MelConfig, normalize_mel
 from engine.learned.layout import emotion_vector
-from engine.training.optim import optimizer_step
+from engine.training.optim import optimizer_step, rng_state, set_rng_state
 from engine.training.corpus.shards import TARGETS, Corpus, CorpusSpec, read_corpus_json
 from rigs.core.emotions import EMOTIONS
 from rigs.core.errors import ConfigError
@@ -206,10 +206,6 @@ def _lr(cfg: BodyTrainConfig, step: int, frac: float) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
-def _rng_state(rng: np.random.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": json.dumps(rng.bit_generator.state)}
-
-
 @torch.no_grad()
 def validate(stage: str, modules: dict, val: BodyData, cfg: BodyTrainConfig) -> dict:
     ks = np.arange(min(len(val), cfg.val_windows))
@@ -294,8 +290,7 @@ def train_body(cfg: BodyTrainConfig, *, data: str | Path, out: str | Path, resum
         done = list(prev.training["done"])
         state = prev.training
         history = dict(prev.info.get("val", {}))
-        rng.bit_generator.state = json.loads(state["rng"]["numpy"])
-        torch.set_rng_state(state["rng"]["torch"])
+        set_rng_state(rng, state["rng"])
     t_start = time.monotonic()
     steps_done = dict(state.get("steps", {}))
 
@@ -304,7 +299,7 @@ def train_body(cfg: BodyTrainConfig, *, data: str | Path, out: str | Path, resum
                 "steps": {**steps_done, **({stage: step} if stage else {})}, "val": history,
                 "joints": list(BODY_JOINTS), "train_windows": len(train), "val_windows": len(val)}
         training = {"done": done, "stage": stage, "step": step, "elapsed_s": elapsed_s,
-                    "optimizer": None if opt is None else opt.state_dict(), "rng": _rng_state(rng),
+                    "optimizer": None if opt is None else opt.state_dict(), "rng": rng_state(rng),
                     "steps": {**steps_done, **({stage: step} if stage else {})}}
         save_body(out, {k: modules[k] for k in STAGES if k in done or k == stage}, info=info, training=training)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -30,7 +29,7 @@ from engine.learned.face import FaceConfig, FaceDiffusion, audio_condition, audi
 from engine.learned.layout import MOUTH_INDEX, UPPER_INDEX
 from engine.learned.lipsync import LipConfig, LipRegressor, lip_loss
 from engine.learned.paths import DEFAULT_CHECKPOINT
-from engine.training.optim import optimizer_step
+from engine.training.optim import lr_at, optimizer_step, rng_state, set_rng_state
 from engine.training.data import FaceData, face_targets
 from rigs.core.arkit import ARKIT_INDEX
 from rigs.core.errors import ConfigError
@@ -69,16 +68,6 @@ def _resolve_init(init: str | None) -> Path | None:
     if init is None:
         return None
     return DEFAULT_CHECKPOINT if init == "default" else Path(init)
-
-
-def lr_at(cfg, step: int, total: int, elapsed_s: float = 0.0) -> float:
-    """Linear warm-up, then cosine decay over the budget: the larger of the step and the time fractions."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
-    if cfg.minutes:
-        frac = max(frac, min(1.0, elapsed_s / (60.0 * cfg.minutes)))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
 def crop_batch(b: dict, frames: int, ratio: int, rng: np.random.Generator) -> dict:
@@ -120,15 +109,6 @@ def _check_face_targets(data: FaceData, where) -> None:
         raise ConfigError(f"{where}: the corpus does not measure the upper face and head that face diffusion "
                           "learns (a mouth-only capture such as FACEGOOD); fine-tune the lips instead "
                           "(`parley train lips --init default`): the shipped face diffusion comes along")
-
-
-def _rng_state(rng: np.random.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": json.dumps(rng.bit_generator.state)}
-
-
-def _set_rng_state(rng: np.random.Generator, state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    rng.bit_generator.state = json.loads(state["numpy"])
 
 
 @torch.no_grad()
@@ -272,7 +252,7 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
         opt.load_state_dict(prev.training["optimizer"])
         step, elapsed_s = int(prev.training["step"]), float(prev.training["elapsed_s"])
         history = json.loads(prev.training["history"])
-        _set_rng_state(rng, prev.training["rng"])
+        set_rng_state(rng, prev.training["rng"])
         info_prev = {k: v for k, v in prev.info.items() if k in ("closed_threshold", "lips")} | info_prev
     n_params = sum(p.numel() for p in trainable.parameters())
     log.info("training %s: %d parameters, %d train / %d val windows", cfg.kind, n_params, len(train_data), len(val_data))
@@ -297,7 +277,7 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
         if metrics.get("closed_threshold") is not None:
             info["closed_threshold"] = metrics["closed_threshold"]
         training = {"kind": cfg.kind, "optimizer": opt.state_dict(), "step": step, "elapsed_s": time.monotonic() - t0,
-                    "rng": _rng_state(rng), "history": json.dumps(history)}
+                    "rng": rng_state(rng), "history": json.dumps(history)}
         save_checkpoint(out, lips=lips, face=face if cfg.kind == "face" or face is not None else None, info=info,
                         training=training)
 

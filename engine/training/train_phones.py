@@ -33,10 +33,9 @@ from engine.learned.layout import BILABIAL_INDEX
 from engine.learned.phone_net import WEIGHTS_FILE, PhoneNet, PhoneNetConfig
 from engine.training.corpus.shards import TARGETS, Corpus
 from engine.training.data import warp_mel
-from engine.training.optim import optimizer_step
-from engine.training.train_face import lr_at
+from engine.training.optim import lr_at, optimizer_step, rng_state, set_rng_state
 from rigs.core.errors import ConfigError
-from rigs.core.files import sha256_file
+from rigs.core.files import atomic_write, sha256_file
 from rigs.core.phones import LABELS
 
 log = logging.getLogger(__name__)
@@ -218,10 +217,6 @@ def validate(model: PhoneNetTorch, val: PhoneData, cfg: PhoneTrainConfig, mean, 
             "bilabial_recall": bil_hit / max(bil_n, 1), "bilabial_precision": bil_pred_ok / max(bil_pred, 1)}
 
 
-def _rng_state(rng: np.random.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": json.dumps(rng.bit_generator.state)}
-
-
 def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: bool = False,
           net_config: PhoneNetConfig | None = None, command: str | None = None,
           progress: Callable[[int, int | None, dict], None] | None = None) -> dict:
@@ -250,8 +245,7 @@ def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: b
         opt.load_state_dict(prev["optimizer"])
         step, elapsed_s, history = int(prev["step"]), float(prev["elapsed_s"]), list(prev["history"])
         mean, std = prev["mel_mean"], prev["mel_std"]
-        torch.set_rng_state(prev["rng"]["torch"])
-        rng.bit_generator.state = json.loads(prev["rng"]["numpy"])
+        set_rng_state(rng, prev["rng"])
     else:
         mean, std = train_data.mel_stats(cfg.seed)
     n_params = sum(p.numel() for p in model.parameters())
@@ -266,13 +260,11 @@ def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: b
 
     def save(path: Path = out) -> None:
         ck = {"net_config": asdict(nc), "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-              "elapsed_s": time.monotonic() - t0, "history": history, "rng": _rng_state(rng),
+              "elapsed_s": time.monotonic() - t0, "history": history, "rng": rng_state(rng),
               "mel_mean": mean, "mel_std": std, "train_config": asdict(cfg), "command": command,
               "corpus": Path(data).resolve().name, "corpus_manifest_sha256": manifest_sha, "parameters": n_params}
-        tmp = path.with_name(path.name + ".partial")
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(ck, tmp)
-        tmp.replace(path)
+        atomic_write(path, lambda f: torch.save(ck, f))
 
     order = order_of(step // steps_per_epoch)
     model.train()
