@@ -35,7 +35,6 @@ from engine.phonetics.lexicon import normalize_transcript, pronunciations, word_
 from engine.phonetics.recognize import plausible
 from engine.phonetics.sphinx import FRAME_S, finalize, pcm16k, speech_frames
 from engine.phonetics.words import replace_span
-from rigs.core.errors import PhoneticsError
 from rigs.core.phones import LABELS, SIL, Phone, normalize_label
 
 log = logging.getLogger(__name__)
@@ -208,13 +207,15 @@ def transcript_phones(words: list[str], prons) -> tuple[list[int], list[bool], l
 
 
 def align_neural(audio: Audio, transcript: str, *, config: PhoneticsConfig = DEFAULT_CONFIG,
-                 net: PhoneNet | None = None, progress: Callable[[float], None] | None = None) -> list[Phone]:
-    """Forced alignment of ``transcript`` with the phone model (module docstring). Raises AlignmentMismatch."""
+                 net: PhoneNet | None = None, logpost: np.ndarray | None = None,
+                 progress: Callable[[float], None] | None = None) -> list[Phone]:
+    """Forced alignment of ``transcript`` with the phone model (module docstring); ``logpost``: the model's
+    :func:`log_posteriors` of ``audio`` if the caller has them. Raises AlignmentMismatch."""
     words = normalize_transcript(transcript)
     if not words:
         raise AlignmentMismatch("transcript has no words")
     net = net or load_net()
-    logpost = log_posteriors(audio, net)
+    logpost = log_posteriors(audio, net) if logpost is None else logpost
     if progress is not None:
         progress(0.5)
     emit = emission_scores(logpost, net, config)
@@ -277,10 +278,11 @@ def _check_fit(path, score: float, emit, net: PhoneNet, graph, audio: Audio, con
 
 
 def recognize_neural(audio: Audio, *, config: PhoneticsConfig = DEFAULT_CONFIG, net: PhoneNet | None = None,
-                     progress: Callable[[float], None] | None = None) -> list[Phone]:
-    """Phones of ``audio`` without a transcript: the phone loop over the model's posteriors, made plausible."""
+                     logpost: np.ndarray | None = None, progress: Callable[[float], None] | None = None) -> list[Phone]:
+    """Phones of ``audio`` without a transcript: the phone loop over the model's posteriors (``logpost`` if the
+    caller has them), made plausible."""
     net = net or load_net()
-    logpost = log_posteriors(audio, net)
+    logpost = log_posteriors(audio, net) if logpost is None else logpost
     if progress is not None:
         progress(0.5)
     emit = emission_scores(logpost, net, config)
@@ -291,10 +293,7 @@ def recognize_neural(audio: Audio, *, config: PhoneticsConfig = DEFAULT_CONFIG, 
     raw = [Phone(a / fps, b / fps, LABELS[c]) for c, a, b in segs]
     if progress is not None:
         progress(1.0)
-    try:
-        return plausible(raw, pcm16k(audio), audio.duration_s, config)
-    except ValueError as e:                    # defensive: never let a numeric corner case hang the run
-        raise PhoneticsError(f"phone recognition failed: {e}") from None
+    return plausible(raw, pcm16k(audio), audio.duration_s, config)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -302,13 +301,13 @@ def recognize_neural(audio: Audio, *, config: PhoneticsConfig = DEFAULT_CONFIG, 
 
 
 def add_bilabials(phones: list[Phone], audio: Audio, *, threshold: float, config: PhoneticsConfig = DEFAULT_CONFIG,
-                  net: PhoneNet | None = None) -> list[Phone]:
+                  net: PhoneNet | None = None, logpost: np.ndarray | None = None) -> list[Phone]:
     """``phones`` (contiguous, from any recogniser) with a P, B or M inserted wherever the phone model's
     bilabial probability stays above ``threshold`` for ``neural_min_frames`` frames and no bilabial of
     ``phones`` lies within 50 ms: a lip closure the other recogniser missed. The inserted phone replaces what
-    it covers (its word, if any, is dropped for that stretch)."""
+    it covers (its word, if any, is dropped for that stretch). ``logpost``: as for :func:`recognize_neural`."""
     net = net or load_net()
-    post = np.exp(log_posteriors(audio, net))
+    post = np.exp(log_posteriors(audio, net) if logpost is None else logpost)
     p = post[:, BILABIALS].sum(1)
     fps = net.config.output_fps
     on = np.r_[False, p > threshold, False]

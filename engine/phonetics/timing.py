@@ -42,27 +42,29 @@ def phone_timing(audio: Audio, *, transcript: str | None = None, config: Phoneti
     recogniser fails or times out.
     """
     neural = uses_phone_model(config)
+    if neural:
+        from engine.phonetics import neural as model
+        net = model.load_net(config.phone_model_path)
+    logpost = None                  # the phone model's posteriors, computed at most once per call
     if transcript is not None and normalize_transcript(transcript):
         try:
             if neural and audio.duration_s <= config.chunk_align_s:
-                from engine.phonetics.neural import align_neural, load_net
-                return align_neural(audio, transcript, config=config, net=load_net(config.phone_model_path),
-                                    progress=progress)
+                logpost = model.log_posteriors(audio, net)
+                return model.align_neural(audio, transcript, config=config, net=net, logpost=logpost,
+                                          progress=progress)
             return align(audio, transcript, config=config, progress=progress)
         except AlignmentMismatch as e:
             log.warning("transcript does not match the audio (%s); using phone recognition instead", e)
     elif transcript is not None:
         log.warning("transcript has no words; using phone recognition instead")
     if neural and config.acoustic == "neural":
-        from engine.phonetics.neural import load_net, recognize_neural
-        return recognize_neural(audio, config=config, net=load_net(config.phone_model_path), progress=progress)
+        return model.recognize_neural(audio, config=config, net=net, logpost=logpost, progress=progress)
     if config.recognizer == "phones":
         return recognize(audio, config=config, progress=progress)
     phones = recognize_words(audio, config=config, progress=progress)
     if neural and config.neural_bilabial_boost is not None:
-        from engine.phonetics.neural import add_bilabials, load_net
-        phones = add_bilabials(phones, audio, threshold=config.neural_bilabial_boost, config=config,
-                               net=load_net(config.phone_model_path))
+        phones = model.add_bilabials(phones, audio, threshold=config.neural_bilabial_boost, config=config, net=net,
+                                     logpost=logpost)
     return phones
 
 
