@@ -10,9 +10,9 @@ Architecture (non-causal: the phonetic engine works on whole recordings)::
       -> LayerNorm -> linear -> (F / 2, len(PHONE_LABELS)) log-softmax
 
 Frame j of the output is centred on time j / (2 * fps) (the stride-2 conv's window is centred half a feature
-frame later: 4 ms at 120 Hz, ignored). The receptive field is 2 + 4 + 2 * sum(dilations) output frames
-(about 1.3 s with the defaults), so a long recording is run in chunks with that much context either side and
-the result is the same as one pass.
+frame later: 4 ms at 120 Hz, ignored). An output frame sees ``PhoneNetConfig.context_frames`` output frames
+either side (42, about 0.7 s, with the defaults), so a long recording is run in chunks with that much context
+either side and the result is the same as one pass.
 
 The weights file (``.npz``) holds the arrays under their torch names, ``config`` (JSON), the class priors of the
 training frames (``log_prior``) and a phone bigram (``log_bigram``, row: previous phone) for the phone-loop
@@ -101,7 +101,7 @@ class PhoneNet:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # the 1x1 convolutions as plain matrices, and float32 throughout
+        # float32 throughout (a shipped file stores float16)
         self.weights = {k: np.ascontiguousarray(v, np.float32) for k, v in self.weights.items()}
 
     @classmethod

@@ -66,12 +66,7 @@ class FaceData:
 
     def mel_stats(self, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(n_mels,) mean and std of the floored log-mel over up to STATS_WINDOWS windows; ConfigError if silent."""
-        rng = np.random.default_rng(seed)
-        ks = rng.choice(len(self), size=min(len(self), STATS_WINDOWS), replace=False)
-        mel = np.concatenate([np.maximum(self.raw(int(k))["mel"].astype(np.float64), LOG_FLOOR) for k in ks])
-        if mel.max() < SILENT_MEL:
-            raise ConfigError(f"{self.corpus.root}: the {self.split} audio is silent; nothing to learn from")
-        return mel.mean(0).astype(np.float32), np.maximum(mel.std(0), 1e-3).astype(np.float32)
+        return mel_stats(lambda k: self.raw(k)["mel"], len(self), seed=seed, where=f"{self.corpus.root}: the {self.split}")
 
     def face_stats(self, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(FACE_DIMS,) mean and std of the diffusion targets (upper face, head, eyes) over real frames."""
@@ -119,6 +114,17 @@ class FaceData:
         out["expression_valid"] = np.stack([expression_valid(w["info"], bool(h[TARGETS.index("expression")]))
                                             for w, h in zip(ws, has, strict=True)])
         return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in out.items()}
+
+
+def mel_stats(mel_of, n: int, *, seed: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """(n_mels,) mean and std of the floored log-mel of up to STATS_WINDOWS of the ``n`` windows (``mel_of(k)``:
+    window k's log-mel), drawn with ``seed``; ConfigError naming ``where`` when that audio is silent."""
+    rng = np.random.default_rng(seed)
+    ks = rng.choice(n, size=min(n, STATS_WINDOWS), replace=False)
+    mel = np.concatenate([np.maximum(mel_of(int(k)).astype(np.float64), LOG_FLOOR) for k in ks])
+    if mel.max() < SILENT_MEL:
+        raise ConfigError(f"{where} audio is silent; nothing to learn from")
+    return mel.mean(0).astype(np.float32), np.maximum(mel.std(0), 1e-3).astype(np.float32)
 
 
 def expression_valid(info: dict, has_expression: bool) -> np.ndarray:

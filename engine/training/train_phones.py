@@ -32,7 +32,7 @@ from engine.learned.features import normalize_mel
 from engine.learned.layout import BILABIAL_INDEX
 from engine.learned.phone_net import WEIGHTS_FILE, PhoneNet, PhoneNetConfig
 from engine.training.corpus.shards import TARGETS, Corpus
-from engine.training.data import warp_mel
+from engine.training.data import mel_stats, warp_mel
 from engine.training.optim import lr_at, optimizer_step, rng_state, set_rng_state
 from rigs.core.errors import ConfigError
 from rigs.core.files import atomic_write, sha256_file
@@ -41,7 +41,6 @@ from rigs.core.phones import LABELS
 log = logging.getLogger(__name__)
 
 IGNORE = -100
-STATS_WINDOWS = 256
 BIGRAM_FLOOR = 0.5                   # add-this smoothing of the phone bigram counts
 
 
@@ -145,12 +144,7 @@ class PhoneData:
         return out
 
     def mel_stats(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        from engine.learned.features import LOG_FLOOR
-
-        rng = np.random.default_rng(seed)
-        js = rng.choice(len(self), size=min(len(self), STATS_WINDOWS), replace=False)
-        mel = np.concatenate([np.maximum(self.raw(int(j))["mel"].astype(np.float64), LOG_FLOOR) for j in js])
-        return mel.mean(0).astype(np.float32), np.maximum(mel.std(0), 1e-3).astype(np.float32)
+        return mel_stats(lambda j: self.raw(j)["mel"], len(self), seed=seed, where=f"{self.corpus.root}: the training")
 
     def batch(self, js, *, mean, std, cfg: PhoneTrainConfig | None = None,
               rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
