@@ -17,6 +17,7 @@ from engine.phonetics.config import AlignmentMismatch
 from engine.phonetics.neural import chain, phone_loop, viterbi_chain
 from engine.training.train_phones import PhoneNetTorch, PhoneTrainConfig, export, torch_twin, train
 from rigs.core.errors import ConfigError
+from tests.test_phonetics import JFK, _contiguous
 from rigs.core.phones import LABELS
 
 K = len(LABELS)
@@ -176,25 +177,6 @@ def test_acoustic_setting_is_checked():
 
 
 # ---- with the shipped weights on real speech -------------------------------------------------------------
-
-JFK = ("And so my fellow Americans, ask not what your country can do for you, "
-       "ask what you can do for your country.")
-
-
-def _words(ph):
-    out = []
-    for p in ph:
-        if p.word and (not out or out[-1][0] != p.word or out[-1][2] != p.start_s):
-            out.append([p.word, p.start_s, p.end_s])
-        elif p.word:
-            out[-1][2] = p.end_s
-    return out
-
-
-def _contiguous(ph, dur):
-    assert ph[0].start_s == 0.0 and ph[-1].end_s == pytest.approx(dur)
-    assert all(a.end_s == b.start_s for a, b in zip(ph, ph[1:]))
-
 
 @needs_weights
 def test_neural_recognition_of_jfk_finds_its_bilabials_and_no_stray_dentals(data_dir):
