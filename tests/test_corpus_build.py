@@ -193,3 +193,21 @@ def test_a_row_with_nan_labels_in_a_later_window_leaves_no_window_behind(tmp_pat
     if (out / SHARDS_DIR).exists() and any((out / SHARDS_DIR).iterdir()):
         corpus = Corpus(out)
         assert {corpus.window(k, keys=("mask",))["info"]["row"] for k in range(len(corpus))} <= ok
+
+
+def test_untranscribed_speakers_are_labelled_by_recognition_for_training_only(tmp_path, data_dir):
+    from engine.training.corpus.sources import untranscribed_items
+
+    items = untranscribed_items(data_dir)
+    benchmark = {i.speaker for i in corpus_selection(data_dir)} | {i.voice for i in real_items(data_dir)}
+    assert len(items) == 251 and {i.split for i in items} == {"train"} and {i.source for i in items} == {"pseudo"}
+    assert not benchmark & {i.voice for i in items} and all("train-clean-100/" in i.path for i in items)
+    out = tmp_path / "pseudo"
+    build_corpus(out, BuildConfig(minutes=0.1, seed=0, sources=("pseudo",)))
+    rows = read_manifest(out)
+    assert rows and all(r["source"] == "pseudo" and r["status"] == "ok" and r["text"] == "" for r in rows)
+    assert all(r["phones_from"].startswith("PocketSphinx words") for r in rows)
+    corpus = Corpus(out, split="train")
+    phones = np.concatenate([corpus.window(k)["phones"] for k in range(len(corpus))])
+    spoken = phones[(phones >= 0) & (phones != PHONE_INDEX["SIL"])]
+    assert spoken.size > 0.3 * phones.size and np.unique(spoken).size >= 10     # recognised phones, not silence

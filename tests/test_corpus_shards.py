@@ -65,3 +65,20 @@ def test_other_schema_is_refused_with_how_to_rebuild(tmp_path):
     (tmp_path / "corpus.json").write_text(json.dumps({"schema_version": 99, "spec": {}}))
     with pytest.raises(ConfigError, match="parley corpus build"):
         Corpus(tmp_path)
+
+
+def test_several_corpora_read_as_one_and_other_layouts_are_refused(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for folder, n, spec in ((a, 3, SPEC), (b, 2, SPEC), (c, 1, CorpusSpec(window_s=2.0, num_joints=4,
+                                                                           num_lip_vertices=5))):
+        folder.mkdir()
+        write_corpus_json(folder, spec)
+        w = ShardWriter(folder, "train-00000", spec)
+        for k in range(n):
+            w.add(_window(spec, k + (10 if folder == b else 0)))
+        w.close()
+    both = Corpus([a, b], split="train")
+    assert len(both) == 5 and both.roots == [a, b] and both.root == a
+    assert [both.window(k)["info"]["item"] for k in range(5)] == ["item0", "item1", "item2", "item10", "item11"]
+    with pytest.raises(ConfigError, match="same layout"):
+        Corpus([a, c])

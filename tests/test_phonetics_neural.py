@@ -15,7 +15,7 @@ from engine.learned.phone_net import PhoneNet, PhoneNetConfig, shipped_weights_p
 from engine.phonetics import PhoneticsConfig, phone_timing
 from engine.phonetics.config import AlignmentMismatch
 from engine.phonetics.neural import chain, phone_loop, viterbi_chain
-from engine.training.train_phones import PhoneNetTorch, PhoneTrainConfig, export, torch_twin, train
+from engine.training.train_phones import PhoneData, PhoneNetTorch, PhoneTrainConfig, export, torch_twin, train
 from rigs.core.errors import ConfigError
 from tests.test_phonetics import JFK, _contiguous
 from rigs.core.phones import LABELS
@@ -285,3 +285,25 @@ def test_default_policy_aligns_with_the_model_and_recognises_words_plus_its_bila
     assert calls == []
     phone_timing(a, config=NEURAL)
     assert calls == ["recognize_neural"]
+
+
+def test_trainer_adds_the_train_split_of_more_corpora(tiny_corpus, tmp_path, monkeypatch):
+    cfg = PhoneTrainConfig(steps=2, batch_size=4, threads=1, seed=0, val_every=2)
+    one, val = len(PhoneData(tiny_corpus, "train", TINY)), len(PhoneData(tiny_corpus, "val", TINY))
+    seen = []
+    orig = PhoneData.__init__
+
+    def spy(self, corpus_dir, split, config):
+        orig(self, corpus_dir, split, config)
+        seen.append((split, len(self)))
+
+    monkeypatch.setattr(PhoneData, "__init__", spy)
+    train(cfg, data=tiny_corpus, out=tmp_path / "m.pt", extra_data=[tiny_corpus], net_config=TINY)
+    assert seen == [("train", 2 * one), ("val", val)]             # validation on --data's val split only
+    ck = torch.load(tmp_path / "m.pt", weights_only=False)
+    assert ck["extra_corpora"][0]["corpus_manifest_sha256"] == ck["corpus_manifest_sha256"]
+    with pytest.raises(ConfigError, match="extra corpora"):
+        train(PhoneTrainConfig(steps=4, batch_size=4, threads=1), data=tiny_corpus, out=tmp_path / "m.pt",
+              resume=True)
+    net = PhoneNet.load(export(tmp_path / "m.pt", tmp_path / "m.npz", data=tiny_corpus, extra_data=[tiny_corpus]))
+    assert net.info["extra_corpora"] == ck["extra_corpora"]

@@ -1,9 +1,10 @@
 """``parley train phones``: the phonetic engine's acoustic phone model on the command line (added to
 ``parley train``).
 
-``parley train phones --data CORPUS --out PHONES.pt [--minutes M] [--steps N] [--seed S] [--resume]`` trains
-(:mod:`engine.training.train_phones`); ``parley train phones --init PHONES.pt --data CORPUS --out FILE.npz
-[--card JSON]`` exports the numpy weights the phonetic engine loads (the corpus gives the label statistics).
+``parley train phones --data CORPUS [--more-data CORPUS2 ...] --out PHONES.pt [--minutes M] [--steps N]
+[--seed S] [--resume]`` trains (:mod:`engine.training.train_phones`); ``parley train phones --init PHONES.pt
+--data CORPUS [--more-data ...] --out FILE.npz [--card JSON]`` exports the numpy weights the phonetic engine
+loads (the corpora give the label statistics). ``--more-data`` belongs to this kind; the others refuse it.
 The parser is extended without importing torch; the handler imports the trainer when it runs.
 """
 from __future__ import annotations
@@ -20,6 +21,19 @@ KIND = "phones"
 def extend_train_parser(t) -> None:
     """Add the ``phones`` kind to the ``parley train`` parser ``t`` (built in cli_train)."""
     add_kind(t, KIND, "the phonetic engine's acoustic phone model", run)
+    t.add_argument("--more-data", action="append", default=[], metavar="CORPUS",
+                   help="phones: another corpus whose train split is trained on too (repeatable; validation "
+                   "stays on --data's val split)")
+    other = t.get_default("handler")
+
+    def handler(ns) -> int:
+        if ns.kind != KIND and ns.more_data:
+            from rigs.core.errors import ConfigError
+
+            raise ConfigError(f"train {ns.kind}: --more-data is for `parley train phones` only")
+        return other(ns)
+
+    t.set_defaults(handler=handler)
 
 
 def run(ns) -> int:
@@ -33,7 +47,7 @@ def run(ns) -> int:
             card = json.loads(ns.card) if ns.card else None
         except ValueError as e:
             raise ConfigError(f"train phones: --card must be JSON ({e})") from None
-        print(export(ns.init, ns.out, data=ns.data, card=card))
+        print(export(ns.init, ns.out, data=ns.data, extra_data=ns.more_data, card=card))
         return 0
     from engine import console
 
@@ -46,7 +60,7 @@ def run(ns) -> int:
         bar.set_postfix(loss=f"{parts['loss']:.4f}", refresh=False)
 
     try:
-        info = train(cfg, data=ns.data, out=ns.out, resume=ns.resume, progress=progress,
+        info = train(cfg, data=ns.data, out=ns.out, resume=ns.resume, extra_data=ns.more_data, progress=progress,
                      command="parley " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     finally:
         bar.close()

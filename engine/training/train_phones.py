@@ -5,7 +5,9 @@ layer names, same forward pass), trained with frame-level cross-entropy on the c
 repeated onto the model's 60 Hz frames; unknown phones and padded frames are ignored; windows whose ``has``
 flags say they hold no phones are skipped). Real speech's phones in the corpus come from forced alignment with
 its transcript (speakers the lip-sync benchmark holds out are never in a corpus); synthetic speech's from
-the synthesiser's own segment times.
+the synthesiser's own segment times; pseudo-labelled speech's (``parley corpus build --sources pseudo``) from
+recognition. ``--more-data CORPUS`` (repeatable) adds another corpus's train split to the training windows
+(validation stays on ``--data``'s val split), e.g. a pseudo-labelled corpus beside the transcribed one.
 
 Like the face trainer (:mod:`.train_face`): AdamW, warm-up and cosine decay over the step or time budget,
 vocal-tract-length warping of the mel, validation on the ``val`` split once per epoch (frame accuracy,
@@ -19,9 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -101,9 +103,10 @@ class PhoneNetTorch(nn.Module):
 
 
 class PhoneData:
-    """The windows of one corpus split that hold phones, as (mel, labels) batches."""
+    """The windows of one corpus split that hold phones (of several corpora read as one, when given a list), as
+    (mel, labels) batches."""
 
-    def __init__(self, corpus_dir: str | Path, split: str, config: PhoneNetConfig):
+    def __init__(self, corpus_dir: str | Path | Sequence[str | Path], split: str, config: PhoneNetConfig):
         self.corpus = Corpus(corpus_dir, split=split)
         spec = self.corpus.spec
         if spec.n_mels != config.n_mels or abs(spec.feature_fps - config.feature_fps) > 1e-6:
@@ -212,9 +215,10 @@ def validate(model: PhoneNetTorch, val: PhoneData, cfg: PhoneTrainConfig, mean, 
 
 
 def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: bool = False,
-          net_config: PhoneNetConfig | None = None, command: str | None = None,
+          extra_data: Sequence[str | Path] = (), net_config: PhoneNetConfig | None = None, command: str | None = None,
           progress: Callable[[int, int | None, dict], None] | None = None) -> dict:
-    """Train on the corpus ``data`` and write the checkpoint ``out`` (torch); returns its info dict."""
+    """Train on the corpus ``data`` (its train split, plus those of ``extra_data``; validated on ``data``'s val
+    split) and write the checkpoint ``out`` (torch); returns its info dict."""
     if cfg.steps is None and cfg.minutes is None:
         raise ConfigError("give a budget: --steps N and/or --minutes M")
     out = Path(out)
@@ -229,9 +233,12 @@ def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: b
             raise ConfigError(f"--resume: {out} does not exist yet")
         prev = torch.load(out, map_location="cpu", weights_only=False)
         nc = PhoneNetConfig.from_dict(prev["net_config"])
-    train_data, val_data = PhoneData(data, "train", nc), PhoneData(data, "val", nc)
-    manifest = Path(data) / "manifest.jsonl"
-    manifest_sha = sha256_file(manifest) if manifest.is_file() else None
+    if prev is not None and [str(d) for d in extra_data] != list(prev.get("extra_corpora_paths") or []):
+        raise ConfigError(f"--resume: {out} was trained with extra corpora {prev.get('extra_corpora_paths') or []}, "
+                          f"not {[str(d) for d in extra_data]}")
+    train_data, val_data = PhoneData([data, *extra_data], "train", nc), PhoneData(data, "val", nc)
+    manifest_sha = _manifest_sha(data)
+    extras = [{"corpus": Path(d).resolve().name, "corpus_manifest_sha256": _manifest_sha(d)} for d in extra_data]
     model = PhoneNetTorch(nc, dropout=cfg.dropout)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if prev is not None:
@@ -256,7 +263,8 @@ def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: b
         ck = {"net_config": asdict(nc), "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
               "elapsed_s": time.monotonic() - t0, "history": history, "rng": rng_state(rng),
               "mel_mean": mean, "mel_std": std, "train_config": asdict(cfg), "command": command,
-              "corpus": Path(data).resolve().name, "corpus_manifest_sha256": manifest_sha, "parameters": n_params}
+              "corpus": Path(data).resolve().name, "corpus_manifest_sha256": manifest_sha, "extra_corpora": extras,
+              "extra_corpora_paths": [str(d) for d in extra_data], "parameters": n_params}
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: torch.save(ck, f))
 
@@ -289,20 +297,26 @@ def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: b
     return {"step": step, "val": history[-1], "parameters": n_params}
 
 
+def _manifest_sha(corpus_dir: str | Path) -> str | None:
+    manifest = Path(corpus_dir) / "manifest.jsonl"
+    return sha256_file(manifest) if manifest.is_file() else None
+
+
 def best_path(out: str | Path) -> Path:
     """Where training keeps the checkpoint of its lowest validation loss, beside ``out``."""
     out = Path(out)
     return out.with_name(out.stem + ".best" + out.suffix)
 
 
-def export(src: str | Path, dst: str | Path | None = None, *, data: str | Path, card: dict | None = None) -> Path:
-    """The numpy weights file of a trained checkpoint (float16), with the label statistics of ``data``'s
-    training split (priors for the hybrid decoding, the phone bigram for the phone loop)."""
+def export(src: str | Path, dst: str | Path | None = None, *, data: str | Path, extra_data: Sequence[str | Path] = (),
+           card: dict | None = None) -> Path:
+    """The numpy weights file of a trained checkpoint (float16), with the label statistics of the training split
+    of ``data`` and ``extra_data`` (priors for the hybrid decoding, the phone bigram for the phone loop)."""
     ck = torch.load(Path(src), map_location="cpu", weights_only=False)
     nc = PhoneNetConfig.from_dict(ck["net_config"])
-    prior, bigram = PhoneData(data, "train", nc).label_statistics()
+    prior, bigram = PhoneData([data, *extra_data], "train", nc).label_statistics()
     info = {k: ck.get(k) for k in ("step", "command", "train_config", "corpus", "corpus_manifest_sha256",
-                                   "parameters")}
+                                   "extra_corpora", "parameters")}
     info.update(val=ck["history"][-1] if ck["history"] else None, **(card or {}))
     weights = {k: v.float().numpy() for k, v in ck["model"].items()}
     net = PhoneNet(nc, weights, np.asarray(ck["mel_mean"]), np.asarray(ck["mel_std"]), prior, bigram, info=info)

@@ -12,6 +12,9 @@ the shards without one. When every shard is done, ``manifest.jsonl`` (rows in pl
 ``checksums.sha256`` (``sha256sum -c`` format, every shard file) are written. ``build_log.json`` holds the
 wall and CPU times (the only file that differs between two builds with the same seed).
 
+Pseudo-labelled rows (``--sources pseudo``) record in the manifest what recognised their phones
+(``phones_from``); their labels are what ``parley animate`` gives without a transcript, errors included.
+
 Bad input (an unreadable file, NaN samples or labels, a transcript that does not align, audio and labels
 more than :data:`MAX_FRAMES_APART` frames apart) is skipped with a warning naming the file and kept in the
 manifest as ``status: "skipped"`` with the reason; nothing is truncated.
@@ -35,7 +38,7 @@ import numpy as np
 from engine.training.corpus.shards import (CORPUS_FILE, MANIFEST_FILE, PARTIAL_SUFFIX, PHONE_LABELS, SHARDS_DIR, SPLITS, TARGETS,
                                            CorpusSpec, ShardWriter, Window, read_corpus_json, write_corpus_json,
                                            write_manifest)
-from engine.training.corpus.sources import SourceItem, real_items
+from engine.training.corpus.sources import SourceItem, real_items, untranscribed_items
 from rigs.core.emotions import EMOTIONS
 from rigs.core.errors import ConfigError, ParleyError
 from rigs.core.files import atomic_write, data_root, sha256_file
@@ -45,7 +48,7 @@ log = logging.getLogger(__name__)
 PARTS_DIR = "parts"
 CHECKSUMS_FILE = "checksums.sha256"
 BUILD_LOG_FILE = "build_log.json"
-SOURCES = ("real", "synthetic")
+SOURCES = ("real", "synthetic", "pseudo")
 MAX_FRAMES_APART = 2.0        # audio and labels further apart than this are bad input
 MAX_TAKES = 16
 MAX_AUGMENT = 16
@@ -55,9 +58,10 @@ STAGE_PLAN, STAGE_BUILD, STAGE_DONE = "plan", "corpus", "done"
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """One build. ``minutes``: minutes of source speech (before takes and augmented copies); with both
-    sources, real speech fills up to ``real_share`` of them (all of it when there is less) and synthetic
-    speech the rest."""
+    """One build. ``minutes``: minutes of source speech (before takes and augmented copies); with synthetic
+    speech among the sources, real speech fills up to ``real_share`` of them (all of it when there is less),
+    then pseudo-labelled speech (``"pseudo"``: untranscribed real speech labelled by recognition, opt-in) what
+    is left of that share, and synthetic speech the rest."""
 
     minutes: float
     seed: int = 0
@@ -123,9 +127,12 @@ def plan_items(config: BuildConfig, root: Path) -> list[SourceItem]:
     budget = 60.0 * config.minutes
     rng = np.random.default_rng(derive_seed(config.seed, "items"))
     items: list[SourceItem] = []
+    share = budget * (config.real_share if "synthetic" in config.sources else 1.0)
     if "real" in config.sources:
-        share = config.real_share if "synthetic" in config.sources else 1.0
-        items += _take_budget(real_items(root), budget * share, rng)
+        items += _take_budget(real_items(root), share, rng)
+    if "pseudo" in config.sources:
+        left = max(0.0, share - sum(i.seconds for i in items))
+        items += _take_budget(untranscribed_items(root), left, np.random.default_rng(derive_seed(config.seed, "pseudo")))
     if "synthetic" in config.sources:
         from engine.training.corpus.synth import synthetic_items
 
@@ -181,11 +188,25 @@ def _teacher(fps: float):
     return Teacher(fps=fps)
 
 
+@lru_cache(maxsize=1)
+def _recognizer_id() -> str:
+    """What recognises pseudo-labelled speech: the default phone timing without a transcript."""
+    from engine.phonetics.config import DEFAULT_CONFIG
+    from engine.phonetics.timing import uses_phone_model
+
+    if not uses_phone_model(DEFAULT_CONFIG):
+        return "PocketSphinx words"
+    from engine.phonetics.neural import load_net
+
+    return f"PocketSphinx words + bilabials of phone model {load_net().info['id']}"
+
+
 def _source_audio(item: SourceItem, root: Path, spec: CorpusSpec):
-    """(Audio, phones) of an item: real speech loaded and force-aligned, synthetic speech synthesised with its
-    exact phone times. Raises SkipItem for bad input."""
+    """(Audio, phones) of an item: real speech loaded and force-aligned, pseudo-labelled speech loaded and
+    recognised (:func:`engine.phonetics.phone_timing` without a transcript, the default recogniser), synthetic
+    speech synthesised with its exact phone times. Raises SkipItem for bad input."""
     from engine.audio.load import load_audio
-    from engine.phonetics import AlignmentMismatch, align
+    from engine.phonetics import AlignmentMismatch, align, phone_timing
     from rigs.core.errors import AudioError, PhoneticsError
 
     if item.source == "synthetic":
@@ -201,6 +222,16 @@ def _source_audio(item: SourceItem, root: Path, spec: CorpusSpec):
     if apart > MAX_FRAMES_APART:
         raise SkipItem(f"audio lasts {audio.duration_s:.3f} s, its manifest says {item.seconds:.3f} s "
                        f"({apart:.1f} frames apart)")
+    if item.source == "pseudo":
+        try:
+            phones = phone_timing(audio)
+        except PhoneticsError as e:
+            raise SkipItem(f"recognition failed: {e}") from None
+        from rigs.core.phones import SIL
+
+        if all(p.label == SIL for p in phones):
+            raise SkipItem("recognition found no speech")
+        return audio, phones
     try:
         phones = align(audio, item.text)
     except AlignmentMismatch as e:
@@ -225,7 +256,8 @@ def _label_row(row: dict, audio, phones, spec: CorpusSpec) -> tuple[list, dict]:
         samples, phones = time_stretch(samples, phones, rate=rate, sr=spec.sample_rate)
         audio = audio_from_array(samples, sr=spec.sample_rate, source_name=audio.source_name)
     labels = _teacher(spec.fps).label(audio, phones, seed=row["teacher_seed"],
-                                      emotion=tuple(sorted(row["emotion"].items())), transcript=row["item"]["text"])
+                                      emotion=tuple(sorted(row["emotion"].items())),
+                                      transcript=row["item"]["text"] or None)
     if not labels_finite(labels):
         raise SkipItem("teacher labels hold NaN or infinite values")
     duration_s = samples.size / float(spec.sample_rate)
@@ -252,6 +284,8 @@ def build_shard(corpus_dir: str, name: str, rows: list[dict], spec: CorpusSpec, 
         item = SourceItem(**row["item"])
         rec = {k: v for k, v in row.items() if k != "item"}
         rec |= {"text": item.text, "path": item.path, "synth": item.synth, "shard": name}
+        if item.source == "pseudo":
+            rec["phones_from"] = _recognizer_id()
         kept = len(writer.windows)
         try:
             if item.id not in cache:

@@ -23,8 +23,8 @@ def add_parser(sub) -> None:
     b.add_argument("--minutes", type=float, required=True, help="minutes of source speech (before takes and "
                    "augmented copies)")
     b.add_argument("--seed", type=int, default=0, help="seed of everything random in the build (default 0)")
-    b.add_argument("--sources", default="real,synthetic", help="comma-separated: real, synthetic "
-                   "(default both)")
+    b.add_argument("--sources", default="real,synthetic", help="comma-separated: real, synthetic, pseudo "
+                   "(untranscribed LibriSpeech speakers labelled by recognition; default real,synthetic)")
     b.add_argument("--real-share", type=float, default=0.5, metavar="F", help="with both sources: at most this "
                    "share of --minutes is real speech (all of it when there is less), synthetic fills the rest "
                    "(default 0.5)")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -208,13 +209,23 @@ class Shard:
 
 
 class Corpus:
-    """Every shard of a corpus folder, filtered by split; windows addressed as (shard, index)."""
+    """Every shard of a corpus folder (or of several folders with the same :class:`CorpusSpec`, read as one),
+    filtered by split; windows addressed as (shard, index). ``root``, ``spec`` and ``settings`` are the first
+    folder's; ``roots`` lists them all."""
 
-    def __init__(self, corpus_dir: str | Path, *, split: str | None = None):
-        self.root = Path(corpus_dir)
+    def __init__(self, corpus_dir: str | Path | Sequence[str | Path], *, split: str | None = None):
+        dirs = [Path(corpus_dir)] if isinstance(corpus_dir, (str, Path)) else [Path(d) for d in corpus_dir]
+        if not dirs:
+            raise ConfigError("no corpus folder given")
+        self.roots, self.root = dirs, dirs[0]
         self.spec, self.settings = read_corpus_json(self.root)
-        folders = sorted(p for p in (self.root / SHARDS_DIR).glob("*")
-                         if not p.name.endswith(PARTIAL_SUFFIX) and (p / "windows.json").is_file())
+        for d in dirs[1:]:
+            spec, _ = read_corpus_json(d)
+            if spec != self.spec:
+                raise ConfigError(f"{d}: its windows ({spec}) differ from those of {self.root} ({self.spec}); "
+                                  "corpora read together must be built with the same layout")
+        folders = [p for d in dirs for p in sorted((d / SHARDS_DIR).glob("*"))
+                   if not p.name.endswith(PARTIAL_SUFFIX) and (p / "windows.json").is_file()]
         self.shards = [Shard(p) for p in folders]
         self.refs: list[tuple[int, int]] = [(s, i) for s, sh in enumerate(self.shards)
                                             for i, w in enumerate(sh.index) if split is None or w["split"] == split]
