@@ -304,6 +304,15 @@ def test_cli_trains_and_refuses(corpus, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 2
     assert cli.main(["train", "lips", "--data", str(corpus), "--out", str(out)]) == 2    # no budget
     assert "budget" in capsys.readouterr().err
+    more = tmp_path / "more.pt"                  # another corpus's train split: twice the windows here
+    assert cli.main(["train", "lips", "--data", str(corpus), "--more-data", str(corpus), "--out", str(more),
+                     "--steps", "1", "--batch-size", "4", "--threads", "1"]) == 0
+    info = load_checkpoint(more).info
+    assert info["extra_corpora"] == [{"corpus": corpus.name, "corpus_manifest_sha256": info["corpus_manifest_sha256"]}]
+    for kind in ("body", "export"):
+        assert cli.main(["train", kind, "--data", str(corpus), "--more-data", str(corpus), "--init", str(out),
+                         "--out", str(tmp_path / "x.pt"), "--steps", "1"]) == 2
+        assert "--more-data is for lips, face and phones" in capsys.readouterr().err
 
 
 def test_voice_warp_moves_formants_and_crops_keep_frames_aligned():

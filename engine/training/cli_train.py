@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
     t = sub.add_parser("train", help="train the neural face (lips, face) on a corpus", description=TRAIN_HELP)
     t.add_argument("kind", choices=("lips", "face", "export"), help="what to train (or export)")
     t.add_argument("--data", help="corpus folder (train and val splits)")
+    t.add_argument("--more-data", action="append", default=[], metavar="CORPUS",
+                   help="lips, face, phones: another corpus whose train split is trained on too (repeatable; "
+                   "validation stays on --data's val split)")
     t.add_argument("--out", required=True, help="checkpoint to write (.pt)")
     t.add_argument("--init", help="start from 'default' (the shipped weights) or a checkpoint; for export: the source")
     t.add_argument("--lips", help="face: the trained lip regressor to build on")
@@ -43,6 +46,8 @@ def run(ns) -> int:
     from engine.training.train_face import TrainConfig, export, train
     from rigs.core.errors import ConfigError
 
+    if ns.more_data and ns.kind not in ("lips", "face"):
+        raise ConfigError(f"train {ns.kind}: --more-data is for lips, face and phones")
     if ns.kind == "export":
         if not ns.init:
             raise ConfigError("export: give the source checkpoint with --init")
@@ -67,7 +72,8 @@ def run(ns) -> int:
         bar.set_postfix(loss=f"{parts['loss']:.4f}", refresh=False)
 
     try:
-        info = train(cfg, data=ns.data, out=ns.out, init=ns.init, lips_checkpoint=ns.lips, resume=ns.resume,
+        info = train(cfg, data=ns.data, extra_data=ns.more_data, out=ns.out, init=ns.init, lips_checkpoint=ns.lips,
+                     resume=ns.resume,
                      device=ns.device, command="parley " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
                      progress=progress)
     finally:

@@ -27,6 +27,8 @@ def run(ns) -> int:
     from engine.training.train_body import BodyTrainConfig, export_body, train_body
     from rigs.core.errors import ConfigError
 
+    if ns.more_data:
+        raise ConfigError("train body: --more-data is for lips, face and phones")
     if ns.init and not ns.data:
         card = json.loads(ns.card) if ns.card else None
         print(export_body(ns.init, ns.out, card=card))

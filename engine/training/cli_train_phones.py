@@ -4,7 +4,7 @@
 ``parley train phones --data CORPUS [--more-data CORPUS2 ...] --out PHONES.pt [--minutes M] [--steps N]
 [--seed S] [--resume]`` trains (:mod:`engine.training.train_phones`); ``parley train phones --init PHONES.pt
 --data CORPUS [--more-data ...] --out FILE.npz [--card JSON]`` exports the numpy weights the phonetic engine
-loads (the corpora give the label statistics). ``--more-data`` belongs to this kind; the others refuse it.
+loads (the corpora give the label statistics).
 The parser is extended without importing torch; the handler imports the trainer when it runs.
 """
 from __future__ import annotations
@@ -21,19 +21,7 @@ KIND = "phones"
 def extend_train_parser(t) -> None:
     """Add the ``phones`` kind to the ``parley train`` parser ``t`` (built in cli_train)."""
     add_kind(t, KIND, "the phonetic engine's acoustic phone model", run)
-    t.add_argument("--more-data", action="append", default=[], metavar="CORPUS",
-                   help="phones: another corpus whose train split is trained on too (repeatable; validation "
-                   "stays on --data's val split)")
-    other = t.get_default("handler")
 
-    def handler(ns) -> int:
-        if ns.kind != KIND and ns.more_data:
-            from rigs.core.errors import ConfigError
-
-            raise ConfigError(f"train {ns.kind}: --more-data is for `parley train phones` only")
-        return other(ns)
-
-    t.set_defaults(handler=handler)
 
 
 def run(ns) -> int:

@@ -41,10 +41,9 @@ from engine.learned.body_vq import BODY_JOINTS, POSE_DIMS, PoseVQ, VQConfig, pos
 from engine.learned.features import LOG_FLOOR, MelConfig, normalize_mel
 from engine.learned.layout import emotion_vector
 from engine.training.optim import optimizer_step, rng_state, set_rng_state
-from engine.training.corpus.shards import TARGETS, Corpus, CorpusSpec, read_corpus_json
+from engine.training.corpus.shards import TARGETS, Corpus, CorpusSpec, manifest_sha256, read_corpus_json
 from rigs.core.emotions import EMOTIONS
 from rigs.core.errors import ConfigError
-from rigs.core.files import sha256_file
 from rigs.core.skeleton import canonical_skeleton
 
 log = logging.getLogger(__name__)
@@ -166,9 +165,7 @@ def open_body_data(data: str | Path, *, retarget_map=None) -> tuple[BodyData, Bo
         spec, _ = read_corpus_json(root)
         if spec.num_joints != canonical_skeleton().num_joints:
             raise ConfigError(f"{root}: the corpus has no canonical body ({spec.num_joints} joints)")
-        manifest = root / "manifest.jsonl"
-        prov = {"kind": "corpus", "corpus": root.name,
-                "corpus_manifest_sha256": sha256_file(manifest) if manifest.is_file() else None}
+        prov = {"kind": "corpus", "corpus": root.name, "corpus_manifest_sha256": manifest_sha256(root)}
         return (BodyData(spec, _corpus_windows(root, "train"), source=f"{root} (train)"),
                 BodyData(spec, _corpus_windows(root, "val"), source=f"{root} (val)"), prov)
     spec, splits, info = _mocap_windows(root, retarget_map=retarget_map)

@@ -18,8 +18,8 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -29,11 +29,11 @@ from engine.learned.face import FaceConfig, FaceDiffusion, audio_condition, audi
 from engine.learned.layout import MOUTH_INDEX, UPPER_INDEX
 from engine.learned.lipsync import LipConfig, LipRegressor, lip_loss
 from engine.learned.paths import DEFAULT_CHECKPOINT
-from engine.training.optim import lr_at, optimizer_step, rng_state, set_rng_state
+from engine.training.corpus.shards import corpus_records, manifest_sha256
 from engine.training.data import FaceData, face_targets
+from engine.training.optim import lr_at, optimizer_step, rng_state, set_rng_state
 from rigs.core.arkit import ARKIT_INDEX
 from rigs.core.errors import ConfigError
-from rigs.core.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +171,11 @@ def validate_face(face: FaceDiffusion, lips: LipRegressor, val: FaceData, cfg: T
 
 def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | None = None,
           lips_checkpoint: str | None = None, resume: bool = False, device: str = "cpu",
+          extra_data: Sequence[str | Path] = (),
           command: str | None = None, lip_config: LipConfig | None = None, face_config: FaceConfig | None = None,
           progress: Callable[[int, int | None, dict], None] | None = None) -> dict:
-    """Train ``cfg.kind`` on the corpus ``data`` and write ``out``; returns the final info dict.
+    """Train ``cfg.kind`` on the corpus ``data`` (its train split, plus those of ``extra_data``; validated on
+    ``data``'s val split) and write ``out``; returns the final info dict.
 
     ``progress(step, total_steps or None, metrics)`` after every step (the CLI draws a bar). ``lip_config`` /
     ``face_config``: the architecture of a new model (default: the shipped sizes; tests use tiny ones).
@@ -189,9 +191,8 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
-    train_data, val_data = FaceData(data, "train"), FaceData(data, "val")
-    corpus_manifest = Path(data) / "manifest.jsonl"
-    manifest_sha = sha256_file(corpus_manifest) if corpus_manifest.is_file() else None
+    train_data, val_data = FaceData([data, *extra_data], "train"), FaceData(data, "val")
+    manifest_sha = manifest_sha256(data)
 
     if cfg.kind == "face":
         _check_face_targets(train_data, data)
@@ -272,7 +273,7 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
     def save() -> None:
         info = {**info_prev, "kind": cfg.kind, "step": step, "train_config": asdict(cfg), "command": command,
                 "corpus": str(Path(data).resolve().name), "corpus_manifest_sha256": manifest_sha,
-                "parameters": n_params, "elapsed_s": round(time.monotonic() - t0, 1), "val": history[-1] if history else None,
+                "extra_corpora": corpus_records(extra_data), "parameters": n_params, "elapsed_s": round(time.monotonic() - t0, 1), "val": history[-1] if history else None,
                 "init": str(init_path) if init_path else None}
         if metrics.get("closed_threshold") is not None:
             info["closed_threshold"] = metrics["closed_threshold"]

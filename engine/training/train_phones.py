@@ -33,11 +33,11 @@ import torch.nn.functional as F
 from engine.learned.features import normalize_mel
 from engine.learned.layout import BILABIAL_INDEX
 from engine.learned.phone_net import WEIGHTS_FILE, PhoneNet, PhoneNetConfig
-from engine.training.corpus.shards import TARGETS, Corpus
+from engine.training.corpus.shards import TARGETS, Corpus, corpus_records, manifest_sha256
 from engine.training.data import mel_stats, warp_mel
 from engine.training.optim import lr_at, optimizer_step, rng_state, set_rng_state
 from rigs.core.errors import ConfigError
-from rigs.core.files import atomic_write, sha256_file
+from rigs.core.files import atomic_write
 from rigs.core.phones import LABELS
 
 log = logging.getLogger(__name__)
@@ -237,8 +237,8 @@ def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: b
         raise ConfigError(f"--resume: {out} was trained with extra corpora {prev.get('extra_corpora_paths') or []}, "
                           f"not {[str(d) for d in extra_data]}")
     train_data, val_data = PhoneData([data, *extra_data], "train", nc), PhoneData(data, "val", nc)
-    manifest_sha = _manifest_sha(data)
-    extras = [{"corpus": Path(d).resolve().name, "corpus_manifest_sha256": _manifest_sha(d)} for d in extra_data]
+    manifest_sha = manifest_sha256(data)
+    extras = corpus_records(extra_data)
     model = PhoneNetTorch(nc, dropout=cfg.dropout)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if prev is not None:
@@ -295,11 +295,6 @@ def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: b
         history.append({"step": step, **validate(model, val_data, cfg, mean, std)})
     save()
     return {"step": step, "val": history[-1], "parameters": n_params}
-
-
-def _manifest_sha(corpus_dir: str | Path) -> str | None:
-    manifest = Path(corpus_dir) / "manifest.jsonl"
-    return sha256_file(manifest) if manifest.is_file() else None
 
 
 def best_path(out: str | Path) -> Path:

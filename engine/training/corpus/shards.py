@@ -181,6 +181,19 @@ def read_corpus_json(corpus_dir: str | Path) -> tuple[CorpusSpec, dict]:
     return CorpusSpec(**body["spec"]), body
 
 
+def manifest_sha256(corpus_dir: str | Path) -> str | None:
+    """The sha256 of a corpus's manifest (what identifies the data a model was trained on), None without one."""
+    from rigs.core.files import sha256_file
+
+    path = Path(corpus_dir) / MANIFEST_FILE
+    return sha256_file(path) if path.is_file() else None
+
+
+def corpus_records(dirs) -> list[dict]:
+    """[{"corpus": folder name, "corpus_manifest_sha256": ...}] of corpus folders (a model card's data)."""
+    return [{"corpus": Path(d).resolve().name, "corpus_manifest_sha256": manifest_sha256(d)} for d in dirs]
+
+
 def write_manifest(corpus_dir: str | Path, rows: list[dict]) -> Path:
     text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
     return atomic_write(Path(corpus_dir) / MANIFEST_FILE, lambda f: f.write(text), text=True)
