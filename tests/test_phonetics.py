@@ -135,6 +135,31 @@ def test_unsure_words_fall_back_to_the_phone_loop(data_dir, caplog):
     # changes of the signal, e.g. the loader's DC blocker moved it from 37/70 to 31/68)
     assert sum(p.word is not None for p in sure) > 0.4 * sum(p.label != "SIL" for p in sure)
 
+    # a word search that ends with no hypothesis at all (dec.seg() is None) falls back to the phone loop too
+    import engine.phonetics.words as words
+
+    class NoHypothesis:                          # the word search finds nothing; the phone loop works
+        def __init__(self, dec):
+            self.dec, self.search = dec, None
+
+        def activate_search(self, *name):
+            self.search = name[0] if name else None
+            return self.dec.activate_search(*name)
+
+        def seg(self):
+            return self.dec.seg() if self.search == words.PHONE_LOOP else None
+
+        def __getattr__(self, name):
+            return getattr(self.dec, name)
+
+    real = words.word_decoder
+    with pytest.MonkeyPatch.context() as mp, caplog.at_level(logging.INFO, logger="engine.phonetics"):
+        mp.setattr(words, "word_decoder", lambda config: NoHypothesis(real(config)))
+        none = phone_timing(a, config=SPHINX)
+    assert "no word hypothesis" in caplog.text
+    _contiguous(none, a.duration_s)
+    assert all(p.word is None for p in none) and sum(p.label != "SIL" for p in none) > 30
+
 
 @pytest.mark.parametrize("cfg", BOTH)
 def test_mismatched_transcript_falls_back(data_dir, caplog, cfg):

@@ -90,9 +90,13 @@ def _segment_phones(dec, pcm: np.ndarray, budget: Budget, config: PhoneticsConfi
     dec.activate_search()
     try:
         decode(dec, pcm, budget, count=False)
-        words = [(s.word, s.start_frame, s.end_frame + 1, float(s.prob)) for s in dec.seg()]
+        segs = dec.seg()
+        words = [(s.word, s.start_frame, s.end_frame + 1, float(s.prob)) for s in segs or ()]
     except RuntimeError as e:
         raise PhoneticsError(f"word recogniser failed: {e}") from None
+    if segs is None:                 # the search ended without any hypothesis (pruned away)
+        log.info("segment of %.1f s: no word hypothesis, using the phone loop", pcm.size / SAMPLE_RATE_HZ)
+        return _phone_loop(dec, pcm, budget, config)
     spoken = [w for w in words if _base(w[0]) not in SILENT_WORDS]
     if not spoken:
         return []
