@@ -73,8 +73,7 @@ def run(ns) -> int:
 
     try:
         info = train(cfg, data=ns.data, extra_data=ns.more_data, out=ns.out, init=ns.init, lips_checkpoint=ns.lips,
-                     resume=ns.resume,
-                     device=ns.device, command="parley " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                     resume=ns.resume, device=ns.device, command="parley " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
                      progress=progress)
     finally:
         bar.close()

@@ -23,7 +23,6 @@ def extend_train_parser(t) -> None:
     add_kind(t, KIND, "the phonetic engine's acoustic phone model", run)
 
 
-
 def run(ns) -> int:
     from engine.training.train_phones import PhoneTrainConfig, export, train
     from rigs.core.errors import ConfigError

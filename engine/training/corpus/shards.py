@@ -38,7 +38,7 @@ import numpy as np
 from rigs.core.arkit import NUM_CHANNELS
 from rigs.core.emotions import EMOTIONS
 from rigs.core.errors import ConfigError
-from rigs.core.files import atomic_write
+from rigs.core.files import atomic_write, sha256_file
 from rigs.core.phones import LABELS
 
 CORPUS_SCHEMA_VERSION = 1
@@ -183,8 +183,6 @@ def read_corpus_json(corpus_dir: str | Path) -> tuple[CorpusSpec, dict]:
 
 def manifest_sha256(corpus_dir: str | Path) -> str | None:
     """The sha256 of a corpus's manifest (what identifies the data a model was trained on), None without one."""
-    from rigs.core.files import sha256_file
-
     path = Path(corpus_dir) / MANIFEST_FILE
     return sha256_file(path) if path.is_file() else None
 
