@@ -123,15 +123,16 @@ def run_items(runner: Runner, items: list[Item]) -> dict[tuple, dict[str, PhoneS
 def print_phone_table(title: str, rows: dict[tuple, dict[str, PhoneScores]], totals: dict[str, dict]) -> None:
     print(f"\n### {title}\n")
     print("| corpus | speaker | split | mode | closures (P/B/M lips meet) | open vowels visibly open | "
-          "vowels shut throughout | stray tongueOut frames |")
-    print("|---|---|---|---|---|---|---|---|")
+          "vowels shut throughout | false closures (lips meet inside other phones) | stray tongueOut frames |")
+    print("|---|---|---|---|---|---|---|---|---|")
 
     def line(c, s, sp, sc):
         for mode in MODES:
             x = sc[mode]
             tongue = (f"{x.stray_tongue_rate:.3%}" if x.speech_frames else "-") if mode != "rms" else "-"
             print(f"| {c} | {s} | {sp} | {MODE_TITLES[mode]} | {_fmt_rate(x.closed, x.bilabials)} | "
-                  f"{_fmt_rate(x.opened, x.open_vowels)} | {_fmt_rate(x.shut_vowels, x.vowels)} | {tongue} |")
+                  f"{_fmt_rate(x.opened, x.open_vowels)} | {_fmt_rate(x.shut_vowels, x.vowels)} | "
+                  f"{_fmt_rate(x.falsely_closed, x.judged_phones)} | {tongue} |")
 
     for (c, s, sp), sc in sorted(rows.items()):
         line(c, s, sp, sc)

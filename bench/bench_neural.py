@@ -184,8 +184,8 @@ def print_corpus(rows: dict, faces: Faces, modes: list[str], split: str) -> list
     print(f"\n### Real speech ({split} utterances) against reference alignments\n")
     print(f"Targets for the neural face (issue 11): {TARGETS}.\n")
     print("| corpus | mode | closures (P/B/M lips meet) | open vowels visibly open | tongueOut false positives | "
-          "vowels shut throughout |")
-    print("|---|---|---|---|---|---|")
+          "vowels shut throughout | false closures (lips meet inside other phones) |")
+    print("|---|---|---|---|---|---|---|")
     out = []
     corpora = sorted({c for c, _ in rows})
     for corpus in corpora + ["**all**"]:
@@ -193,7 +193,7 @@ def print_corpus(rows: dict, faces: Faces, modes: list[str], split: str) -> list
             why = faces.unavailable(mode)
             if why:
                 if corpus == "**all**":
-                    print(f"| {corpus} | {TITLES[mode]} | {_na(why)} | | | |")
+                    print(f"| {corpus} | {TITLES[mode]} | {_na(why)} | | | | |")
                     out.append({"corpus": "all", "mode": mode, "available": False, "why": why})
                 continue
             if corpus == "**all**":
@@ -202,10 +202,11 @@ def print_corpus(rows: dict, faces: Faces, modes: list[str], split: str) -> list
                 s = rows.get((corpus, mode), PhoneScores())
             tongue = f"{s.stray_tongue_rate:.2%}" if (s.speech_frames and mode != "rms") else "-"
             print(f"| {corpus} | {TITLES[mode]} | {_rate(s.closed, s.bilabials)} | {_rate(s.opened, s.open_vowels)} | "
-                  f"{tongue} | {_rate(s.shut_vowels, s.vowels)} |")
+                  f"{tongue} | {_rate(s.shut_vowels, s.vowels)} | {_rate(s.falsely_closed, s.judged_phones)} |")
             out.append({"corpus": corpus.strip("*"), "mode": mode, "available": True, **s.__dict__,
                         "closure_rate": s.closure_rate, "open_rate": s.open_rate,
-                        "tongue_out_false_positive_rate": s.stray_tongue_rate})
+                        "tongue_out_false_positive_rate": s.stray_tongue_rate,
+                        "false_closure_rate": s.false_closure_rate})
     return out
 
 

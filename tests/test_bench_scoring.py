@@ -44,6 +44,16 @@ def test_open_vowel_needs_a_peak_above_5_mm_and_shut_vowels_are_counted():
     assert CLOSED_M < OPEN_M
 
 
+def test_false_closures_are_lips_meeting_inside_other_phones():
+    tongue = np.zeros(100)
+    # judged: AA, TH, IY (SIL, M and P are not); AA closes inside, IY only on its first frame (a neighbour's)
+    s = phone_scores(_gap({(25, 26): 0.5, (60, 61): 0.5, (0, 20): 0.2, (40, 51): 0.2}), tongue, PHONES, FPS)
+    assert (s.falsely_closed, s.judged_phones) == (1, 3)
+    assert s.false_closure_rate == pytest.approx(1 / 3)
+    assert phone_scores(_gap({}), tongue, PHONES, FPS).falsely_closed == 0
+    assert np.isnan(PhoneScores().false_closure_rate)
+
+
 def test_stray_tongue_frames_exclude_dentals_and_silence():
     tongue = np.zeros(100)
     tongue[50:60] = 0.6     # inside TH: allowed

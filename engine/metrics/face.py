@@ -13,6 +13,9 @@ says (``_mm``, ``_mm2``, a rate in [0, 1]).
   height; a typical open vowel opens 10-20 mm) (:func:`open_vowel_rate`);
 - shut vowel (guards the two above against a mouth that closes or opens everywhere): any reference vowel whose
   gap stays below :data:`CLOSED_M` on every frame inside it;
+- false closure (the cost of closing where no lips close): a reference phone other than P/B/M, F/V and silence,
+  at least three frames long, whose gap falls below :data:`CLOSED_M` on a frame strictly inside it (its first
+  and last frames are left out: a neighbouring closure may reach them);
 - stray tongue, the ``tongueOut`` false positives: frames of reference speech (non-SIL phones) outside TH/DH
   with ``tongueOut`` above :data:`TONGUE_OUT_MAX` (0.2), over all speech frames
   (:func:`tongue_out_false_positive_rate`).
@@ -66,6 +69,7 @@ TONGUE_OUT_MAX = 0.2    # tongueOut above this outside TH/DH is a false positive
 BILABIAL = PHONE_CLASSES["bilabial"]
 OPEN_VOWELS = PHONE_CLASSES["visibly_open_vowel"]
 DENTAL = PHONE_CLASSES["dental"]
+LIPS_MAY_MEET = BILABIAL | PHONE_CLASSES["labiodental"] | {SIL}     # phones not judged for false closures
 M_TO_MM = 1000.0
 _FLAT = 1e-12           # a signal whose standard deviation is below this is constant (no correlation)
 
@@ -103,6 +107,8 @@ class PhoneScores:
     vowels: int = 0
     stray_tongue_frames: int = 0   # speech frames outside TH/DH with tongueOut > TONGUE_OUT_MAX
     speech_frames: int = 0
+    falsely_closed: int = 0   # other phones (not P/B/M, F/V or silence) whose lips meet inside them
+    judged_phones: int = 0    # ... out of these (at least three frames long)
 
     def __add__(self, other: "PhoneScores") -> "PhoneScores":
         return PhoneScores(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -118,6 +124,10 @@ class PhoneScores:
     @property
     def shut_vowel_rate(self) -> float:
         return self.shut_vowels / self.vowels if self.vowels else float("nan")
+
+    @property
+    def false_closure_rate(self) -> float:
+        return self.falsely_closed / self.judged_phones if self.judged_phones else float("nan")
 
     @property
     def stray_tongue_rate(self) -> float:
@@ -150,6 +160,9 @@ def phone_scores(gap_m: np.ndarray, tongue_out: np.ndarray, phones, fps: float) 
         if lab in OPEN_VOWELS:
             s.open_vowels += 1
             s.opened += bool(gap_m[i].max() > OPEN_M)
+        if lab not in LIPS_MAY_MEET and i.size >= 3:
+            s.judged_phones += 1
+            s.falsely_closed += bool(gap_m[i[1:-1]].min() < CLOSED_M)
     judged = speech & ~dental
     s.speech_frames = int(speech.sum())
     s.stray_tongue_frames = int((judged & (tongue_out > TONGUE_OUT_MAX)).sum())
