@@ -75,7 +75,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="where the partner is: yaw degrees, + toward the character's left (default 30)")
     a.add_argument("--mode", default=DEFAULT_MODE, choices=ANIMATORS.names(), help="the animator (see `parley modes`)")
     a.add_argument("--model", help="a named model of the animator (learned animators); phonetic: its phone timing, "
-                   "neural (Parley's phone model throughout) or sphinx (PocketSphinx alone)")
+                   "neural (Parley's phone model throughout), sphinx (PocketSphinx alone) or words (the default "
+                   "without the lip closures the phone model adds to PocketSphinx's words: fewer false closures, "
+                   "more missed ones)")
     a.add_argument("--checkpoint", help="a weights file for the animator (learned animators; phonetic: a phone "
                    "model, .npz from `parley train phones`)")
     a.add_argument("--temperature", type=float, metavar="T", help="learned body: softmax temperature of the "

@@ -168,7 +168,7 @@ def test_registry_refuses_bad_names_and_duplicates():
         ANIMATORS.register(dataclasses.replace(TINY, name="phonetic"))
     with pytest.raises(ConfigError, match="letters"):
         ANIMATORS.register(dataclasses.replace(TINY, name="no spaces"))
-    with pytest.raises(ConfigError, match="models 'neural' and 'sphinx'"):
+    with pytest.raises(ConfigError, match="models 'neural', 'sphinx', 'words'"):
         ANIMATORS.create("phonetic", model="kaldi")
     with pytest.raises(ConfigError, match="does not apply to --model sphinx"):
         ANIMATORS.create("phonetic", model="sphinx", checkpoint="phones.npz")

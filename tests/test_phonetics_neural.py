@@ -285,6 +285,14 @@ def test_default_policy_aligns_with_the_model_and_recognises_words_plus_its_bila
     assert calls == []
     phone_timing(a, config=NEURAL)
     assert calls == ["recognize_neural"]
+    # --model words: the default without the added bilabials (the model still aligns transcripts)
+    from engine.animators.phonetic.animator import PhoneticAnimator
+
+    words = PhoneticAnimator.create(model="words").config.phonetics
+    calls.clear()
+    phone_timing(a, config=words)
+    phone_timing(a, transcript=JFK, config=words)
+    assert calls == ["align_neural"]
 
 
 def test_trainer_adds_the_train_split_of_more_corpora(tiny_corpus, tmp_path, monkeypatch):

@@ -37,6 +37,9 @@ class PhoneticConfig(ComposeConfig):
     speech_hangover_s: float = 0.10     # phone-derived speech regions are widened by this much each side
 
 
+PHONE_TIMING_MODELS = ("neural", "sphinx", "words")    # --model of mode phonetic (see PhoneticAnimator.create)
+
+
 class PhoneticAnimator(ComposedAnimator):
     """Rule-based animator (registry name ``phonetic``); see the module docstring."""
 
@@ -49,18 +52,23 @@ class PhoneticAnimator(ComposedAnimator):
 
     @classmethod
     def create(cls, *, model: str | None = None, checkpoint: str | None = None, device: str = "cpu"):
-        """The registry's factory. ``model``: the phone timing, "neural" (Parley's phone model) or "sphinx"
-        (PocketSphinx); default: the phone model when its weights are present. ``checkpoint``: another phone
-        model weights file (``parley train phones`` exports one)."""
-        if model is not None and model not in ("neural", "sphinx"):
-            raise ConfigError(f"mode 'phonetic' has the models 'neural' and 'sphinx' (phone timing), not {model!r}")
+        """The registry's factory. ``model``: the phone timing, "neural" (Parley's phone model), "sphinx"
+        (PocketSphinx) or "words" (the default without the bilabials the phone model adds to PocketSphinx's words:
+        fewer false lip closures, more missed ones); default: the phone model when its weights are present.
+        ``checkpoint``: another phone model weights file (``parley train phones`` exports one)."""
+        if model is not None and model not in PHONE_TIMING_MODELS:
+            raise ConfigError(f"mode 'phonetic' has the models {', '.join(map(repr, PHONE_TIMING_MODELS))} (phone "
+                              f"timing), not {model!r}")
         if checkpoint is not None and model == "sphinx":
             raise ConfigError("--checkpoint is a phone model's weights; it does not apply to --model sphinx")
         if checkpoint is not None:
             from engine.phonetics.neural import load_net
             load_net(checkpoint)                 # a missing or broken file is refused now, not mid-run
-        acoustic = model or ("neural" if checkpoint is not None else "auto")
-        phonetics = PhoneticsConfig(acoustic=acoustic, phone_model_path=checkpoint)
+        if model == "words":
+            phonetics = PhoneticsConfig(phone_model_path=checkpoint, neural_bilabial_boost=None)
+        else:
+            acoustic = model or ("neural" if checkpoint is not None else "auto")
+            phonetics = PhoneticsConfig(acoustic=acoustic, phone_model_path=checkpoint)
         return cls(PhoneticConfig(phonetics=phonetics))
 
     def checkpoint(self) -> dict | None:
