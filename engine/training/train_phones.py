@@ -233,12 +233,12 @@ def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: b
             raise ConfigError(f"--resume: {out} does not exist yet")
         prev = torch.load(out, map_location="cpu", weights_only=False)
         nc = PhoneNetConfig.from_dict(prev["net_config"])
-    if prev is not None and [str(d) for d in extra_data] != list(prev.get("extra_corpora_paths") or []):
-        raise ConfigError(f"--resume: {out} was trained with extra corpora {prev.get('extra_corpora_paths') or []}, "
-                          f"not {[str(d) for d in extra_data]}")
+    extras = corpus_records(extra_data)
+    if prev is not None and extras != (prev.get("extra_corpora") or []):
+        raise ConfigError(f"--resume: {out} was trained with extra corpora {prev.get('extra_corpora') or []}, "
+                          f"not {extras}")
     train_data, val_data = PhoneData([data, *extra_data], "train", nc), PhoneData(data, "val", nc)
     manifest_sha = manifest_sha256(data)
-    extras = corpus_records(extra_data)
     model = PhoneNetTorch(nc, dropout=cfg.dropout)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if prev is not None:
@@ -264,7 +264,7 @@ def train(cfg: PhoneTrainConfig, *, data: str | Path, out: str | Path, resume: b
               "elapsed_s": time.monotonic() - t0, "history": history, "rng": rng_state(rng),
               "mel_mean": mean, "mel_std": std, "train_config": asdict(cfg), "command": command,
               "corpus": Path(data).resolve().name, "corpus_manifest_sha256": manifest_sha, "extra_corpora": extras,
-              "extra_corpora_paths": [str(d) for d in extra_data], "parameters": n_params}
+              "parameters": n_params}
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: torch.save(ck, f))
 

@@ -208,6 +208,7 @@ def _source_audio(item: SourceItem, root: Path, spec: CorpusSpec):
     from engine.audio.load import load_audio
     from engine.phonetics import AlignmentMismatch, align, phone_timing
     from rigs.core.errors import AudioError, PhoneticsError
+    from rigs.core.phones import SIL
 
     if item.source == "synthetic":
         from engine.training.corpus.synth import synthesize
@@ -227,8 +228,6 @@ def _source_audio(item: SourceItem, root: Path, spec: CorpusSpec):
             phones = phone_timing(audio)
         except PhoneticsError as e:
             raise SkipItem(f"recognition failed: {e}") from None
-        from rigs.core.phones import SIL
-
         if all(p.label == SIL for p in phones):
             raise SkipItem("recognition found no speech")
         return audio, phones
