@@ -245,7 +245,7 @@ class StageTimer:
 
 
 def _cmd_animate(ns) -> int:
-    from engine.animators.emotion_presets import emotion_pairs
+    from engine.animators.emotion_presets import resolve_emotion
     from engine.runtime import AnimateRequest, animate_file, read_transcript_file
 
     timer = StageTimer()
@@ -255,7 +255,8 @@ def _cmd_animate(ns) -> int:
         transcript = read_transcript_file(ns.transcript_file)
     if transcript is not None and not transcript.strip():
         transcript = None
-    req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=emotion_pairs(ns.emotion),
+    preset = resolve_emotion(ns.emotion)
+    req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=preset.mix, style=preset.style,
                          transcript=transcript, body=not ns.no_body, model=ns.model, checkpoint=ns.checkpoint,
                          device=ns.device, partner_direction_deg=float(ns.partner_direction),
                          temperature=ns.temperature, top_p=ns.top_p)
@@ -369,6 +370,7 @@ def describe(clip) -> dict:
         "frames": clip.num_frames,
         "seed": clip.meta.get("seed"),
         "emotion": clip.meta.get("emotion"),
+        "style_code": (f"{len(clip.meta['style'])} numbers" if isinstance(clip.meta.get("style"), list) else None),
         "source_audio": clip.meta.get("source_audio"),
         "source_sha256": clip.meta.get("source_sha256"),
         "sample_rate": clip.meta.get("sample_rate"),

@@ -1,6 +1,7 @@
-"""``parley emotions list | show | save``: the seven named emotions, saved presets, their blended weights and
-interpolation between two mixes (:mod:`engine.animators.emotion_presets` does the work; this module is the
-command line's parser and handler, which returns the lines to print)."""
+"""``parley emotions list | show | save | styles``: the seven named emotions, saved presets, their blended weights,
+interpolation between two mixes, and the learned style codes of the neural face (one per training clip; a
+preset can carry one, or a mix of them, with ``--style``). :mod:`engine.animators.emotion_presets` does the
+preset work; this module is the command line's parser and handler, which returns the lines to print."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,13 @@ The seven named emotions ({names}) and your saved presets. A MIX is
 NAME[:INTENSITY][,NAME[:INTENSITY]...] where NAME is an emotion or a saved preset, e.g. joy:0.7,surprise:0.3;
 `show` prints the weights the face and body blend with (intensities summing above 1 are scaled to sum to 1,
 neutral takes the rest); `save` stores a mix as a preset usable as `parley animate --emotion NAME`; with
---between A B --t T both interpolate two mixes' weights. Presets live in {folder}."""
+--between A B --t T both interpolate two mixes' weights (and their style codes). `styles` lists the neural
+face's learned style codes, one per training clip (Karras et al. 2017's emotion database); `--style
+CLIP[:W][,CLIP[:W]...]` puts one, or a weighted sum of them, into a preset (the neural face's upper face, head
+and eyes follow it; the mouth and the phonetic engine do not). Presets live in {folder}."""
+
+STYLE_HELP = ("a learned style code: a training clip of the neural-face weights (`parley emotions styles`), or "
+              "a weighted sum CLIP:W,CLIP:W (W default 1; 0.5 is half-way to the average manner)")
 
 
 def add_emotions_parser(sub) -> None:
@@ -35,8 +42,15 @@ def add_emotions_parser(sub) -> None:
         p.add_argument("mix", metavar="MIX", nargs="?", help="an emotion, a preset, or a mix such as joy:0.7,surprise:0.3")
         p.add_argument("--between", nargs=2, metavar=("A", "B"), help="interpolate between two mixes instead")
         p.add_argument("--t", type=float, default=0.5, help="where between A (0) and B (1); default 0.5")
+        p.add_argument("--style", metavar="CLIP[:W],...", help=STYLE_HELP)
+        p.add_argument("--checkpoint", help="neural-face weights whose style codes --style names (default: "
+                       "$PARLEY_NEURAL_CHECKPOINT, else the shipped ones)")
         if step == "show":
             p.add_argument("--json", action="store_true", help="machine-readable output")
+    st = es.add_parser("styles", help="the neural face's learned style codes (one per training clip)")
+    st.add_argument("--match", metavar="TEXT", help="only clips whose name holds TEXT")
+    st.add_argument("--checkpoint", help="neural-face weights (default: $PARLEY_NEURAL_CHECKPOINT, else the shipped)")
+    st.add_argument("--json", action="store_true", help="machine-readable output (names and codes)")
 
 
 def _mix_of(ns) -> EmotionPreset:
@@ -44,10 +58,55 @@ def _mix_of(ns) -> EmotionPreset:
         raise ConfigError("give a MIX or --between A B, not both")
     if ns.between:
         a, b = (resolve_emotion(s) for s in ns.between)
-        return interpolate(a, b, ns.t)
-    if not ns.mix:
-        raise ConfigError("give a MIX (e.g. joy:0.7,surprise:0.3) or --between A B --t T")
-    return resolve_emotion(ns.mix)
+        preset = interpolate(a, b, ns.t)
+    elif ns.mix:
+        preset = resolve_emotion(ns.mix)
+    elif ns.style:
+        preset = EmotionPreset("", ())                    # a style code alone, on the neutral mix
+    else:
+        raise ConfigError("give a MIX (e.g. joy:0.7,surprise:0.3), --between A B --t T, or --style CLIP")
+    if ns.style:
+        if preset.style is not None:
+            raise ConfigError(f"{preset.name or 'the mix'} already carries a style code; --style would replace it")
+        preset = EmotionPreset(preset.name, preset.mix, style_code(ns.style, ns.checkpoint))
+    return preset
+
+
+def _style_table(checkpoint: str | None) -> tuple:
+    """(weights id, clip names, (N, S) codes) of the neural-face weights; ConfigError without style codes."""
+    from engine.animators.neural.animator import checkpoint_path
+    from engine.learned.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint_path(checkpoint))
+    names, codes = loaded.styles()
+    if not names:
+        raise ConfigError(f"the neural-face weights {loaded.path} have no style codes (weights made before them, "
+                          "or a face diffusion trained without)")
+    return loaded.id, names, codes
+
+
+def style_code(spec: str, checkpoint: str | None) -> tuple[float, ...]:
+    """``CLIP[:W][,CLIP[:W]...]`` -> the weighted sum of those clips' style codes in the weights."""
+    _, names, codes = _style_table(checkpoint)
+    where = {n: i for i, n in enumerate(names)}
+    total = None
+    for part in spec.split(","):
+        part = part.strip()
+        name, sep, w = (part, "", "") if part in where or ":" not in part else part.rpartition(":")
+        try:
+            weight = float(w) if sep else 1.0
+        except ValueError:
+            raise ConfigError(f"--style {part!r}: the weight {w!r} is not a number") from None
+        if name not in where:
+            near = [n for n in names if name.lower() in n.lower()][:5]
+            raise ConfigError(f"--style: no training clip {name!r} in these weights"
+                              + (f"; clips with that text: {', '.join(near)}" if near else
+                                 " (`parley emotions styles` lists them)"))
+        v = weight * codes[where[name]].astype(float)
+        total = v if total is None else total + v
+    if total is None:
+        raise ConfigError("--style: name at least one training clip")
+    return tuple(round(float(x), 6) for x in total)
 
 
 def _weights_row(p: EmotionPreset) -> dict[str, float]:
@@ -62,6 +121,17 @@ def _summary(p: EmotionPreset) -> str:
 
 def run_emotions(ns: argparse.Namespace) -> list[str]:
     """Run ``parley emotions STEP``; returns the lines for stdout."""
+    if ns.emotions_command == "styles":
+        model_id, names, codes = _style_table(ns.checkpoint)
+        keep = [i for i, n in enumerate(names) if not ns.match or ns.match.lower() in n.lower()]
+        if ns.json:
+            return [json.dumps({"weights": model_id, "dims": int(codes.shape[1]),
+                                "styles": [{"clip": names[i], "code": [round(float(x), 6) for x in codes[i]]}
+                                           for i in keep]})]
+        lines = [f"{model_id}: {len(names)} style codes of {codes.shape[1]} numbers"
+                 + (f", {len(keep)} matching {ns.match!r}" if ns.match else "")]
+        lines += [f"{names[i]:<48} |code| {float((codes[i] ** 2).sum() ** 0.5):.3f}" for i in keep]
+        return lines
     if ns.emotions_command == "list":
         presets = list_presets()
         if ns.json:

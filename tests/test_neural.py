@@ -44,8 +44,10 @@ def _lip_model():
     return load_lip_model()
 
 
-def make_corpus(root: Path, *, silent: bool = False, window_s: float = 2.0) -> Path:
-    """A tiny corpus from the demo speech (module docstring): train and val windows, real lip offsets."""
+def make_corpus(root: Path, *, silent: bool = False, window_s: float = 2.0, brow_style: bool = False) -> Path:
+    """A tiny corpus from the demo speech (module docstring): train and val windows, real lip offsets.
+    ``brow_style``: every other pair of windows holds its brows up (browInnerUp 0.8) throughout, a manner of
+    the clip that neither its audio nor its emotion (which alternates window by window) tells."""
     lm = _lip_model()
     audio = load_audio(SPEECH)
     y = np.zeros_like(audio.samples) if silent else audio.samples
@@ -63,6 +65,8 @@ def make_corpus(root: Path, *, silent: bool = False, window_s: float = 2.0) -> P
         expr = np.zeros((W, NUM_CHANNELS), np.float32)
         expr[:, ARKIT_INDEX["jawOpen"]] = 0.6 * loud
         expr[:, ARKIT_INDEX["eyeBlinkLeft"]] = expr[:, ARKIT_INDEX["eyeBlinkRight"]] = rng.random(W) < 0.05
+        if brow_style and (k // 2) % 2:
+            expr[:, ARKIT_INDEX["browInnerUp"]] = 0.8
         phones = np.full(W, LABELS.index("SIL"), np.int8)
         phones[loud > 0.5] = LABELS.index("AA")
         phones[(loud > 0.05) & (loud < 0.2)] = LABELS.index("M")

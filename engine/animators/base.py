@@ -36,6 +36,8 @@ class AnimateRequest:
     fps: float = 30.0
     seed: int = 0
     emotion: tuple[tuple[str, float], ...] = ()  # (name, intensity in [0, 1]) pairs, see parse_emotion
+    style: tuple[float, ...] | None = None       # a learned face's style code (an emotion preset's); None: the
+                                                 # model's average manner; animators without style codes ignore it
     transcript: str | None = None
     body: bool = True
     model: str | None = None        # a named model of the animator (None: its default)

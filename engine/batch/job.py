@@ -32,7 +32,7 @@ from engine.animators.registry import ANIMATORS, DEFAULT_MODE
 from engine.batch.manifest import Manifest, Row, read_manifest
 from engine.batch.store import DB_NAME, ResultStore
 from engine.batch.work import OUTPUT_KINDS, LineResult, LineTask, content_hash
-from engine.animators.emotion_presets import emotion_pairs
+from engine.animators.emotion_presets import resolve_emotion
 from rigs.core.errors import ConfigError, OutputError, ParleyError, one_line
 from rigs.core.files import atomic_paths, check_free_space, sha256_file
 from rigs.core.version import __version__
@@ -192,7 +192,7 @@ def _plan(row: Row, manifest: Manifest, config: BatchConfig) -> tuple[dict, Line
         return base, None, f"seed {row.seed!r} is not a whole number"
     base["seed"] = seed
     try:
-        emotion = emotion_pairs(row.emotion)
+        preset = resolve_emotion(row.emotion)
     except ParleyError as exc:
         return base, None, one_line(exc)
     audio, audio_sha, problem = _input_file(manifest, row.audio, "audio file")
@@ -203,8 +203,8 @@ def _plan(row: Row, manifest: Manifest, config: BatchConfig) -> tuple[dict, Line
         partner, partner_sha, problem = _input_file(manifest, row.partner, "partner audio file")
         if problem:
             return base, None, problem
-    request = AnimateRequest(fps=float(config.fps), seed=seed, emotion=emotion, transcript=row.transcript,
-                             body=config.body, model=row.model)
+    request = AnimateRequest(fps=float(config.fps), seed=seed, emotion=preset.mix, style=preset.style,
+                             transcript=row.transcript, body=config.body, model=row.model)
     task = LineTask(id=row.id, audio_path=str(audio), mode=mode, request=request, bvh=config.bvh,
                     livelink=config.livelink, partner_path=None if partner is None else str(partner))
     base["content_hash"] = content_hash(audio_sha, task, __version__, partner_sha)

@@ -21,6 +21,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from engine.learned.face import FaceConfig, FaceDiffusion, NeuralFace
@@ -103,6 +104,17 @@ class Loaded:
 
     def model(self, device: str = "cpu") -> NeuralFace:
         return NeuralFace(self.lips, self.face, device=device)
+
+    def styles(self) -> tuple[list[str], np.ndarray]:
+        """The learned style codes: the training clips' names (the info's ``style_clips``) and their codes
+        (N, S) float32; empty for weights without style codes."""
+        if self.face is None or self.face.style_codes is None:
+            return [], np.zeros((0, 0), np.float32)
+        names = list(self.info.get("style_clips") or [])
+        codes = self.face.style_codes.weight.detach().float().cpu().numpy()
+        if len(names) != len(codes):
+            raise ConfigError(f"{self.path}: {len(codes)} style codes but {len(names)} clip names; rebuild the weights")
+        return names, codes
 
 
 def load_checkpoint(path: str | Path, *, device: str = "cpu", require_face: bool = False) -> Loaded:

@@ -2,9 +2,12 @@
 
 x_t (B, D, T) -- D = upper-face ARKit channels + head + eyes, normalised (:mod:`.layout`) -- is denoised given
 per-frame audio conditions (the shared encoder's features and the fast path's outputs, (B, A, T)) and a
-per-clip emotion (B, 7). The diffusion step and the emotion modulate every block by FiLM (Perez et al. 2018:
-per-channel scale and shift); the audio conditions are added to the input projection. Dropped conditions
-(classifier-free guidance) are replaced by learned null vectors. Convolutions are not causal: diffusion
+per-clip emotion (B, 7), and, in models with ``style_dims`` > 0, a learned continuous style code (B, S) (Karras et
+al. 2017's emotion database: one code per training clip, :class:`engine.learned.face.FaceDiffusion`). The diffusion
+step and the emotion (plus the style code, through a bias-free projection, so a zero code adds nothing) modulate
+every block by FiLM (Perez et al. 2018: per-channel scale and shift); the audio conditions are added to the input
+projection. Dropped conditions (classifier-free guidance) are replaced by learned null vectors; the style code
+counts as part of the emotion condition and is dropped with it. Convolutions are not causal: diffusion
 samples a whole clip (or a chunk with margins) at once. Receptive field: 2 * sum(dilations) frames each way.
 """
 from __future__ import annotations
@@ -29,6 +32,7 @@ class DenoiserConfig:
     dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4)
     embed: int = 128
     dropout: float = 0.1
+    style_dims: int = 0                  # size of the style code (0: none, as in weights made before it)
 
 
 def timestep_embedding(t, dim: int):
@@ -56,7 +60,7 @@ class FiLMBlock(nn.Module):
 
 class FaceDenoiser(nn.Module):
     """network(x_t, t, cond, audio_on, emotion_on) -> prediction (B, D, T); cond: ``audio`` (B, A, T),
-    ``emotion`` (B, 7)."""
+    ``emotion`` (B, 7), optionally ``style`` (B, S) (absent: the zero code)."""
 
     def __init__(self, config: DenoiserConfig):
         super().__init__()
@@ -68,6 +72,7 @@ class FaceDenoiser(nn.Module):
         self.time = nn.Sequential(nn.Linear(E, E), nn.GELU(), nn.Linear(E, E))
         self.emotion = nn.Linear(len(EMOTIONS), E)
         self.emotion_null = nn.Parameter(torch.zeros(E))
+        self.style = nn.Linear(config.style_dims, E, bias=False) if config.style_dims else None
         self.blocks = nn.ModuleList(FiLMBlock(C, E, d, config.dropout) for d in config.dilations)
         self.out_norm = ChannelNorm(C)
         self.out = nn.Conv1d(C, config.dims, 1)
@@ -77,7 +82,10 @@ class FaceDenoiser(nn.Module):
     def forward(self, x, t, cond, audio_on, emotion_on):
         a = self.audio(cond["audio"])                                          # (B, C, T)
         a = torch.where(audio_on[:, None, None], a, self.audio_null[None, :, None].expand_as(a))
-        e = torch.where(emotion_on[:, None], self.emotion(cond["emotion"]), self.emotion_null[None])   # (B, E)
+        e = self.emotion(cond["emotion"])                                      # (B, E)
+        if self.style is not None and cond.get("style") is not None:
+            e = e + self.style(cond["style"])
+        e = torch.where(emotion_on[:, None], e, self.emotion_null[None])
         emb = self.time(timestep_embedding(t, self.config.embed)) + e          # (B, E)
         h = self.inp(x) + a                                                    # (B, C, T)
         for block in self.blocks:

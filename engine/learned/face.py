@@ -9,6 +9,14 @@ targets); :class:`NeuralFace` runs a loaded pair on one recording's log-mel:
    features, the fast path's outputs and the emotion, with the request's seed: different seeds give different
    blinks, brows and head motion while the mouth, which diffusion never touches, stays the same.
 
+**Style codes** (Karras et al. 2017's learned emotion database, per training clip): a face diffusion made with
+``FaceConfig.style_dims`` S > 0 holds a table of ``style_clips`` codes (S numbers each), one per labelled take of
+its training corpus, learned with the denoiser (the names of those clips travel in the checkpoint's info,
+``style_clips``). Each training window is denoised with its clip's code, and with the zero code for a share
+``p_drop_style`` of them, so the zero code is the model's average manner and what a request without a style code
+gets. A request may pass any code of S numbers (one of the table's, a mix or an interpolation of them, saved in
+an emotion preset); the mouth never sees it.
+
 Long recordings run chunk by chunk (:class:`ChunkConfig`), so working memory stays that of one chunk and only
 the per-frame output arrays grow with the length:
 
@@ -30,7 +38,7 @@ the per-frame output arrays grow with the length:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -78,17 +86,55 @@ class FaceConfig:
     s_emotion: float = 1.0         # two passes per step); 1.5 suppressed blinks on jfk.flac
     p_drop_audio: float = 0.1
     p_drop_emotion: float = 0.2
+    style_clips: int = 0           # codes in the style table (module docstring; 0: no style codes)
+    p_drop_style: float = 0.2      # share of training windows denoised with the zero (average) code
+
+
+STYLE_INIT_STD = 0.01              # the style codes start near the zero code
 
 
 class FaceDiffusion(nn.Module):
-    """Denoiser + the per-dimension statistics that normalise its targets (buffers, saved with the weights)."""
+    """Denoiser + the per-dimension statistics that normalise its targets (buffers, saved with the weights) +
+    the style-code table when ``config.denoiser.style_dims`` > 0 (module docstring)."""
 
     def __init__(self, config: FaceConfig):
         super().__init__()
+        if (config.denoiser.style_dims > 0) != (config.style_clips > 0):
+            raise ValueError(f"style codes need both a size and a table: style_dims {config.denoiser.style_dims}, "
+                             f"style_clips {config.style_clips}")
         self.config = config
         self.denoiser = FaceDenoiser(config.denoiser)
         self.register_buffer("target_mean", torch.zeros(FACE_DIMS))
         self.register_buffer("target_std", torch.ones(FACE_DIMS))
+        self.style_codes = None
+        if config.style_clips:
+            self.style_codes = nn.Embedding(config.style_clips, config.denoiser.style_dims)
+            nn.init.normal_(self.style_codes.weight, std=STYLE_INIT_STD)
+
+    def grow_styles(self, n: int) -> None:
+        """Append ``n`` fresh codes to the style table (fine-tuning on new clips); the others are kept."""
+        old = self.style_codes.weight.data
+        table = nn.Embedding(len(old) + n, old.shape[1]).to(old.device)
+        nn.init.normal_(table.weight, std=STYLE_INIT_STD)
+        table.weight.data[:len(old)] = old
+        self.style_codes = table
+        self.config = replace(self.config, style_clips=len(old) + n)
+
+    @property
+    def style_dims(self) -> int:
+        return self.config.denoiser.style_dims
+
+    def style_condition(self, style, batch: int, device) -> torch.Tensor | None:
+        """(batch, S) the style condition for a request's code (S numbers, or None: the zero code); None for a
+        model without style codes. ValueError for a code of another size."""
+        if not self.style_dims:
+            return None
+        if style is None:
+            return torch.zeros((batch, self.style_dims), device=device)
+        v = torch.as_tensor(np.asarray(style, np.float32), device=device).reshape(-1)
+        if v.numel() != self.style_dims:
+            raise ValueError(f"a style code of {v.numel()} numbers; this face model's codes have {self.style_dims}")
+        return v[None].expand(batch, -1)
 
     def diffusion(self) -> GaussianDiffusion:
         return GaussianDiffusion(self.denoiser, steps=self.config.diffusion_steps, prediction=self.config.prediction)
@@ -222,9 +268,10 @@ class NeuralFace:
             return x0
         return clip_x0
 
-    def _sample(self, audio: np.ndarray, e: torch.Tensor, *, seed: int, sampling_steps: int | None) -> np.ndarray:
+    def _sample(self, audio: np.ndarray, e: torch.Tensor, *, seed: int, sampling_steps: int | None,
+                style=None) -> np.ndarray:
         """audio (T, A) :func:`audio_condition` -> (T, FACE_DIMS) denormalised face-diffusion sample, chunk by
-        chunk (module docstring)."""
+        chunk (module docstring); ``style``: the request's style code (None: the zero code)."""
         cfg = self.face.config
         T = len(audio)
         _, chunk, overlap = self.chunks.frames(self.mel_config.fps)
@@ -236,6 +283,9 @@ class NeuralFace:
             known = prev_end - start                                            # frames the previous chunk sampled
             clip_x0 = self._pinned(out[..., start:start + pinned].clone()) if known > 0 else self.face.clip_x0
             cond = {"audio": torch.from_numpy(audio[start:end].T.copy())[None].to(self.device), "emotion": e}
+            st = self.face.style_condition(style, 1, self.device)
+            if st is not None:
+                cond["style"] = st
             x = diffusion.ddim_sample(
                 (1, FACE_DIMS, end - start), cond, sampling_steps=sampling_steps or cfg.sampling_steps,
                 s_audio=cfg.s_audio, s_emotion=cfg.s_emotion, generator=chunk_generator(seed, k, self.device),
@@ -248,24 +298,27 @@ class NeuralFace:
             prev_end = end
         return self.face.denormalize(out)[0].float().cpu().numpy()              # (T, D)
 
-    def run(self, mel: np.ndarray, emotion: np.ndarray, *, seed: int = 0, sampling_steps: int | None = None) -> dict:
-        """mel (4T, n_mels) log-mel at the model's feature rate; emotion (7,) intensities in EMOTIONS order.
+    def run(self, mel: np.ndarray, emotion: np.ndarray, *, seed: int = 0, sampling_steps: int | None = None,
+            style=None) -> dict:
+        """mel (4T, n_mels) log-mel at the model's feature rate; emotion (7,) intensities in EMOTIONS order;
+        ``style``: a style code for face diffusion (None: the zero code; module docstring).
 
         Returns float32 numpy: ``expression`` (T, 52) fast path, ``lip_offsets_mm`` (T, L, 3), ``p_closed``
         (T,), ``head_rad`` (T, 3) fast path; with face diffusion also ``upper`` (T, 23), ``head_sampled_rad``
         (T, 3), ``eyes_rad`` (T, 2, 3) for this seed.
         """
         with torch_threads(self.threads):
-            return self._run(mel, emotion, seed=seed, sampling_steps=sampling_steps)
+            return self._run(mel, emotion, seed=seed, sampling_steps=sampling_steps, style=style)
 
     @torch.no_grad()
-    def _run(self, mel: np.ndarray, emotion: np.ndarray, *, seed: int, sampling_steps: int | None) -> dict:
+    def _run(self, mel: np.ndarray, emotion: np.ndarray, *, seed: int, sampling_steps: int | None, style) -> dict:
         ratio = self.mel_config.feature_ratio
         if len(mel) % ratio:
             raise ValueError(f"mel: {len(mel)} frames is not a multiple of {ratio}")
         e = torch.as_tensor(np.asarray(emotion, np.float32))[None].to(self.device)   # (1, 7)
         res = self._lips(mel, e, audio=self.face is not None)
         if self.face is not None:
-            upper, head, eyes = split_face(self._sample(res.pop("audio"), e, seed=seed, sampling_steps=sampling_steps))
+            upper, head, eyes = split_face(self._sample(res.pop("audio"), e, seed=seed, sampling_steps=sampling_steps,
+                                                        style=style))
             res.update(upper=np.clip(upper, 0, 1), head_sampled_rad=head, eyes_rad=eyes)
         return res

@@ -42,7 +42,7 @@ from engine.streaming.features import MODEL_SR, IncrementalLogMel, PcmBuffer, St
 from engine.streaming.model import (EnergyFace, FrameModel, check_model, log_mel_kwargs, pad_value,
                                     predict_frames, row_normalizer, stepper)
 from engine.streaming.upper import CausalUpperFace, apply_channels
-from engine.animators.emotion_presets import emotion_pairs
+from engine.animators.emotion_presets import resolve_emotion
 from rigs.core.errors import AudioError, ConfigError
 from rigs.core.timebase import num_frames
 
@@ -287,6 +287,9 @@ class StreamingAnimator:
 
 
 def stream_config(*, seed: int = 0, emotion: str | None = None, body: bool = True) -> StreamConfig:
-    """A :class:`StreamConfig` from command-line style values (emotion as ``NAME[:INTENSITY],...``)."""
-    emo = emotion_pairs(emotion)
-    return dataclasses.replace(StreamConfig(), seed=int(seed), emotion=emo, body=bool(body))
+    """A :class:`StreamConfig` from command-line style values (emotion as ``NAME[:INTENSITY],...``); a preset's
+    style code is dropped with a warning (it steers face diffusion, which streaming does not run)."""
+    preset = resolve_emotion(emotion)
+    if preset.style is not None:
+        log.warning("%s: the style code is ignored while streaming (the fast path has no face diffusion)", emotion)
+    return dataclasses.replace(StreamConfig(), seed=int(seed), emotion=preset.mix, body=bool(body))

@@ -35,6 +35,8 @@ def add_parser(sub) -> None:
     t.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     t.add_argument("--device", default="cpu")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    t.add_argument("--best", metavar="W.pt", help="lips, face: also keep the weights of the validation with the lowest "
+                   "val loss in this file (early stopping; --out keeps the last step)")
     t.add_argument("--card", help="export: JSON object added to the checkpoint's info (how it was made)")
     t.add_argument("--sampling", help='export: JSON of face sampling settings, e.g. {"sampling_steps": 20, "eta": 1.0}')
     t.set_defaults(handler=run)
@@ -49,6 +51,8 @@ def run(ns) -> int:
     if ns.more_data and ns.kind not in ("lips", "face"):
         raise ConfigError(f"train {ns.kind}: --more-data is for lips, face and phones")
     if ns.kind == "export":
+        if ns.best:
+            raise ConfigError("export: --best is for training lips or face")
         if not ns.init:
             raise ConfigError("export: give the source checkpoint with --init")
         try:
@@ -73,7 +77,7 @@ def run(ns) -> int:
 
     try:
         info = train(cfg, data=ns.data, extra_data=ns.more_data, out=ns.out, init=ns.init, lips_checkpoint=ns.lips,
-                     resume=ns.resume, device=ns.device, command="parley " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                     resume=ns.resume, best=ns.best, device=ns.device, command="parley " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
                      progress=progress)
     finally:
         bar.close()

@@ -29,6 +29,8 @@ def run(ns) -> int:
 
     if ns.more_data:
         raise ConfigError("train body: --more-data is for lips, face and phones")
+    if ns.best:
+        raise ConfigError("train body: --best is for lips and face")
     if ns.init and not ns.data:
         card = json.loads(ns.card) if ns.card else None
         print(export_body(ns.init, ns.out, card=card))

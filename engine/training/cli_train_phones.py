@@ -29,6 +29,8 @@ def run(ns) -> int:
 
     if not ns.data:
         raise ConfigError("train phones: --data CORPUS is required (to train, and to export: label statistics)")
+    if ns.best:
+        raise ConfigError("train phones: --best is for lips and face")
     if ns.init:
         try:
             card = json.loads(ns.card) if ns.card else None

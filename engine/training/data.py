@@ -14,6 +14,7 @@ layout matches, the audio is not silent) and hands out batches of float32 torch 
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,10 @@ class FaceData:
 
     def raw(self, k: int) -> dict:
         return self.corpus.window(k)
+
+    def style_keys(self) -> list[str]:
+        """Every window's clip (:func:`style_key`), in window order: what a style code belongs to."""
+        return [style_key(self.corpus.shards[s].index[i]) for s, i in self.corpus.refs]
 
     def mel_stats(self, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(n_mels,) mean and std of the floored log-mel over up to STATS_WINDOWS windows; ConfigError if silent."""
@@ -114,6 +119,17 @@ class FaceData:
         out["expression_valid"] = np.stack([expression_valid(w["info"], bool(h[TARGETS.index("expression")]))
                                             for w, h in zip(ws, has, strict=True)])
         return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in out.items()}
+
+
+_AUGMENTED = re.compile(r"(#t\d+)a\d+$")
+
+
+def style_key(info: dict) -> str:
+    """The labelled take a window comes from: its manifest item without the augmentation suffix
+    (``ljspeech_part/LJ001-0002#t0a1`` -> ``ljspeech_part/LJ001-0002#t0``), since augmented copies of a take share
+    its labels; a window without an item is its own clip (``row:<n>``)."""
+    item = info.get("item")
+    return _AUGMENTED.sub(r"\1", str(item)) if item else f"row:{info.get('row')}"
 
 
 def mel_stats(mel_of, n: int, *, seed: int, where: str) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,10 @@ resumes exactly (``--resume``), and the config dataclasses stored with the weigh
 - ``lips``: :class:`engine.learned.lipsync.LipRegressor` with :func:`~engine.learned.lipsync.lip_loss`; the
   validation also calibrates the lips-closed threshold (best balanced accuracy on val bilabials) and stores it.
 - ``face``: :class:`engine.learned.face.FaceDiffusion` on top of a frozen lip regressor (``--lips CKPT`` or
-  the one inside ``--init``); the written file holds both, which is what the neural animator loads.
+  the one inside ``--init``); the written file holds both, which is what the neural animator loads. A new face
+  diffusion learns a style code per training clip (:data:`STYLE_DIMS` numbers; :mod:`engine.learned.face`): the
+  clips' names are stored in the info (``style_clips``), and fine-tuning on another corpus (``--init``) appends
+  codes for its clips to the table.
 
 ``--init default`` starts from the shipped weights (fine-tuning); the shipped file is never written.
 """
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 
 from engine.learned.checkpoint import load_checkpoint, save_checkpoint
+from engine.learned.denoiser import DenoiserConfig
 from engine.learned.face import FaceConfig, FaceDiffusion, audio_condition, audio_dims
 from engine.learned.layout import MOUTH_INDEX, UPPER_INDEX
 from engine.learned.lipsync import LipConfig, LipRegressor, lip_loss
@@ -42,6 +46,8 @@ DEFAULT_SCHEDULE_STEPS = 6000
 STATS_WINDOWS_CHECK = 64                        # windows looked at to see what a corpus holds
 PER_WINDOW = ("expression_valid", "emotion")   # batch entries that are not per frame (never cropped)
 THRESHOLDS = np.round(np.arange(0.1, 0.91, 0.05), 2)   # lips-closed thresholds tried on val
+STYLE_DIMS = 16                                       # numbers in a new face diffusion's style code
+NEW_FACE = FaceConfig(denoiser=DenoiserConfig(style_dims=STYLE_DIMS))   # a new face diffusion: + style codes
 
 
 @dataclass(frozen=True)
@@ -171,11 +177,15 @@ def validate_face(face: FaceDiffusion, lips: LipRegressor, val: FaceData, cfg: T
 
 def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | None = None,
           lips_checkpoint: str | None = None, resume: bool = False, device: str = "cpu",
-          extra_data: Sequence[str | Path] = (),
+          extra_data: Sequence[str | Path] = (), best: str | Path | None = None,
           command: str | None = None, lip_config: LipConfig | None = None, face_config: FaceConfig | None = None,
           progress: Callable[[int, int | None, dict], None] | None = None) -> dict:
     """Train ``cfg.kind`` on the corpus ``data`` (its train split, plus those of ``extra_data``; validated on
     ``data``'s val split) and write ``out``; returns the final info dict.
+
+    ``best``: also write, at every validation whose val loss is the run's lowest so far, those weights (without
+    training state) to this file: early stopping that keeps the best step whatever the budget (a resumed run
+    knows the lowest loss of its history).
 
     ``progress(step, total_steps or None, metrics)`` after every step (the CLI draws a bar). ``lip_config`` /
     ``face_config``: the architecture of a new model (default: the shipped sizes; tests use tiny ones).
@@ -186,8 +196,12 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
         raise ConfigError("give a budget: --steps N and/or --minutes M")
     out = Path(out)
     init_path = _resolve_init(init)
-    if out.resolve() == DEFAULT_CHECKPOINT.resolve():
-        raise ConfigError(f"{out} is the shipped default; fine-tuning never overwrites it: choose another --out")
+    best = Path(best) if best is not None else None
+    for path, flag in ((out, "--out"), (best, "--best")):
+        if path is not None and path.resolve() == DEFAULT_CHECKPOINT.resolve():
+            raise ConfigError(f"{path} is the shipped default; fine-tuning never overwrites it: choose another {flag}")
+    if best is not None and best.resolve() == out.resolve():
+        raise ConfigError("--best must be another file than --out (which keeps the last step and the training state)")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
@@ -216,14 +230,24 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
             raise ConfigError("face diffusion trains on top of a lip regressor: give --lips LIPS.pt or --init")
         lips = lips_src.lips
         lips.eval().requires_grad_(False)
+        keys = train_data.style_keys()
         if base is not None and base.face is not None:
             face = base.face
+            style_names = list(base.info.get("style_clips") or []) if face.style_codes is not None else []
+            new = sorted(set(keys) - set(style_names)) if face.style_codes is not None else []
+            if new:
+                face.grow_styles(len(new))
+                style_names += new
         else:
-            fc = face_config or FaceConfig()
-            face = FaceDiffusion(replace(fc, denoiser=replace(fc.denoiser, audio_dims=audio_dims(lips.config))))
+            fc = face_config or NEW_FACE
+            fc = replace(fc, denoiser=replace(fc.denoiser, audio_dims=audio_dims(lips.config)))
+            style_names = sorted(set(keys)) if fc.denoiser.style_dims else []
+            face = FaceDiffusion(replace(fc, style_clips=len(style_names)))
             mean, std = train_data.face_stats(seed=cfg.seed)
             face.target_mean.copy_(torch.from_numpy(mean))
             face.target_std.copy_(torch.from_numpy(std))
+        where = {k: i for i, k in enumerate(style_names)}
+        window_style = np.array([where.get(k, -1) for k in keys], np.int64)   # -1: no code (a model without)
         trainable = face
     if lips.config.num_lip_vertices != train_data.num_lip_vertices:
         raise ConfigError(f"the corpus has {train_data.num_lip_vertices} lip vertices, the model "
@@ -234,8 +258,9 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
     opt = torch.optim.AdamW(trainable.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, elapsed_s, history = 0, 0.0, []
     info_prev: dict = {}
-    if cfg.kind == "lips" and base is not None and "closed_threshold" in base.info:
-        info_prev = {"closed_threshold": base.info["closed_threshold"]}   # kept unless val recalibrates it
+    if cfg.kind == "lips" and base is not None:
+        # kept unless val recalibrates it; the face diffusion that comes along keeps its style clips' names
+        info_prev = {k: base.info[k] for k in ("closed_threshold", "style_clips") if k in base.info}
     if cfg.kind == "face" and lips_src is not None:       # the frozen lip regressor's record travels along
         li = lips_src.info
         info_prev = {"closed_threshold": li.get("closed_threshold", 0.5),
@@ -249,12 +274,14 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
             raise ConfigError(f"--resume: {out} holds no {cfg.kind} training state")
         lips.load_state_dict(prev.lips.state_dict())
         if cfg.kind == "face":
+            if list(prev.info.get("style_clips") or []) != style_names:
+                raise ConfigError(f"--resume: {out} learned style codes for other clips than this corpus holds")
             face.load_state_dict(prev.face.state_dict())
         opt.load_state_dict(prev.training["optimizer"])
         step, elapsed_s = int(prev.training["step"]), float(prev.training["elapsed_s"])
         history = json.loads(prev.training["history"])
         set_rng_state(rng, prev.training["rng"])
-        info_prev = {k: v for k, v in prev.info.items() if k in ("closed_threshold", "lips")} | info_prev
+        info_prev = {k: v for k, v in prev.info.items() if k in ("closed_threshold", "lips", "style_clips")} | info_prev
     n_params = sum(p.numel() for p in trainable.parameters())
     log.info("training %s: %d parameters, %d train / %d val windows", cfg.kind, n_params, len(train_data), len(val_data))
     total = cfg.schedule_steps or cfg.steps or (1 << 30 if cfg.minutes else DEFAULT_SCHEDULE_STEPS)
@@ -270,17 +297,25 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
 
     order = epoch_order(step // steps_per_epoch)
 
+    best_loss = min((h["val_loss"] for h in history if np.isfinite(h.get("val_loss", np.nan))), default=np.inf)
+
     def save() -> None:
+        nonlocal best_loss
         info = {**info_prev, "kind": cfg.kind, "step": step, "train_config": asdict(cfg), "command": command,
                 "corpus": str(Path(data).resolve().name), "corpus_manifest_sha256": manifest_sha,
                 "extra_corpora": corpus_records(extra_data), "parameters": n_params, "elapsed_s": round(time.monotonic() - t0, 1), "val": history[-1] if history else None,
                 "init": str(init_path) if init_path else None}
         if metrics.get("closed_threshold") is not None:
             info["closed_threshold"] = metrics["closed_threshold"]
+        if face is not None and face.style_codes is not None:
+            info["style_clips"] = style_names if cfg.kind == "face" else info_prev.get("style_clips")
         training = {"kind": cfg.kind, "optimizer": opt.state_dict(), "step": step, "elapsed_s": time.monotonic() - t0,
                     "rng": rng_state(rng), "history": json.dumps(history)}
-        save_checkpoint(out, lips=lips, face=face if cfg.kind == "face" or face is not None else None, info=info,
-                        training=training)
+        save_checkpoint(out, lips=lips, face=face, info=info, training=training)
+        val_loss = history[-1].get("val_loss", np.nan) if history and history[-1]["step"] == step else np.nan
+        if best is not None and np.isfinite(val_loss) and val_loss < best_loss:     # early stopping's keeper
+            best_loss = val_loss
+            save_checkpoint(best, lips=lips, face=face, info={**info, "best_of": str(out)})
 
     while True:
         done_steps = cfg.steps is not None and step >= cfg.steps
@@ -301,6 +336,9 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
         else:
             with torch.no_grad():
                 cond = {"audio": audio_condition(lips(b["mel"], b["emotion"])), "emotion": b["emotion"]}
+            if face.style_codes is not None:
+                keep = (torch.rand(len(ks)) >= face.config.p_drop_style).float()[:, None]
+                cond["style"] = face.style_codes(torch.from_numpy(window_style[ks])) * keep
             loss = diffusion.training_loss(face.normalize(face_targets(b)), cond, b["mask"],
                                            p_drop_audio=face.config.p_drop_audio,
                                            p_drop_emotion=face.config.p_drop_emotion)

@@ -74,6 +74,20 @@ class NeuralAnimator(ComposedAnimator):
         return {"id": self.loaded.id, "sha256": self.loaded.sha256, "path": self.loaded.path.name,
                 "step": self.loaded.info.get("step")}
 
+    def style_code(self, style) -> np.ndarray | None:
+        """A request's style code as face diffusion takes it: None (the zero code) for none, or for weights
+        without style codes (with a warning); ConfigError for a code of another size than the weights'."""
+        if style is None:
+            return None
+        dims = self.net.face.style_dims
+        if not dims:
+            log.warning("the style code is ignored: the neural-face weights %s have no style codes", self.loaded.id)
+            return None
+        if len(style) != dims:
+            raise ConfigError(f"the style code has {len(style)} numbers; the neural-face weights {self.loaded.id} "
+                              f"take {dims} (`parley emotions styles` lists theirs)")
+        return np.asarray(style, np.float32)
+
     # -- the face ---------------------------------------------------------------------------------------
     def predict(self, audio, analysis: Analysis, request: AnimateRequest) -> dict:
         """The networks' raw outputs at the clip's frames (see :meth:`engine.learned.face.NeuralFace.run`)."""
@@ -88,7 +102,7 @@ class NeuralAnimator(ComposedAnimator):
                               n_fft=mc.n_fft, n_frames=T_model * mc.feature_ratio,
                               chunk_frames=int(round(self.net.chunks.lips_chunk_s * mc.feature_fps)))
         out = self.net.run(mel, emotion_vector(request.emotion_dict()), seed=request.seed,
-                           sampling_steps=self.config.sampling_steps)
+                           sampling_steps=self.config.sampling_steps, style=self.style_code(request.style))
         if T_model != T or fps != mc.fps:
             src = np.arange(T_model) / mc.fps
             dst = np.arange(T) / fps
