@@ -136,6 +136,25 @@ def test_head_shared_between_neck_and_head_eyes_applied_jaw_at_rest():
     np.testing.assert_allclose(e[:, SK.index("neck"), 1], 0.4 * head[:, 1], atol=1e-5)
 
 
+def test_a_total_head_is_not_added_to_the_bodys_own_neck_and_head_motion():
+    """A learned face's head already holds the body's neck and head motion (it was trained on the teacher's
+    neck + head total): with head_is_total the two joints carry the face's head alone, split by neck_share."""
+    T = 240
+    rng = np.random.default_rng(1)
+    head = np.deg2rad(np.cumsum(rng.normal(0, 0.3, (T, 3)), axis=0))
+    own, _ = run(T, accents=ACCENTS, head=head)
+    total, _ = run(T, accents=ACCENTS, head=head, config=BodyConfig(head_is_total=True))
+    ids = [SK.index("neck"), SK.index("head")]
+    np.testing.assert_allclose(euler(total)[:, ids[0]], 0.4 * head, atol=1e-5)
+    np.testing.assert_allclose(euler(total)[:, ids[1]], 0.6 * head, atol=1e-5)
+    assert np.abs(euler(own)[:, ids[0]] - 0.4 * head).max() > np.deg2rad(1.0)     # posture, nods, sway on top
+    others = [j for j in range(own.shape[1]) if j not in ids]
+    np.testing.assert_array_equal(own[:, others], total[:, others])                # the rest of the body unchanged
+    from engine.animators.neural.animator import NeuralConfig
+
+    assert NeuralConfig().body.head_is_total and not BodyConfig().head_is_total
+
+
 def test_gestures_concentrate_near_accents():
     T = 300
     t = np.arange(T - 1) / FPS + 0.5 / FPS

@@ -5,8 +5,10 @@
 then composes the pose block by block:
 
 * **Head and eyes.** The face's ``head_angles_rad`` (XYZ Euler: pitch, yaw, roll) is shared between
-  ``neck`` and ``head`` (``neck_share``, default 40/60); ``eye_angles_rad`` goes onto ``left_eye`` /
-  ``right_eye``. The ``jaw`` joint stays at rest: the face drives the jaw through the ``jawOpen``
+  ``neck`` and ``head`` (``neck_share``, default 40/60), on top of the body's own neck and head motion
+  (posture, nods, sway); with ``head_is_total`` (a learned face, whose head was trained on the teacher's
+  neck + head total, body motion included) the face's head is the whole of it and the body adds none there.
+  ``eye_angles_rad`` goes onto ``left_eye`` / ``right_eye``. The ``jaw`` joint stays at rest: the face drives the jaw through the ``jawOpen``
   blendshape, so a jaw rotation here would open the mouth twice.
 * **Joints.** Every joint is composed as XYZ Euler (the rig's limit convention), clamped to
   :func:`rigs.core.skeleton.joint_limits_rad` and converted to axis-angle (the clip format) with
@@ -97,6 +99,9 @@ class BodyConfig:
     max_speed_deg_s: float = 480.0      # peak joint speed of any gesture phase (sets minimum durations)
     # head and listening
     neck_share: float = 0.4             # share of the face's head rotation put on the neck
+    head_is_total: bool = False         # the face's head already holds the body's own neck and head motion
+                                        # (a learned face trained on the teacher's neck + head): the body adds
+                                        # none there, it only shares the face's head between neck and head
     nod_interval_s: tuple[float, float] = (2.5, 6.0)
     nod_deg: float = 4.0
     nod_s: float = 0.7
@@ -266,6 +271,8 @@ def pose_block(rig: BodyRig, cfg: BodyConfig, sig: ClipSignals, sl: slice, clamp
     E[:, rig.i["neck"], 0] += sig.nods[sl]
     add_noise(E, rig, t_s, sig.energy[sl], sig.noise_params, cfg)
 
+    if cfg.head_is_total:
+        E[:, [rig.i["neck"], rig.i["head"]]] = 0.0
     np.deg2rad(E, out=E)
     hd = _block_angles(sig.head, sl, (3,))
     ey = _block_angles(sig.eyes, sl, (2, 3))

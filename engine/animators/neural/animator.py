@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.animators.base import AnimateRequest, Analysis, FaceTrack
+from engine.animators.body import BodyConfig
 from engine.animators.compose import ComposeConfig, ComposedAnimator
 from engine.animators.neural.contact import ContactConfig, enforce_contact
 from engine.audio.spectral import chunked_log_mel
@@ -43,6 +44,9 @@ class NeuralConfig(ComposeConfig):
     contact: ContactConfig = field(default_factory=ContactConfig)
     sampling_steps: int | None = None     # DDIM steps (None: the checkpoint's)
     head_gain: float = 1.0                # scales the sampled head rotation handed to the body
+    # the sampled head was trained on the teacher's neck + head total, the procedural body's own neck and head
+    # motion (posture, nods, sway) included: the body must not add those again
+    body: BodyConfig = field(default_factory=lambda: BodyConfig(head_is_total=True))
 
 
 def checkpoint_path(checkpoint: str | None) -> str:
