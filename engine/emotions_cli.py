@@ -68,7 +68,8 @@ def _mix_of(ns) -> EmotionPreset:
     if ns.style:
         if preset.style is not None:
             raise ConfigError(f"{preset.name or 'the mix'} already carries a style code; --style would replace it")
-        preset = EmotionPreset(preset.name, preset.mix, style_code(ns.style, ns.checkpoint))
+        weights, code = style_code(ns.style, ns.checkpoint)
+        preset = EmotionPreset(preset.name, preset.mix, code, weights)
     return preset
 
 
@@ -85,9 +86,9 @@ def _style_table(checkpoint: str | None) -> tuple:
     return loaded.id, names, codes
 
 
-def style_code(spec: str, checkpoint: str | None) -> tuple[float, ...]:
-    """``CLIP[:W][,CLIP[:W]...]`` -> the weighted sum of those clips' style codes in the weights."""
-    _, names, codes = _style_table(checkpoint)
+def style_code(spec: str, checkpoint: str | None) -> tuple[str, tuple[float, ...]]:
+    """``CLIP[:W][,CLIP[:W]...]`` -> (the weights' id, the weighted sum of those clips' style codes in them)."""
+    model_id, names, codes = _style_table(checkpoint)
     where = {n: i for i, n in enumerate(names)}
     total = None
     for part in spec.split(","):
@@ -106,7 +107,7 @@ def style_code(spec: str, checkpoint: str | None) -> tuple[float, ...]:
         total = v if total is None else total + v
     if total is None:
         raise ConfigError("--style: name at least one training clip")
-    return tuple(round(float(x), 6) for x in total)
+    return model_id, tuple(round(float(x), 6) for x in total)
 
 
 def _weights_row(p: EmotionPreset) -> dict[str, float]:
@@ -116,7 +117,8 @@ def _weights_row(p: EmotionPreset) -> dict[str, float]:
 
 def _summary(p: EmotionPreset) -> str:
     mix = ", ".join(f"{k}:{v:.3g}" for k, v in p.mix) or "neutral"
-    return mix + (f"  (style code, {len(p.style)} numbers)" if p.style is not None else "")
+    return mix + (f"  (style code, {len(p.style)} numbers, of {p.style_weights or 'unrecorded weights'})"
+                  if p.style is not None else "")
 
 
 def run_emotions(ns: argparse.Namespace) -> list[str]:
@@ -144,11 +146,11 @@ def run_emotions(ns: argparse.Namespace) -> list[str]:
         row = _weights_row(preset)
         if ns.json:
             out = {"mix": preset.name, "weights": row,
-                   "style": None if preset.style is None else list(preset.style)}
+                   "style": None if preset.style is None else list(preset.style), "style_weights": preset.style_weights}
             return [json.dumps(out)]
         lines = [f"{k:<10} {v:.3f}" for k, v in row.items()]
         if preset.style is not None:
-            lines.append(f"style code: {len(preset.style)} numbers")
+            lines.append(f"style code: {len(preset.style)} numbers, of {preset.style_weights or 'unrecorded weights'}")
         return lines
-    saved = EmotionPreset(ns.name, preset.mix, preset.style)
+    saved = EmotionPreset(ns.name, preset.mix, preset.style, preset.style_weights)
     return [str(save_preset(saved, overwrite=ns.force))]

@@ -35,6 +35,25 @@ def test_save_and_load_round_trip_with_a_style_code(config):
     assert ep.load_preset("wistful").mix == (("joy", 1.0),) and ep.load_preset("wistful").style is None
 
 
+def test_a_style_code_keeps_the_name_of_the_weights_it_came_from(config, caplog):
+    ep.save_preset(ep.EmotionPreset("a", (), style=(1.0, 0.0), style_weights="neural-face-aaaaaaaaaaaa"))
+    ep.save_preset(ep.EmotionPreset("b", (), style=(0.0, 1.0), style_weights="neural-face-aaaaaaaaaaaa"))
+    ep.save_preset(ep.EmotionPreset("c", (), style=(0.0, 1.0), style_weights="neural-face-cccccccccccc"))
+    ep.save_preset(ep.EmotionPreset("plain", (("joy", 0.5),), style_weights="neural-face-aaaaaaaaaaaa"))
+    assert json.loads((config / "emotions" / "a.json").read_text())["style_weights"] == "neural-face-aaaaaaaaaaaa"
+    assert "style_weights" not in json.loads((config / "emotions" / "plain.json").read_text())   # no code, no source
+    assert ep.resolve_emotion("a,joy:0.2").style_weights == "neural-face-aaaaaaaaaaaa"
+    mixed = ep.interpolate(ep.load_preset("a"), ep.load_preset("b"), 0.25)
+    assert mixed.style == (0.75, 0.25) and mixed.style_weights == "neural-face-aaaaaaaaaaaa"
+    with caplog.at_level("WARNING"):
+        other = ep.interpolate(ep.load_preset("a"), ep.load_preset("c"), 0.5)
+    assert other.style_weights is None and "different weights" in caplog.text
+    (config / "emotions" / "bad.json").write_text(json.dumps({"format": ep.PRESET_FORMAT, "version": 1, "mix": {},
+                                                              "style": [1.0], "style_weights": 3}))
+    with pytest.raises(ConfigError, match="style_weights"):
+        ep.load_preset("bad")
+
+
 @pytest.mark.parametrize("name", ["joy", "Neutral", "9lives", "a b", "../x", "x" * 65])
 def test_bad_preset_names_are_refused(name):
     with pytest.raises(ConfigError):

@@ -114,6 +114,10 @@ def test_the_animator_takes_a_presets_code_and_the_meta_records_it(styled, monke
     assert np.abs(a.expression[:, UPPER_INDEX] - b.expression[:, UPPER_INDEX]).mean() > 1e-4
     with pytest.raises(ConfigError, match="take 4"):
         anim.animate(speech, AnimateRequest(seed=0, body=False, style=(0.1, 0.2)))
+    with caplog.at_level(logging.WARNING):                      # a code taken from other weights: used, with a word
+        c = anim.animate(speech, AnimateRequest(seed=0, body=False, style=code, style_weights="neural-face-0123456789ab"))
+    assert "comes from neural-face-0123456789ab" in caplog.text
+    np.testing.assert_array_equal(b.expression, c.expression)
 
 
 def test_weights_without_codes_ignore_a_style_with_a_warning(corpus, lips, tmp_path, monkeypatch, caplog):
@@ -173,7 +177,7 @@ def test_emotions_cli_lists_and_saves_style_codes(styled, monkeypatch, tmp_path,
     capsys.readouterr()
     preset = resolve_emotion("calm")
     np.testing.assert_allclose(preset.style, 0.5 * codes[0] + 0.5 * codes[1], atol=1e-5)
-    assert dict(preset.mix) == {"joy": 0.2}
+    assert dict(preset.mix) == {"joy": 0.2} and preset.style_weights == load_checkpoint(styled).id
     assert cli.main(["emotions", "show", "--style", names[3], "--json"]) == 0
     np.testing.assert_allclose(json.loads(capsys.readouterr().out)["style"], codes[3], atol=1e-5)
     assert cli.main(["emotions", "show", "--style", "nobody#1"]) == 2
@@ -193,6 +197,7 @@ def test_an_animate_run_with_a_style_preset_records_the_code(styled, monkeypatch
                      "-o", str(tmp_path / "a.npz")]) == 0
     clip = load_clip(tmp_path / "a.npz")
     np.testing.assert_allclose(clip.meta["style"], codes[0], atol=1e-5)
+    assert clip.meta["style_weights"] == load_checkpoint(styled).id
 
 
 # ---- early stopping --------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class AnimateRequest:
     emotion: tuple[tuple[str, float], ...] = ()  # (name, intensity in [0, 1]) pairs, see parse_emotion
     style: tuple[float, ...] | None = None       # a learned face's style code (an emotion preset's); None: the
                                                  # model's average manner; animators without style codes ignore it
+    style_weights: str | None = None             # the weights that code came from (a warning when others get it)
     transcript: str | None = None
     body: bool = True
     model: str | None = None        # a named model of the animator (None: its default)

@@ -148,7 +148,8 @@ def compose_clip(audio, request: AnimateRequest, *, mode: str, analysis: Analysi
         transcript=request.transcript, speech_found=bool(analysis.speech_found),
         accent_times_s=[round(float(t), 4) for t in analysis.accents.times_s],
         config=config_dict(config) if config is not None else None, checkpoint=checkpoint,
-        **({"style": [float(v) for v in request.style]} if request.style is not None else {}), **meta_extra)
+        **({"style": [float(v) for v in request.style], "style_weights": request.style_weights}
+           if request.style is not None else {}), **meta_extra)
     clip = Clip(
         fps=fps, duration_s=float(audio.duration_s), expression=np.asarray(face.expression, np.float32),
         joint_angles=np.asarray(body.joint_angles_rad, np.float32), joint_names=tuple(body.joint_names),

@@ -19,6 +19,8 @@ Presets are JSON files, one per preset, in ``presets_dir()`` (``$PARLEY_CONFIG/e
 
 ``style`` is optional: a learned continuous style code (a list of floats, e.g. one per training clip of a
 learned face model) stored with the mix so a preset can carry it; animators without style codes ignore it.
+``style_weights`` (optional) names the weights the code was taken from (``neural-face-<sha256[:12]>``): a code
+means something only to the model that learned it, so the neural animator warns when other weights get it.
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ class EmotionPreset:
     name: str
     mix: tuple[tuple[str, float], ...]
     style: tuple[float, ...] | None = None
+    style_weights: str | None = None      # the weights the style code came from (module docstring)
 
     def weights(self) -> dict[str, float]:
         """The blended weights of the non-neutral emotions (:func:`rigs.core.emotions.blend_weights`)."""
@@ -62,8 +65,11 @@ class EmotionPreset:
         return max(0.0, 1.0 - sum(self.weights().values()))
 
     def to_json(self) -> dict:
-        return {"format": PRESET_FORMAT, "version": PRESET_VERSION, "name": self.name,
-                "mix": dict(self.mix), "style": None if self.style is None else list(self.style)}
+        out = {"format": PRESET_FORMAT, "version": PRESET_VERSION, "name": self.name,
+               "mix": dict(self.mix), "style": None if self.style is None else list(self.style)}
+        if self.style is not None and self.style_weights:
+            out["style_weights"] = self.style_weights
+        return out
 
 
 def presets_dir() -> Path:
@@ -127,7 +133,11 @@ def read_preset(path: Path) -> EmotionPreset:
         mix = check_mix(data["mix"])
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
-    return EmotionPreset(check_name(path.stem), tuple(sorted(mix.items())), _check_style(data.get("style"), str(path)))
+    style = _check_style(data.get("style"), str(path))
+    source = data.get("style_weights")
+    if source is not None and not isinstance(source, str):
+        raise ConfigError(f"{path}: 'style_weights' must be the name of the weights the style code came from")
+    return EmotionPreset(check_name(path.stem), tuple(sorted(mix.items())), style, source if style is not None else None)
 
 
 def load_preset(name: str) -> EmotionPreset:
@@ -163,7 +173,7 @@ def save_preset(preset: EmotionPreset, *, overwrite: bool = False) -> Path:
     if path.exists() and not overwrite:
         raise ConfigError(f"a preset named {name!r} exists ({path}); add --force to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = EmotionPreset(name, tuple(sorted(mix.items())), style).to_json()
+    record = EmotionPreset(name, tuple(sorted(mix.items())), style, preset.style_weights).to_json()
     atomic_write(path, lambda f: f.write(json.dumps(record, indent=1) + "\n"), text=True)
     return path
 
@@ -175,7 +185,7 @@ def resolve_emotion(spec: str | None) -> EmotionPreset:
         return EmotionPreset("", ())
     named: list[str] = []
     total: dict[str, float] = {}
-    styles: list[tuple[float, ...]] = []
+    styles: list[EmotionPreset] = []
     for part in spec.split(","):
         name, _, val = part.strip().partition(":")
         key = name.strip().lower()
@@ -194,12 +204,14 @@ def resolve_emotion(spec: str | None) -> EmotionPreset:
         for emo, inten in preset.mix:
             total[emo] = total.get(emo, 0.0) + scale * inten
         if preset.style is not None:
-            styles.append(preset.style)
+            styles.append(preset)
     for emo, inten in parse_emotion(",".join(named)):
         total[emo] = total.get(emo, 0.0) + inten
     if len(styles) > 1:
         log.warning("%s: more than one preset carries a style code; none is used", spec)
-    return EmotionPreset(spec.strip(), tuple(sorted(total.items())), styles[0] if len(styles) == 1 else None)
+    one = styles[0] if len(styles) == 1 else None
+    return EmotionPreset(spec.strip(), tuple(sorted(total.items())), one.style if one else None,
+                         one.style_weights if one else None)
 
 
 def emotion_pairs(spec: str | None) -> tuple[tuple[str, float], ...]:
@@ -216,11 +228,16 @@ def interpolate(a: EmotionPreset, b: EmotionPreset, t: float, *, name: str = "")
         raise ConfigError(f"--t must be in [0, 1], got {t:g}")
     wa, wb = a.weights(), b.weights()
     mix = {k: (1.0 - t) * wa.get(k, 0.0) + t * wb.get(k, 0.0) for k in sorted(set(wa) | set(wb))}
-    style = None
+    style, source = None, None
     if a.style is not None and b.style is not None:
         if len(a.style) != len(b.style):
             raise ConfigError(f"style codes differ in size ({len(a.style)} vs {len(b.style)}): cannot interpolate")
+        if a.style_weights != b.style_weights:
+            log.warning("the style codes of %r and %r come from different weights (%s, %s); their mix means "
+                        "nothing to either", a.name, b.name, a.style_weights, b.style_weights)
         style = tuple((1.0 - t) * x + t * y for x, y in zip(a.style, b.style))
+        source = a.style_weights if a.style_weights == b.style_weights else None
     elif a.style is not None or b.style is not None:
         log.warning("only one of %r and %r has a style code; the interpolation has none", a.name, b.name)
-    return EmotionPreset(name or f"{a.name}..{b.name}@{t:g}", tuple((k, v) for k, v in mix.items() if v > 0), style)
+    return EmotionPreset(name or f"{a.name}..{b.name}@{t:g}", tuple((k, v) for k, v in mix.items() if v > 0), style,
+                         source)

@@ -204,7 +204,7 @@ def _plan(row: Row, manifest: Manifest, config: BatchConfig) -> tuple[dict, Line
         if problem:
             return base, None, problem
     request = AnimateRequest(fps=float(config.fps), seed=seed, emotion=preset.mix, style=preset.style,
-                             transcript=row.transcript, body=config.body, model=row.model)
+                             style_weights=preset.style_weights, transcript=row.transcript, body=config.body, model=row.model)
     task = LineTask(id=row.id, audio_path=str(audio), mode=mode, request=request, bvh=config.bvh,
                     livelink=config.livelink, partner_path=None if partner is None else str(partner))
     base["content_hash"] = content_hash(audio_sha, task, __version__, partner_sha)

@@ -73,8 +73,9 @@ def content_hash(audio_sha256: str, task: LineTask, engine_version: str, partner
     req = dataclasses.asdict(task.request)
     req.pop("device", None)           # where a model runs does not change what it computes
     req.pop("partner", None)          # the partner's audio counts by its hash
-    if req.get("style") is None:      # no style code: the hash lines made before the field had
-        req.pop("style", None)
+    for key in ("style", "style_weights"):
+        if req.get(key) is None:      # no style code: the hash lines made before the fields had
+            req.pop(key, None)
     doc = {"audio_sha256": audio_sha256, "mode": task.mode, "request": req, "bvh": bool(task.bvh),
            "livelink": bool(task.livelink), "engine_version": engine_version}
     if partner_sha256 is not None:

@@ -78,11 +78,15 @@ class NeuralAnimator(ComposedAnimator):
         return {"id": self.loaded.id, "sha256": self.loaded.sha256, "path": self.loaded.path.name,
                 "step": self.loaded.info.get("step")}
 
-    def style_code(self, style) -> np.ndarray | None:
+    def style_code(self, style, source: str | None = None) -> np.ndarray | None:
         """A request's style code as face diffusion takes it: None (the zero code) for none, or for weights
-        without style codes (with a warning); ConfigError for a code of another size than the weights'."""
+        without style codes (with a warning); ConfigError for a code of another size than the weights'. A code
+        taken from other weights (``source``, their id) is used with a warning: its manner is those weights'."""
         if style is None:
             return None
+        if source and source != self.loaded.id:
+            log.warning("the style code comes from %s; these weights are %s, where it may mean another manner",
+                        source, self.loaded.id)
         dims = self.net.face.style_dims
         if not dims:
             log.warning("the style code is ignored: the neural-face weights %s have no style codes", self.loaded.id)
@@ -106,7 +110,8 @@ class NeuralAnimator(ComposedAnimator):
                               n_fft=mc.n_fft, n_frames=T_model * mc.feature_ratio,
                               chunk_frames=int(round(self.net.chunks.lips_chunk_s * mc.feature_fps)))
         out = self.net.run(mel, emotion_vector(request.emotion_dict()), seed=request.seed,
-                           sampling_steps=self.config.sampling_steps, style=self.style_code(request.style))
+                           sampling_steps=self.config.sampling_steps,
+                           style=self.style_code(request.style, request.style_weights))
         if T_model != T or fps != mc.fps:
             src = np.arange(T_model) / mc.fps
             dst = np.arange(T) / fps
