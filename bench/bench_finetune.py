@@ -17,8 +17,10 @@ thread), exports the result, and prints the before/after table on the held-out t
    errors, inner-lip-gap and ``jawOpen`` correlations (:mod:`engine.metrics.face`). Issue target: ``jawOpen``
    correlation >= 0.8 after fine-tuning, LVE below the phonetic engine's and the still face's.
 
-Run: ``.venv/bin/python bench/bench_finetune.py [--steps 200] [--lr 5e-4] [--seed 0] [--work DIR] [--json out.json]``
-(``--work`` keeps the corpus and checkpoints; default a temporary folder).
+Run: ``.venv/bin/python bench/bench_finetune.py [--steps 200] [--lr 5e-4] [--seed 0] [--best] [--work DIR]
+[--json out.json]`` (``--work`` keeps the corpus and checkpoints; default a temporary folder). ``--best`` trains
+with ``parley train lips --best`` and scores the weights of the lowest val loss (early stopping) instead of the
+last step's.
 """
 from __future__ import annotations
 
@@ -137,6 +139,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=200, help="fine-tuning optimizer steps (default 200)")
     ap.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--best", action="store_true", help="score the lowest-val-loss weights (early stopping)")
     ap.add_argument("--work", type=Path, help="folder for the corpus and checkpoints (default: a temporary one)")
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -150,9 +153,10 @@ def main(argv=None) -> int:
         args.work = Path(tmp.name)
     args.work.mkdir(parents=True, exist_ok=True)
     corpus, ck, exported = args.work / "corpus", args.work / "fg.pt", args.work / "fg_export.pt"
+    best = args.work / "fg_best.pt"
     report: dict = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(),
                     "command": "bench/bench_finetune.py " + " ".join(sys.argv[1:]), "steps": args.steps,
-                    "lr": args.lr, "seed": args.seed}
+                    "lr": args.lr, "seed": args.seed, "best": args.best}
     t0 = time.perf_counter()
     if not (corpus / "corpus.json").is_file():
         report["corpus"] = json.loads(parley("corpus", "captures", "--facegood", str(data_root() / "facegood"),
@@ -160,13 +164,19 @@ def main(argv=None) -> int:
                                              "--seed", str(args.seed)))
     t1 = time.perf_counter()
     train_out = parley("train", "lips", "--init", "default", "--data", str(corpus), "--out", str(ck),
-                       "--steps", str(args.steps), "--lr", str(args.lr), "--seed", str(args.seed), "--threads", "1")
+                       "--steps", str(args.steps), "--lr", str(args.lr), "--seed", str(args.seed), "--threads", "1",
+                       *(("--best", str(best)) if args.best else ()))
     t2 = time.perf_counter()
-    parley("train", "export", "--init", str(ck), "--out", str(exported))
+    parley("train", "export", "--init", str(best if args.best else ck), "--out", str(exported))
     report["train"] = json.loads(train_out.strip().splitlines()[-1])
+    if args.best:
+        from engine.learned.checkpoint import load_checkpoint
+
+        report["best_step"] = load_checkpoint(best).info["step"]
     report["seconds"] = {"corpus": round(t1 - t0, 1), "fine_tune": round(t2 - t1, 1)}
+    kept = f"; scored: step {report['best_step']}, the lowest val loss" if args.best else ""
     print(f"\n### Fine-tuning on FACEGOOD (train 1114_2_01-03, held out {', '.join(HOLDOUT)}; {args.steps} steps, "
-          f"lr {args.lr:g}, seed {args.seed}, 1 thread, {t2 - t1:.0f} s)\n")
+          f"lr {args.lr:g}, seed {args.seed}, 1 thread, {t2 - t1:.0f} s{kept})\n")
     rows = score_faces(exported, args.fps)
     print_table(rows)
     after = next(r for r in rows if r["clip"] == "all" and r["face"] == "neural-finetuned")
