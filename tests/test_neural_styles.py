@@ -120,6 +120,22 @@ def test_the_animator_takes_a_presets_code_and_the_meta_records_it(styled, monke
     np.testing.assert_array_equal(b.expression, c.expression)
 
 
+def test_emotions_cli_refuses_bad_style_specs(styled, lips, monkeypatch, tmp_path, capsys):
+    from engine import cli
+
+    monkeypatch.setenv("PARLEY_NEURAL_CHECKPOINT", str(styled))
+    monkeypatch.setenv("PARLEY_CONFIG", str(tmp_path / "config"))
+    names, _ = load_checkpoint(styled).styles()
+    assert cli.main(["emotions", "show", "--style", f"{names[0]}:lots"]) == 2
+    assert "the weight 'lots' is not a number" in capsys.readouterr().err
+    assert cli.main(["emotions", "show", "--style", "demo"]) == 2                  # a part of names, not a name
+    assert "clips with that text: demo#" in capsys.readouterr().err
+    assert cli.main(["emotions", "styles", "--checkpoint", str(lips)]) == 2        # weights without face diffusion
+    assert "no style codes" in capsys.readouterr().err
+    assert cli.main(["emotions", "save", "x", "--style", names[0], "--checkpoint", str(tmp_path / "none.pt")]) == 2
+    assert "not found" in capsys.readouterr().err and not (tmp_path / "config" / "emotions" / "x.json").exists()
+
+
 def test_weights_without_codes_ignore_a_style_with_a_warning(corpus, lips, tmp_path, monkeypatch, caplog):
     from engine.animators.base import AnimateRequest
     from engine.animators.registry import ANIMATORS
