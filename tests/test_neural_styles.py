@@ -235,3 +235,23 @@ def test_best_keeps_the_lowest_val_loss_weights(corpus, tmp_path):
 
     with pytest.raises(ConfigError, match="never overwrites"):
         train(cfg, data=corpus, out=out, lip_config=TINY_LIPS, best=DEFAULT_CHECKPOINT)
+
+
+def test_the_style_benchmark_skips_without_a_corpus(monkeypatch, capsys):
+    import sys
+
+    from tests.test_neural import ROOT
+
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    monkeypatch.delenv("PARLEY_CORPUS", raising=False)
+    import bench_styles
+
+    monkeypatch.setattr(sys, "argv", ["bench_styles.py"])
+    assert bench_styles.main([]) == 0
+    assert "skipped: it needs a corpus" in capsys.readouterr().out
+    figures = bench_styles.manner(np.zeros((60, len(UPPER_INDEX))), np.zeros((60, 3)), 30.0)
+    assert figures.shape == (4,) and not figures.any()
+    upper = np.zeros((60, len(UPPER_INDEX)))
+    upper[10:14, list(UPPER_INDEX).index(ARKIT_INDEX["eyeBlinkLeft"])] = 1.0     # one blink in 2 s
+    upper[40:44, list(UPPER_INDEX).index(ARKIT_INDEX["eyeBlinkLeft"])] = 1.0     # and another
+    assert bench_styles.manner(upper, np.zeros((60, 3)), 30.0)[1] == pytest.approx(1.0)
