@@ -123,10 +123,13 @@ def main(argv=None) -> int:
     net = loaded.model()
     mels = [np.asarray(test.raw(int(k))["mel"], np.float32) for k in windows]
 
+    def figures(mel, emotion, seed, code) -> np.ndarray:
+        out = net.run(mel, emotion, seed=seed, style=code)
+        return manner(out["upper"], out["head_sampled_rad"], fps)
+
     def sample(emotion, code) -> np.ndarray:
         """(audios, seeds, 4) figures of the samples."""
-        return np.array([[manner(*(lambda o: (o["upper"], o["head_sampled_rad"]))(
-            net.run(mel, emotion, seed=s, style=code)), fps) for s in range(args.seeds)] for mel in mels])
+        return np.array([[figures(mel, emotion, s, code) for s in range(args.seeds)] for mel in mels])
 
     with_code, zero_code, seed_spread = {}, {}, []
     for i, clip in enumerate(clips):

@@ -255,9 +255,8 @@ def _cmd_animate(ns) -> int:
         transcript = read_transcript_file(ns.transcript_file)
     if transcript is not None and not transcript.strip():
         transcript = None
-    preset = resolve_emotion(ns.emotion)
-    req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), emotion=preset.mix, style=preset.style,
-                         style_weights=preset.style_weights, transcript=transcript, body=not ns.no_body, model=ns.model, checkpoint=ns.checkpoint,
+    req = AnimateRequest(fps=float(ns.fps), seed=int(ns.seed), **resolve_emotion(ns.emotion).request_fields(),
+                         transcript=transcript, body=not ns.no_body, model=ns.model, checkpoint=ns.checkpoint,
                          device=ns.device, partner_direction_deg=float(ns.partner_direction),
                          temperature=ns.temperature, top_p=ns.top_p)
     from engine import console

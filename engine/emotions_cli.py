@@ -146,7 +146,8 @@ def run_emotions(ns: argparse.Namespace) -> list[str]:
         row = _weights_row(preset)
         if ns.json:
             out = {"mix": preset.name, "weights": row,
-                   "style": None if preset.style is None else list(preset.style), "style_weights": preset.style_weights}
+                   "style": None if preset.style is None else list(preset.style),
+                   "style_weights": preset.style_weights}
             return [json.dumps(out)]
         lines = [f"{k:<10} {v:.3f}" for k, v in row.items()]
         if preset.style is not None:

@@ -61,16 +61,16 @@ def test_bad_preset_names_are_refused(name):
 
 
 def test_specs_mix_named_emotions_and_scaled_presets():
-    assert ep.emotion_pairs("Joy:0.7, surprise") == parse_emotion("Joy:0.7, surprise")   # old syntax unchanged
-    assert ep.emotion_pairs(None) == () and ep.emotion_pairs("  ") == ()
+    assert ep.resolve_emotion("Joy:0.7, surprise").mix == parse_emotion("Joy:0.7, surprise")   # old syntax unchanged
+    assert ep.resolve_emotion(None).mix == () and ep.resolve_emotion("  ").mix == ()
     ep.save_preset(ep.EmotionPreset("wistful", (("sadness", 0.6), ("joy", 0.2))))
-    assert ep.emotion_pairs("wistful") == (("joy", 0.2), ("sadness", 0.6))
-    got = dict(ep.emotion_pairs("wistful:0.5,joy:0.4"))
+    assert ep.resolve_emotion("wistful").mix == (("joy", 0.2), ("sadness", 0.6))
+    got = dict(ep.resolve_emotion("wistful:0.5,joy:0.4").mix)
     assert got == pytest.approx({"joy": 0.1 + 0.4, "sadness": 0.3})
     with pytest.raises(ConfigError, match="unknown emotion 'glee'"):
-        ep.emotion_pairs("glee")
+        ep.resolve_emotion("glee")
     with pytest.raises(ConfigError, match=r"in \[0, 1\]"):
-        ep.emotion_pairs("wistful:2")
+        ep.resolve_emotion("wistful:2")
 
 
 def test_interpolation_is_linear_in_the_blended_weights():
@@ -94,7 +94,7 @@ def test_a_corrupt_preset_is_skipped_in_the_list_and_named_when_used(config, cap
     assert [p.name for p in ep.list_presets()] == ["calm"]
     assert "broken.json" in caplog.text and "evil.json" in caplog.text
     with pytest.raises(ConfigError, match="broken.json"):
-        ep.emotion_pairs("broken")
+        ep.resolve_emotion("broken")
 
 
 def test_cli_show_save_list(capsys):

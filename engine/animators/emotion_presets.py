@@ -64,6 +64,11 @@ class EmotionPreset:
         """What the blend leaves to neutral: 1 minus the other weights."""
         return max(0.0, 1.0 - sum(self.weights().values()))
 
+    def request_fields(self) -> dict:
+        """The :class:`engine.animators.base.AnimateRequest` fields this emotion sets: the (name, intensity) pairs
+        (:func:`parse_emotion`'s result for named emotions, presets resolved) and the style code with its source."""
+        return {"emotion": self.mix, "style": self.style, "style_weights": self.style_weights}
+
     def to_json(self) -> dict:
         out = {"format": PRESET_FORMAT, "version": PRESET_VERSION, "name": self.name,
                "mix": dict(self.mix), "style": None if self.style is None else list(self.style)}
@@ -212,12 +217,6 @@ def resolve_emotion(spec: str | None) -> EmotionPreset:
     one = styles[0] if len(styles) == 1 else None
     return EmotionPreset(spec.strip(), tuple(sorted(total.items())), one.style if one else None,
                          one.style_weights if one else None)
-
-
-def emotion_pairs(spec: str | None) -> tuple[tuple[str, float], ...]:
-    """An ``--emotion`` spec as the (name, intensity) pairs of :class:`engine.animators.base.AnimateRequest`:
-    :func:`parse_emotion`'s result for named emotions, presets resolved."""
-    return resolve_emotion(spec).mix
 
 
 def interpolate(a: EmotionPreset, b: EmotionPreset, t: float, *, name: str = "") -> EmotionPreset:

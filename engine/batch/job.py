@@ -203,8 +203,8 @@ def _plan(row: Row, manifest: Manifest, config: BatchConfig) -> tuple[dict, Line
         partner, partner_sha, problem = _input_file(manifest, row.partner, "partner audio file")
         if problem:
             return base, None, problem
-    request = AnimateRequest(fps=float(config.fps), seed=seed, emotion=preset.mix, style=preset.style,
-                             style_weights=preset.style_weights, transcript=row.transcript, body=config.body, model=row.model)
+    request = AnimateRequest(fps=float(config.fps), seed=seed, **preset.request_fields(), transcript=row.transcript,
+                             body=config.body, model=row.model)
     task = LineTask(id=row.id, audio_path=str(audio), mode=mode, request=request, bvh=config.bvh,
                     livelink=config.livelink, partner_path=None if partner is None else str(partner))
     base["content_hash"] = content_hash(audio_sha, task, __version__, partner_sha)

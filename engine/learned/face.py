@@ -278,12 +278,12 @@ class NeuralFace:
         pinned = overlap // 2
         diffusion = self.face.diffusion()
         out = torch.zeros((1, FACE_DIMS, T), device=self.device)                # normalised sample
+        st = self.face.style_condition(style, 1, self.device)                 # (1, S), or None without codes
         prev_end = 0
         for k, (start, end) in enumerate(chunk_spans(T, chunk, overlap)):
             known = prev_end - start                                            # frames the previous chunk sampled
             clip_x0 = self._pinned(out[..., start:start + pinned].clone()) if known > 0 else self.face.clip_x0
             cond = {"audio": torch.from_numpy(audio[start:end].T.copy())[None].to(self.device), "emotion": e}
-            st = self.face.style_condition(style, 1, self.device)
             if st is not None:
                 cond["style"] = st
             x = diffusion.ddim_sample(

@@ -77,8 +77,8 @@ def run(ns) -> int:
 
     try:
         info = train(cfg, data=ns.data, extra_data=ns.more_data, out=ns.out, init=ns.init, lips_checkpoint=ns.lips,
-                     resume=ns.resume, best=ns.best, device=ns.device, command="parley " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                     progress=progress)
+                     resume=ns.resume, best=ns.best, device=ns.device, progress=progress,
+                     command="parley " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     finally:
         bar.close()
     print(json.dumps({"out": ns.out, "step": info.get("step"), "val": info.get("val")}))

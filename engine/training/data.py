@@ -14,7 +14,6 @@ layout matches, the audio is not silent) and hands out batches of float32 torch 
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch
 
 from engine.learned.features import LOG_FLOOR, MelConfig, normalize_mel
 from engine.learned.layout import BILABIAL_INDEX, EYE_JOINTS, HEAD_JOINTS, OPEN_VOWEL_INDEX, UPPER_INDEX, emotion_vector
-from engine.training.corpus.shards import TARGETS, Corpus
+from engine.training.corpus.shards import TARGETS, Corpus, take_id
 from rigs.core.arkit import NUM_CHANNELS
 from rigs.core.emotions import EMOTIONS
 from rigs.core.errors import ConfigError
@@ -121,15 +120,12 @@ class FaceData:
         return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in out.items()}
 
 
-_AUGMENTED = re.compile(r"(#t\d+)a\d+$")
-
-
 def style_key(info: dict) -> str:
-    """The labelled take a window comes from: its manifest item without the augmentation suffix
-    (``ljspeech_part/LJ001-0002#t0a1`` -> ``ljspeech_part/LJ001-0002#t0``), since augmented copies of a take share
-    its labels; a window without an item is its own clip (``row:<n>``)."""
+    """The labelled take a window comes from (:func:`engine.training.corpus.shards.take_id` of its manifest
+    item: ``ljspeech_part/LJ001-0002#t0a1`` -> ``ljspeech_part/LJ001-0002#t0``); a window without an item is its own
+    clip (``row:<n>``)."""
     item = info.get("item")
-    return _AUGMENTED.sub(r"\1", str(item)) if item else f"row:{info.get('row')}"
+    return take_id(str(item)) if item else f"row:{info.get('row')}"
 
 
 def mel_stats(mel_of, n: int, *, seed: int, where: str) -> tuple[np.ndarray, np.ndarray]:

@@ -8,8 +8,8 @@ then composes the pose block by block:
   ``neck`` and ``head`` (``neck_share``, default 40/60), on top of the body's own neck and head motion
   (posture, nods, sway); with ``head_is_total`` (a learned face, whose head was trained on the teacher's
   neck + head total, body motion included) the face's head is the whole of it and the body adds none there.
-  ``eye_angles_rad`` goes onto ``left_eye`` / ``right_eye``. The ``jaw`` joint stays at rest: the face drives the jaw through the ``jawOpen``
-  blendshape, so a jaw rotation here would open the mouth twice.
+  ``eye_angles_rad`` goes onto ``left_eye`` / ``right_eye``. The ``jaw`` joint stays at rest: the face
+  drives the jaw through the ``jawOpen`` blendshape, so a jaw rotation here would open the mouth twice.
 * **Joints.** Every joint is composed as XYZ Euler (the rig's limit convention), clamped to
   :func:`rigs.core.skeleton.joint_limits_rad` and converted to axis-angle (the clip format) with
   :func:`rigs.core.rotations.euler_to_axis_angle`; hips, knees and ankles come from the leg IK

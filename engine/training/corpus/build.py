@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.training.corpus.shards import (CORPUS_FILE, MANIFEST_FILE, PARTIAL_SUFFIX, PHONE_LABELS, SHARDS_DIR, SPLITS, TARGETS,
-                                           CorpusSpec, ShardWriter, Window, read_corpus_json, write_corpus_json,
-                                           write_manifest)
+                                           CorpusSpec, ShardWriter, Window, read_corpus_json, row_id,
+                                           write_corpus_json, write_manifest)
 from engine.training.corpus.sources import SourceItem, real_items, untranscribed_items
 from rigs.core.emotions import EMOTIONS
 from rigs.core.errors import ConfigError, ParleyError
@@ -154,7 +154,7 @@ def plan_rows(config: BuildConfig, items: list[SourceItem]) -> list[dict]:
             for aug in range(config.augment + 1):
                 aug_seed = derive_seed(config.seed, item.id, "augment", take, aug)
                 chain = [] if aug == 0 else sample_chain(np.random.default_rng(aug_seed))
-                rows.append({"row": len(rows), "id": f"{item.id}#t{take}a{aug}", "item": item.as_dict(),
+                rows.append({"row": len(rows), "id": row_id(item.id, take, aug), "item": item.as_dict(),
                              "source": item.source, "corpus": item.corpus, "voice": item.voice, "split": item.split,
                              "licence": item.licence, "take": take, "teacher_seed": teacher_seed,
                              "emotion": dict(emotion), "augment_index": aug, "augment_seed": aug_seed,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -179,6 +180,20 @@ def read_corpus_json(corpus_dir: str | Path) -> tuple[CorpusSpec, dict]:
         raise ConfigError(f"{path}: corpus schema {body.get('schema_version')!r}, this Parley reads "
                           f"{CORPUS_SCHEMA_VERSION}; rebuild it with `parley corpus build`")
     return CorpusSpec(**body["spec"]), body
+
+
+_AUGMENT_SUFFIX = re.compile(r"(#t\d+)a\d+$")
+
+
+def row_id(item_id: str, take: int, augment: int) -> str:
+    """A manifest row's id (a window's ``item``): the source item, its teacher take and its augmented copy."""
+    return f"{item_id}#t{take}a{augment}"
+
+
+def take_id(row: str) -> str:
+    """The labelled take of a :func:`row_id` (``LJ001-0002#t0a1`` -> ``LJ001-0002#t0``): augmented copies of a
+    take share its labels. Ids of another form are returned as they are."""
+    return _AUGMENT_SUFFIX.sub(r"\1", row)
 
 
 def manifest_sha256(corpus_dir: str | Path) -> str | None:
