@@ -15,7 +15,8 @@ from engine.learned.checkpoint import load_checkpoint
 from engine.learned.paths import DEFAULT_CHECKPOINT
 from engine.training.corpus.captures import build_capture_corpus
 from engine.training.corpus.shards import TARGETS, Corpus
-from engine.training.data import FaceData
+from engine.learned.layout import FACE_DIMS, HEAD_DIMS
+from engine.training.data import FaceData, face_target_valid
 from engine.training.readers.facegood import MAPPED_DIR, mapped_csv_path, read_facegood
 from engine.training.train_face import TrainConfig, masked_lip_loss, train
 from rigs.core.arkit import ARKIT_INDEX, ARKIT_NAMES, NUM_CHANNELS
@@ -158,7 +159,14 @@ def test_face_diffusion_refuses_a_mouth_only_capture(capture_corpus, tmp_path):
               init="default")
 
 
-def test_live_link_take_with_audio_builds_a_capture_corpus(tmp_path):
+LL_TAKES = ("take_head", "take_still")     # the real recording twice: with a moving head written in, and as it is
+
+
+@pytest.fixture(scope="module")
+def livelink_corpus(tmp_path_factory):
+    """Two Live Link takes made of the real recording (5.5 s, eyes moving, head columns zero: tracking was off),
+    with the demo speech resized to their length: ``take_head`` has a nodding head written into its HeadPitch
+    column, ``take_still`` is the recording as it is."""
     import soundfile as sf
 
     from engine.audio.load import load_audio
@@ -166,16 +174,87 @@ def test_live_link_take_with_audio_builds_a_capture_corpus(tmp_path):
     csv = data_root() / "livelink" / "MySlate_3_Jason_Millers_iPhone.csv"
     if not csv.is_file():
         pytest.skip("no Live Link recording in $PARLEY_DATA/livelink")
-    folder = tmp_path / "takes"
-    folder.mkdir()
-    (folder / csv.name).symlink_to(csv)
+    folder = tmp_path_factory.mktemp("ll_takes")
+    lines = csv.read_text().splitlines()
+    header = lines[0].split(",")
+    pitch = header.index("HeadPitch")
+    rows = [r.split(",") for r in lines[1:]]
+    nodding = [r[:pitch] + [f"{0.15 * np.sin(i / 15):.6f}"] + r[pitch + 1:] for i, r in enumerate(rows)]
     demo = load_audio(Path(__file__).resolve().parent.parent / "engine" / "samples" / "demo.wav")
-    n = int(round(328 / 60 * demo.sr))                  # the recording: 328 rows at 60 rows a second
-    sf.write(folder / f"{csv.stem}.wav", np.resize(demo.samples, n), demo.sr)
-    summary = build_capture_corpus(tmp_path / "c", folder, fmt="livelink")
-    assert summary["train"] == 1 and summary["val"] == 1            # 5.5 s: two 4 s windows
-    w = Corpus(tmp_path / "c", split="train").window(0)
-    assert "expression_valid" not in w["info"]                     # Live Link measures all 52 channels
-    has = dict(zip(TARGETS, w["has"], strict=True))
-    assert has["expression"] and has["lip_offsets_mm"] and not has["phones"] and not has["joint_angles"]
-    assert np.abs(w["lip_offsets_mm"]).max() > 1.0                 # the recorded mouth moves the lips (mm)
+    n = int(round(len(rows) / 59.94 * demo.sr))              # the recording: 328 rows at 59.94 rows a second
+    for name, body in zip(LL_TAKES, (nodding, rows), strict=True):
+        (folder / f"{name}.csv").write_text("\n".join(",".join(r) for r in [header, *body]) + "\n")
+        sf.write(folder / f"{name}.wav", np.resize(demo.samples, n), demo.sr)
+    out = tmp_path_factory.mktemp("ll_corpus") / "ll"
+    summary = build_capture_corpus(out, folder, fmt="livelink")
+    return out, folder, summary
+
+
+def test_live_link_takes_build_a_capture_corpus_with_head_and_eyes(livelink_corpus):
+    from engine.training.readers.livelink import read_livelink
+    from rigs.core.skeleton import canonical_skeleton
+
+    out, folder, summary = livelink_corpus
+    assert summary["train"] == 2 and summary["val"] == 2            # 5.5 s each: two 4 s windows per take
+    sk = canonical_skeleton()
+    head, eyes = sk.index("head"), [sk.index("left_eye"), sk.index("right_eye")]
+    corpus = Corpus(out, split="train")
+    ws = {corpus.window(k)["info"]["item"]: corpus.window(k) for k in range(len(corpus))}
+    for name, w in ws.items():
+        assert "expression_valid" not in w["info"]                 # Live Link measures all 52 channels
+        has = dict(zip(TARGETS, w["has"], strict=True))
+        assert has["expression"] and has["lip_offsets_mm"] and not has["phones"]
+        assert not has["joint_angles"]                              # a head is not a body: body trainers pass it over
+        assert np.abs(w["lip_offsets_mm"]).max() > 1.0             # the recorded mouth moves the lips (mm)
+        take = read_livelink(folder / f"{name}.csv")
+        assert w["joint_angles"][:, eyes] == pytest.approx(take.eye_rotations[:120], abs=2e-3)  # float16 shards
+    assert ws["take_head"]["info"]["joints_valid"] == sorted([head, *eyes])
+    assert ws["take_still"]["info"]["joints_valid"] == sorted(eyes)  # zero head columns: not measured
+    take = read_livelink(folder / "take_head.csv")
+    assert ws["take_head"]["joint_angles"][:, head] == pytest.approx(take.head_rotation[:120], abs=2e-3)
+    assert np.degrees(np.abs(take.head_rotation).max()) > 5
+
+    data = FaceData(out, "train")
+    order = [data.raw(k)["info"]["item"] for k in range(len(data))]
+    b = data.batch(np.arange(len(data)), mel_mean=None, mel_std=None)
+    assert b["has_head"].tolist() == [float(i == "take_head") for i in order]
+    assert b["has_eyes"].tolist() == [1.0, 1.0]
+    valid = face_target_valid(b)
+    assert valid.shape == (2, FACE_DIMS)
+    k = order.index("take_still")
+    assert valid[k].sum() == FACE_DIMS - HEAD_DIMS and valid[1 - k].sum() == FACE_DIMS
+
+
+def test_diffusion_loss_leaves_out_unmeasured_dimensions():
+    from engine.learned.diffusion import GaussianDiffusion as Diffusion
+
+    torch.manual_seed(0)
+    net = lambda x, t, cond, a, e: x * 0.5              # noqa: E731  a stand-in network: predicts half its input
+    diff = Diffusion(net)
+    x0, mask = torch.randn(2, 4, 6), torch.ones(2, 6)
+    dims = torch.tensor([[1.0, 1, 1, 1], [1, 0, 0, 1]])
+    g = lambda: torch.Generator().manual_seed(3)        # noqa: E731  the same t, noise and drops for every call
+    full = diff.training_loss(x0, {}, mask, generator=g())
+    assert float(diff.training_loss(x0, {}, mask, generator=g(), dims=torch.ones(2, 4))) == pytest.approx(float(full))
+    t = torch.randint(0, diff.steps, (2,), generator=(gen := g()))
+    noise = torch.randn(x0.shape, generator=gen)
+    target = x0 if diff.prediction == "x0" else noise
+    sq = (net(diff.q_sample(x0, t, noise), t, {}, None, None) - target) ** 2
+    want = ((sq * dims[:, :, None]).sum(1) / dims.sum(1, keepdim=True)).mean()
+    assert float(diff.training_loss(x0, {}, mask, generator=g(), dims=dims)) == pytest.approx(float(want), rel=1e-5)
+
+
+def test_face_diffusion_fine_tunes_on_live_link_takes(livelink_corpus, tmp_path):
+    """`parley train face --init default` on Live Link takes: codes for the takes join the table, the shipped
+    weights stay as they were, and the fine-tuned weights animate with a take's code."""
+    out, _, _ = livelink_corpus
+    before = sha256_file(DEFAULT_CHECKPOINT)
+    shipped = load_checkpoint(DEFAULT_CHECKPOINT).info["style_clips"]
+    ck = tmp_path / "ll_face.pt"
+    info = train(TrainConfig(kind="face", steps=3, batch_size=2, lr=5e-4, warmup_steps=1, threads=1), data=out,
+                 out=ck, init="default")
+    assert sha256_file(DEFAULT_CHECKPOINT) == before
+    assert info["style_clips"] == [*shipped, *LL_TAKES]          # sorted: take_head, take_still
+    assert np.isfinite(info["val"]["val_loss"])
+    tuned = load_checkpoint(ck)
+    assert tuned.face.style_codes.weight.shape[0] == len(shipped) + 2

@@ -69,8 +69,28 @@ def test_livelink_take_resampled_to_30fps_matches_the_csv(livelink_take):
             for c in ("LeftEyeYaw", "LeftEyePitch")]
     assert yaw_pitch[:2] == pytest.approx(np.degrees(want), abs=0.3)
     assert np.abs(np.degrees(take.eye_rotations)).max() > 5           # the eyes do move in this take
-    assert take.head_rotation is not None and take.head_rotation.shape == (take.num_frames, 3)
+    assert take.head_rotation is None          # the recording's head columns are zero throughout: tracking was off
     assert take.audio_duration_s == pytest.approx(take.duration_s, abs=2 / 30)
+
+
+def test_livelink_head_rotation_kept_when_recorded(livelink_take):
+    """A take whose head columns move keeps its head; one whose eye columns are all zero has no eyes."""
+    header, rows = csv_rows(livelink_take)
+    pitch = header.index("HeadPitch")
+    eyes = [header.index(c) for c in header if "Eye" in c and c.endswith(("Yaw", "Pitch", "Roll"))]
+    for i, r in enumerate(rows):
+        r[pitch] = f"{0.2 * np.sin(i / 20):.6f}"
+        for c in eyes:
+            r[c] = "0"
+    livelink_take.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
+    take = read_livelink(livelink_take)
+    assert take.eye_rotations is None
+    assert take.head_rotation is not None and take.head_rotation.shape == (take.num_frames, 3)
+    k = 100                                                       # one axis: the rotation's angle is |pitch|
+    r = k / 30 * 59.94
+    i = int(r)
+    want = 0.2 * (np.sin(i / 20) * (i + 1 - r) + np.sin((i + 1) / 20) * (r - i))
+    assert np.linalg.norm(take.head_rotation[k]) == pytest.approx(abs(want), abs=3e-3)
 
 
 def test_livelink_audio_from_the_take_video(livelink_take, tmp_path):
@@ -281,6 +301,7 @@ def test_bvh_unknown_joints_name_them_and_a_map_fixes_it(data_dir, tmp_path):
 # ---------------------------------------------------------------------------------------------- windows
 
 SPEC = CorpusSpec(num_joints=25, num_lip_vertices=3, window_s=2.0)
+SKELETON = canonical_skeleton()
 
 
 def test_to_windows_face_take(livelink_take, tmp_path):
@@ -295,7 +316,13 @@ def test_to_windows_face_take(livelink_take, tmp_path):
                                                        "root_translation": False, "lip_offsets_mm": False,
                                                        "phones": False}
         assert (w.row, w.split, w.item) == (4, "val", LIVELINK) and "expression_valid" not in w.extra
-        assert not w.arrays["joint_angles"].any() and (w.arrays["phones"] == -1).all()
+        assert (w.arrays["phones"] == -1).all()
+        # the eyes sit on their canonical joints and are flagged; the head columns are zero (not measured)
+        assert w.extra["joints_valid"] == [SKELETON.index("left_eye"), SKELETON.index("right_eye")]
+        others = np.setdiff1d(np.arange(SPEC.num_joints), w.extra["joints_valid"])
+        assert not w.arrays["joint_angles"][:, others].any()
+    eyes = np.concatenate([w.arrays["joint_angles"][w.arrays["mask"]][:, w.extra["joints_valid"]] for w in wins])
+    np.testing.assert_allclose(eyes, take.eye_rotations, atol=1e-6)
     assert sum(int(w.arrays["mask"].sum()) for w in wins) == T
     expr = np.concatenate([w.arrays["expression"][w.arrays["mask"]] for w in wins])
     np.testing.assert_array_equal(expr, take.expression)

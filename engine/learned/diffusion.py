@@ -47,9 +47,11 @@ class GaussianDiffusion:
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
     def training_loss(self, x0, cond: dict, mask, *, p_drop_audio: float = 0.1, p_drop_emotion: float = 0.2,
-                      generator: torch.Generator | None = None):
+                      generator: torch.Generator | None = None, dims=None):
         """Masked MSE of the prediction (noise or clean sample). x0 (B, D, T); mask (B, T) float; conditions
-        dropped at random for guidance."""
+        dropped at random for guidance. ``dims`` (B, D) float 0/1: the dimensions each sample really holds (a
+        capture that did not measure some); the others add no error, and their x0 should be a neutral value
+        (0 in normalised units) since the network still sees them, noised. None: all."""
         B = x0.shape[0]
         dev = x0.device
         t = torch.randint(0, self.steps, (B,), generator=generator, device=dev)
@@ -57,7 +59,11 @@ class GaussianDiffusion:
         audio_on = torch.rand(B, generator=generator, device=dev) >= p_drop_audio
         emotion_on = torch.rand(B, generator=generator, device=dev) >= p_drop_emotion
         pred = self.network(self.q_sample(x0, t, noise), t, cond, audio_on, emotion_on)
-        err = ((pred - (x0 if self.prediction == "x0" else noise)) ** 2).mean(1)   # (B, T)
+        sq = (pred - (x0 if self.prediction == "x0" else noise)) ** 2                  # (B, D, T)
+        if dims is None:
+            err = sq.mean(1)                                                             # (B, T)
+        else:
+            err = (sq * dims[:, :, None]).sum(1) / dims.sum(1, keepdim=True).clamp(min=1)
         return (err * mask).sum() / mask.sum().clamp(min=1)
 
     def _guided(self, x, t, cond, s_audio: float, s_emotion: float):

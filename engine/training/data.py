@@ -8,7 +8,8 @@ layout matches, the audio is not silent) and hands out batches of float32 torch 
 - ``expression`` (B, W, 52), ``lip_offsets_mm`` (B, W, L, 3), ``head_rad`` (B, W, 3) (neck + head joint
   rotations), ``eyes_rad`` (B, W, 6);
 - ``bilabial``, ``open_vowel``, ``mask`` (B, W) 0/1 from the corpus's phones and mask;
-- ``has_lips``, ``has_head``, ``has_phones`` (B,) 0/1: which targets the window really holds;
+- ``has_lips``, ``has_head``, ``has_eyes``, ``has_phones`` (B,) 0/1: which targets the window really holds (the
+  head and eyes: a body, or a face capture's head and eye rotations, ``windows.json``'s ``joints_valid``);
 - ``expression_valid`` (B, 52) 0/1: the ARKit channels the window's capture measured (all of them for teacher
   labels; FACEGOOD: the mouth and jaw, from ``windows.json``'s ``expression_valid``; none without expression).
 """
@@ -20,7 +21,8 @@ import numpy as np
 import torch
 
 from engine.learned.features import LOG_FLOOR, MelConfig, normalize_mel
-from engine.learned.layout import BILABIAL_INDEX, EYE_JOINTS, HEAD_JOINTS, OPEN_VOWEL_INDEX, UPPER_INDEX, emotion_vector
+from engine.learned.layout import (BILABIAL_INDEX, EYE_DIMS, EYE_JOINTS, HEAD_DIMS, HEAD_JOINTS, OPEN_VOWEL_INDEX,
+                                   UPPER_INDEX, emotion_vector)
 from engine.training.corpus.shards import TARGETS, Corpus, take_id
 from rigs.core.arkit import NUM_CHANNELS
 from rigs.core.emotions import EMOTIONS
@@ -51,6 +53,7 @@ class FaceData:
             raise ConfigError(f"{corpus_dir}: {self.spec.num_joints} joints, expected the canonical {sk.num_joints}")
         self.head_joints = [sk.names.index(n) for n in HEAD_JOINTS]
         self.eye_joints = [sk.names.index(n) for n in EYE_JOINTS]
+        self.head_joint = sk.names.index("head")        # a face capture's total head rotation sits here
         self.mel_config = mel_config_of(self.spec)
         self.has_lips_col, self.has_body_col = TARGETS.index("lip_offsets_mm"), TARGETS.index("joint_angles")
 
@@ -77,10 +80,15 @@ class FaceData:
         rng = np.random.default_rng(seed)
         ks = rng.choice(len(self), size=min(len(self), STATS_WINDOWS), replace=False)
         b = self.batch(ks, mel_mean=None, mel_std=None)
-        y = face_targets(b)                                                   # (B, W, D)
-        m = b["mask"].bool()
-        v = y[m].numpy().astype(np.float64)
-        return v.mean(0).astype(np.float32), np.maximum(v.std(0), 1e-3).astype(np.float32)
+        y = face_targets(b).numpy().astype(np.float64)                      # (B, W, D)
+        w = (b["mask"][:, :, None] * face_target_valid(b)[:, None, :]).numpy()   # real frames of measured dims
+        n = w.sum((0, 1))
+        if not (n > 0).all():
+            raise ConfigError(f"{self.corpus.root}: the {self.split} split never measures some of what face "
+                              "diffusion learns (the upper face, head or eyes); a new face model needs them all")
+        mean = (y * w).sum((0, 1)) / n
+        std = np.sqrt(((y - mean) ** 2 * w).sum((0, 1)) / n)
+        return mean.astype(np.float32), np.maximum(std, 1e-3).astype(np.float32)
 
     def batch(self, ks, *, mel_mean, mel_std, warp: float = 0.0,
               rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -113,7 +121,10 @@ class FaceData:
         out["mask"] = np.stack([w["mask"] for w in ws]).astype(np.float32)
         has = np.stack([w["has"] for w in ws])
         out["has_lips"] = has[:, self.has_lips_col].astype(np.float32)
-        out["has_head"] = has[:, self.has_body_col].astype(np.float32)
+        body = has[:, self.has_body_col]
+        jv = [joints_valid(w["info"]) for w in ws]
+        out["has_head"] = np.array([b or self.head_joint in v for b, v in zip(body, jv, strict=True)], np.float32)
+        out["has_eyes"] = np.array([b or set(self.eye_joints) <= v for b, v in zip(body, jv, strict=True)], np.float32)
         out["has_phones"] = has[:, TARGETS.index("phones")].astype(np.float32)
         out["expression_valid"] = np.stack([expression_valid(w["info"], bool(h[TARGETS.index("expression")]))
                                             for w, h in zip(ws, has, strict=True)])
@@ -148,6 +159,12 @@ def expression_valid(info: dict, has_expression: bool) -> np.ndarray:
     return valid
 
 
+def joints_valid(info: dict) -> set[int]:
+    """The joints whose rotations a window of a face capture measured (its index entry ``info``; empty for other
+    windows, whose ``has`` flag of ``joint_angles`` tells whether they hold a whole body)."""
+    return {int(j) for j in info.get("joints_valid") or ()}
+
+
 def warp_mel(mel: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """(B, F, M) log-mel with each window's bin axis scaled by factors (B,): bin j takes bin j / factor
     (factor > 1 moves formants up, as a shorter vocal tract does), linearly interpolated, edges held."""
@@ -163,3 +180,12 @@ def face_targets(batch: dict) -> torch.Tensor:
     """(B, W, FACE_DIMS) what diffusion generates: upper-face weights, head, eyes."""
     return torch.cat([batch["expression"][..., torch.from_numpy(UPPER_INDEX)], batch["head_rad"], batch["eyes_rad"]],
                      dim=-1)
+
+
+def face_target_valid(batch: dict) -> torch.Tensor:
+    """(B, FACE_DIMS) 0/1: which of :func:`face_targets`' dimensions each window really holds (the upper-face
+    channels its capture measured, the head, the eyes)."""
+    B = batch["has_head"].shape[0]
+    return torch.cat([batch["expression_valid"][:, torch.from_numpy(UPPER_INDEX)],
+                      batch["has_head"][:, None].expand(B, HEAD_DIMS), batch["has_eyes"][:, None].expand(B, EYE_DIMS)],
+                     dim=1)

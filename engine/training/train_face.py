@@ -34,7 +34,7 @@ from engine.learned.layout import MOUTH_INDEX, UPPER_INDEX
 from engine.learned.lipsync import LipConfig, LipRegressor, lip_loss
 from engine.learned.paths import DEFAULT_CHECKPOINT
 from engine.training.corpus.shards import corpus_records, manifest_sha256
-from engine.training.data import FaceData, face_targets
+from engine.training.data import FaceData, face_target_valid, face_targets
 from engine.training.optim import lr_at, optimizer_step, rng_state, set_rng_state
 from rigs.core.arkit import ARKIT_INDEX
 from rigs.core.errors import ConfigError
@@ -107,14 +107,21 @@ def masked_lip_loss(out: dict, b: dict, config: LipConfig) -> tuple[torch.Tensor
 
 
 def _check_face_targets(data: FaceData, where) -> None:
-    """Face diffusion learns the upper face, head and eyes: refuse a corpus that does not hold them (a FACEGOOD
-    capture measures the mouth only; a Live Link corpus keeps no head in its shards) rather than teach it
-    zeros."""
+    """Face diffusion learns the upper face, head and eyes: refuse a corpus whose windows do not measure the upper
+    face (a FACEGOOD capture measures the mouth only) rather than teach it zeros. A capture without head or eye
+    rotations (Live Link Face with head tracking off) trains the rest: :func:`face_batch` masks what is missing."""
     b = data.batch(np.arange(min(len(data), STATS_WINDOWS_CHECK)), mel_mean=None, mel_std=None)
-    if not bool((b["expression_valid"][:, torch.from_numpy(UPPER_INDEX)] > 0).all() and (b["has_head"] > 0).all()):
-        raise ConfigError(f"{where}: the corpus does not measure the upper face and head that face diffusion "
-                          "learns (a mouth-only capture such as FACEGOOD); fine-tune the lips instead "
+    if not bool((b["expression_valid"][:, torch.from_numpy(UPPER_INDEX)] > 0).all()):
+        raise ConfigError(f"{where}: the corpus does not measure the upper face that face diffusion learns (a "
+                          "mouth-only capture such as FACEGOOD); fine-tune the lips instead "
                           "(`parley train lips --init default`): the shipped face diffusion comes along")
+
+
+def face_batch(face: FaceDiffusion, b: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The diffusion target of a batch, normalised (B, D, W), and which dimensions each window holds (B, D)
+    (:func:`~engine.training.data.face_target_valid`); an unmeasured dimension's target is 0 (the mean)."""
+    dims = face_target_valid(b)
+    return face.normalize(face_targets(b)) * dims[:, :, None], dims
 
 
 @torch.no_grad()
@@ -169,8 +176,9 @@ def validate_face(face: FaceDiffusion, lips: LipRegressor, val: FaceData, cfg: T
     for a in range(0, len(ks), cfg.batch_size):
         b = val.batch(ks[a:a + cfg.batch_size], mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy())
         cond = {"audio": audio_condition(lips(b["mel"], b["emotion"])), "emotion": b["emotion"]}
-        losses.append(float(diff.training_loss(face.normalize(face_targets(b)), cond, b["mask"], generator=g,
-                                               p_drop_audio=0.0, p_drop_emotion=0.0)))
+        x0, dims = face_batch(face, b)
+        losses.append(float(diff.training_loss(x0, cond, b["mask"], generator=g, p_drop_audio=0.0,
+                                               p_drop_emotion=0.0, dims=dims)))
     face.train()
     return {"val_loss": float(np.mean(losses))}
 
@@ -339,9 +347,9 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
             if face.style_codes is not None:
                 keep = (torch.rand(len(ks)) >= face.config.p_drop_style).float()[:, None]
                 cond["style"] = face.style_codes(torch.from_numpy(window_style[ks])) * keep
-            loss = diffusion.training_loss(face.normalize(face_targets(b)), cond, b["mask"],
-                                           p_drop_audio=face.config.p_drop_audio,
-                                           p_drop_emotion=face.config.p_drop_emotion)
+            x0, dims = face_batch(face, b)
+            loss = diffusion.training_loss(x0, cond, b["mask"], p_drop_audio=face.config.p_drop_audio,
+                                           p_drop_emotion=face.config.p_drop_emotion, dims=dims)
             parts = {"loss": float(loss.detach())}
         optimizer_step(opt, loss, trainable.parameters(), grad_clip=cfg.grad_clip, what=f"{cfg.kind} training",
                        step=step)

@@ -6,7 +6,8 @@ header spelling, any column order, head and eye rotations in radians), at the ta
 writes 60 rows per second) and resampled to ``fps`` (default 30) with the time base
 (:func:`rigs.formats.livelink.resample_clip`: weights linearly, rotations by quaternion interpolation). All 52
 ARKit channels are valid when the file has them all (the app always writes them); head yaw/pitch/roll and
-eye rotations become ``head_rotation`` and ``eye_rotations`` (axis-angle). The app records the audio in the
+eye rotations become ``head_rotation`` and ``eye_rotations`` (axis-angle), or None when the file lacks them or
+they are zero throughout the take (the app writes zeros when head tracking is off: not measured, not still). The app records the audio in the
 take's video (``.mov``); :func:`read_takes` pairs each CSV with the audio or video file of the same stem in
 the same folder. Training data is held to a stricter standard than the add-on's import: a column the reader
 does not know (a misspelt channel) is an error here, not ignored.
@@ -50,6 +51,12 @@ def read_livelink(csv_path, audio_path=None, *, fps: float = TAKE_FPS, sample_ra
     rot = set(ll.rotations)
     head = angles[:, sk.index("head")] if any(r.startswith("Head") for r in rot) else None
     eyes = angles[:, [sk.index("left_eye"), sk.index("right_eye")]] if any("Eye" in r for r in rot) else None
+    if head is not None and not np.any(head):
+        log.info("%s: the head rotation is zero throughout (head tracking was off): not measured", csv_path)
+        head = None
+    if eyes is not None and not np.any(eyes):
+        log.info("%s: the eye rotations are zero throughout: not measured", csv_path)
+        eyes = None
     if audio_path is None:
         audio_path = find_audio(csv_path)
         if audio_path is None and require_audio:

@@ -10,8 +10,12 @@ base when the take's rate differs), ``mask`` the frames that hold real labels (F
 last window). Targets the take lacks (lip offsets and phones always, the body for a face take, the face for a
 body take) are zeros (phones -1) with their ``has`` flag False. A face capture whose channels are only partly
 valid (FACEGOOD) records the valid channel indices in the window's ``expression_valid`` entry of
-``windows.json``; trainers must mask the loss of the other channels. Live Link head and eye rotations have no
-shard array yet (``joint_angles`` is the whole body): they stay on the take.
+``windows.json``; trainers must mask the loss of the other channels.
+
+A face take's head and eye rotations (Live Link Face's HeadYaw/... and eye columns) go into ``joint_angles`` at the
+canonical ``head``, ``left_eye`` and ``right_eye`` joints, the rest zero; the joints it measured are recorded in
+the window's ``joints_valid`` entry and the ``has`` flag of ``joint_angles`` stays False (it is not a body, so
+body trainers pass it over; the face trainers read ``joints_valid``). A take with a whole body keeps its body.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from engine.training.corpus.shards import SPLITS, TARGETS, CorpusSpec, Window
 from rigs.core.arkit import NUM_CHANNELS
 from rigs.core.emotions import EMOTIONS
 from rigs.core.errors import ConfigError
+from rigs.core.skeleton import canonical_skeleton
 from rigs.core.timebase import num_frames
 
 from .take import CapturedTake, resample_take_arrays
@@ -49,6 +54,25 @@ def _part(a: np.ndarray | None, start: int, n: int, W: int, tail: tuple[int, ...
     return buf
 
 
+def head_and_eye_joints(take: CapturedTake, num_joints: int) -> tuple[np.ndarray, list[int]]:
+    """(T, num_joints, 3) float32 joint rotations holding only a face take's head and eye rotations (zeros
+    elsewhere) and the indices of the joints it measured, sorted."""
+    sk = canonical_skeleton()
+    if num_joints != sk.num_joints:
+        raise ConfigError(f"{take.source}: the corpus spec has {num_joints} joints but the canonical skeleton "
+                          f"{sk.num_joints}; the head and eyes are placed on the canonical skeleton")
+    joints = np.zeros((take.num_frames, num_joints, 3), np.float32)
+    valid = []
+    if take.head_rotation is not None:
+        joints[:, sk.index("head")] = take.head_rotation
+        valid.append(sk.index("head"))
+    if take.eye_rotations is not None:
+        eyes = [sk.index("left_eye"), sk.index("right_eye")]
+        joints[:, eyes] = take.eye_rotations
+        valid += eyes
+    return joints, sorted(valid)
+
+
 def to_windows(take: CapturedTake, spec: CorpusSpec, *, row: int, split: str, hop_s: float | None = None,
                voice: str | None = None) -> list[Window]:
     """The take's windows (see the module docstring), in time order, covering every labelled frame.
@@ -68,9 +92,12 @@ def to_windows(take: CapturedTake, spec: CorpusSpec, *, row: int, split: str, ho
     if take.joint_angles is not None and take.joint_angles.shape[1] != spec.num_joints:
         raise ConfigError(f"{take.source}: the take has {take.joint_angles.shape[1]} joints but the corpus spec "
                           f"{spec.num_joints}; build the spec with num_joints=len(canonical_skeleton().names)")
+    joints, joints_valid = take.joint_angles, None
+    if joints is None and spec.num_joints and (take.head_rotation is not None or take.eye_rotations is not None):
+        joints, joints_valid = head_and_eye_joints(take, spec.num_joints)
     labels = resample_take_arrays(take.fps, spec.fps, take.num_frames,
                                   linear={"expression": take.expression, "root_translation": take.root_translation},
-                                  rotations={"joint_angles": take.joint_angles})
+                                  rotations={"joint_angles": joints})
     T = num_frames(take.duration_s, spec.fps)
     starts = list(range(0, max(T - W, 0) + 1, hop))
     if starts[-1] + W < T:
@@ -89,6 +116,8 @@ def to_windows(take: CapturedTake, spec: CorpusSpec, *, row: int, split: str, ho
     extra = {"format": str(take.meta.get("format", "")), "source": take.source.name}
     if take.expression is not None and len(valid) < NUM_CHANNELS:
         extra["expression_valid"] = valid
+    if joints_valid is not None:
+        extra["joints_valid"] = joints_valid
     L = spec.num_lip_vertices
     out = []
     for s in starts:
