@@ -258,3 +258,15 @@ def test_face_diffusion_fine_tunes_on_live_link_takes(livelink_corpus, tmp_path)
     assert np.isfinite(info["val"]["val_loss"])
     tuned = load_checkpoint(ck)
     assert tuned.face.style_codes.weight.shape[0] == len(shipped) + 2
+
+
+def test_short_takes_validate_whole(livelink_corpus, tmp_path):
+    """Takes of one window each (short lines) cannot give their tails to val: every round(1 / val_share)-th of
+    them validates whole, so a folder of short lines still builds."""
+    _, folder, _ = livelink_corpus
+    summary = build_capture_corpus(tmp_path / "short", folder, fmt="livelink", max_seconds=3.0, val_share=0.5)
+    assert (summary["train"], summary["val"]) == (1, 1)
+    items = {split: {Corpus(tmp_path / "short", split=split).window(0)["info"]["item"]} for split in ("train", "val")}
+    assert items == {"train": {"take_head"}, "val": {"take_still"}}
+    with pytest.raises(ConfigError, match="too little capture"):     # one in ten of two takes: none validates
+        build_capture_corpus(tmp_path / "short10", folder, fmt="livelink", max_seconds=3.0)

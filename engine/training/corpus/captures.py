@@ -5,7 +5,9 @@ takes (CSV + audio) cut into the same shards, with the same :class:`CorpusSpec`,
 - Takes are read by :mod:`engine.training.readers` and windowed by
   :func:`engine.training.readers.windows.to_windows` (one home of the shard contract for real captures).
 - Splits: the takes named in ``holdout`` go to ``test`` whole; of every other take, the last ``val_share`` of
-  its windows (at least one) go to ``val``, the rest to ``train`` (contiguous, so val never overlaps train).
+  its windows (at least one) go to ``val``, the rest to ``train`` (contiguous, so val never overlaps train). A
+  take of one window (a short line) cannot be split: of those, every ``round(1 / val_share)``-th in take order
+  goes to ``val`` whole, the others to ``train``, so a folder of short lines validates too.
 - Targets a capture lacks keep ``has`` False (phones always; the body; the head and eyes). The valid ARKit
   channels of a partial capture (FACEGOOD: the 27 mouth and jaw channels) are recorded per window in
   ``windows.json`` (``expression_valid``); the trainer's loss ignores the others.
@@ -82,6 +84,7 @@ def build_capture_corpus(out: str | Path, folder: str | Path, *, fmt: str, holdo
         takes = [_cut(t, max_seconds) for t in takes]
     lips_col = TARGETS.index("lip_offsets_mm")
     rows, by_split = [], {"train": [], "val": [], "test": []}
+    every, short = max(2, int(round(1 / val_share))), 0      # one-window takes: every `every`-th validates whole
     for row, take in enumerate(takes):
         test = take.take_id in holdout
         ws = to_windows(take, spec, row=row, split="test" if test else "train")
@@ -90,7 +93,11 @@ def build_capture_corpus(out: str | Path, folder: str | Path, *, fmt: str, holdo
                 w.arrays["lip_offsets_mm"] = lip_offsets_mm(w.arrays["expression"], lm) * w.arrays["mask"][:, None, None]
                 w.arrays["has"][lips_col] = True
         if not test:
-            n_val = max(1, int(round(val_share * len(ws)))) if len(ws) > 1 else 0
+            if len(ws) > 1:
+                n_val = max(1, int(round(val_share * len(ws))))
+            else:
+                short += 1
+                n_val = int(short % every == 0)
             for w in ws[len(ws) - n_val:]:
                 w.split = "val"
         for w in ws:
