@@ -18,8 +18,8 @@ and silent), so the character's takes are made, and the table says so:
    2`` (timed: the issue's budget is 15 minutes on 2 cores for 3-5 minutes of takes), then ``parley train
    export``. The shipped weights are never written.
 4. Each held-out take's audio through the shipped neural face (before) and the fine-tuned one, with the zero style
-   code (what a request without a style gets) and with the character's code (the mean of its training takes'
-   codes: ``parley emotions save NAME --style TAKE:W,...``), ``--seeds`` seeds each. Figures per take, against
+   code (what a request without a style gets) and with the character's code (the mean of the codes of its takes in
+   the ``train`` split: ``parley emotions save NAME --style TAKE:W,...``), ``--seeds`` seeds each. Figures per take, against
    the held-out take's own CSV: mean head pitch and roll (degrees), head motion (the norm of the yaw/pitch/roll
    standard deviations, degrees) and brow raise (the mean of browInnerUp and the two browOuterUp); the table
    gives each face's mean absolute error over takes and seeds, and the references' means.
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     m = machine()
     train_min = sum(float(_seconds(p)) for p, _ in train_utts) / 60
     print(f"Face diffusion fine-tuned on a made character's Live Link takes ({VOICE}: {train_min:.1f} min of "
-          f"{len(train_ids)} training takes, {len(held_ids)} held-out takes, {ns.seeds} seeds; "
+          f"{len(train_ids)} takes for training and validation, {len(held_ids)} held out, {ns.seeds} seeds; "
           f"`parley train face --steps {ns.steps} --lr {ns.lr:g}`{' --best' if ns.best else ''}: {train_s / 60:.1f} min "
           f"on {m['cpu']}, {m['cores']} cores)\n")
     print("| face | " + " | ".join(f"{f} error" for f in FIGURES) + " |")
@@ -218,8 +218,10 @@ def score(exported: Path, takes: Path, train_ids: list[str], held_ids: list[str]
     from engine.animators.registry import ANIMATORS
     from engine.audio.load import load_audio
     from engine.emotions_cli import style_code
+    from engine.learned.checkpoint import load_checkpoint
 
-    _, code = style_code(",".join(f"{t}:{1 / len(train_ids):.6f}" for t in train_ids), str(exported))
+    coded = [t for t in load_checkpoint(exported).info["style_clips"] if t in set(train_ids)]   # val takes: none
+    _, code = style_code(",".join(f"{t}:{1 / len(coded):.6f}" for t in coded), str(exported))
     shipped, tuned = ANIMATORS.create("neural"), ANIMATORS.create("neural", checkpoint=str(exported))
     runs = {FACES[0]: (shipped, None), FACES[1]: (tuned, None), FACES[2]: (tuned, tuple(code))}
     refs, got = [], {f: [] for f in FACES}
