@@ -270,3 +270,29 @@ def test_short_takes_validate_whole(livelink_corpus, tmp_path):
     assert items == {"train": {"take_head"}, "val": {"take_still"}}
     with pytest.raises(ConfigError, match="too little capture"):     # one in ten of two takes: none validates
         build_capture_corpus(tmp_path / "short10", folder, fmt="livelink", max_seconds=3.0)
+
+
+def test_the_face_fine_tuning_benchmark_writes_its_character_and_reads_it_back(tmp_path, monkeypatch):
+    """bench_finetune_face's made character: the posture, motion gain and brows land in the Live Link columns, and
+    the figures read back from the CSV are the ones of the clip with the character applied."""
+    from tests.test_neural import ROOT
+
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import bench_finetune_face as bench
+
+    from engine.animators.base import AnimateRequest
+    from engine.animators.registry import ANIMATORS
+    from engine.audio.load import load_audio
+
+    wav = ROOT / "engine" / "samples" / "demo.wav"
+    clip = ANIMATORS.create("phonetic").animate(load_audio(wav), AnimateRequest(seed=0))
+    plain = bench.clip_figures(clip)
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    assert bench.write_takes(folder, [(wav, "")], 0) == ["take000"]
+    made = bench.reference_figures(folder / "take000.csv")
+    assert made[0] == pytest.approx(plain[0] + np.degrees(bench.PITCH_RAD), abs=0.2)     # pitch held up
+    assert made[1] == pytest.approx(plain[1] + np.degrees(bench.ROLL_RAD), abs=0.2)      # roll held over
+    assert made[2] == pytest.approx(plain[2] * bench.MOTION_GAIN, rel=0.1)              # more head motion
+    assert made[3] > plain[3] + 0.2                                                      # brows up
+    assert (folder / "take000.wav").resolve() == wav.resolve()
