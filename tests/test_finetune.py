@@ -296,3 +296,44 @@ def test_the_face_fine_tuning_benchmark_writes_its_character_and_reads_it_back(t
     assert made[2] == pytest.approx(plain[2] * bench.MOTION_GAIN, rel=0.1)              # more head motion
     assert made[3] > plain[3] + 0.2                                                      # brows up
     assert (folder / "take000.wav").resolve() == wav.resolve()
+
+
+def test_train_on_a_folder_of_takes_builds_and_reuses_its_corpus(livelink_corpus, tmp_path, caplog, capsys):
+    """`parley train face --init default --data TAKES/`: the issue's command. The takes' corpus is built beside
+    --out, reused while the takes are unchanged (--resume), rebuilt when they change; a folder of other files
+    and a corpus path taken by something else are refused in one line."""
+    import logging
+    import shutil
+
+    from engine.cli import main
+
+    _, src, _ = livelink_corpus
+    takes = tmp_path / "takes"
+    shutil.copytree(src, takes)
+    out = tmp_path / "mine.pt"
+    args = ["train", "face", "--init", "default", "--data", str(takes), "--out", str(out), "--batch-size", "2",
+            "--threads", "1"]
+    assert main([*args, "--steps", "1"]) == 0
+    auto = tmp_path / "mine.corpus"
+    assert Corpus(auto, split="train").spec.fps == 30 and load_checkpoint(out).info["corpus"] == "mine.corpus"
+    built = (auto / "corpus.json").stat().st_mtime_ns
+    with caplog.at_level(logging.INFO, logger="engine.training.corpus.captures"):
+        assert main([*args, "--steps", "2", "--resume"]) == 0
+    assert "unchanged since it was built" in caplog.text and (auto / "corpus.json").stat().st_mtime_ns == built
+    assert load_checkpoint(out).info["step"] == 2
+    shutil.copy(takes / "take_still.csv", takes / "take_more.csv")        # a new take: the corpus is rebuilt
+    shutil.copy(takes / "take_still.wav", takes / "take_more.wav")
+    assert main([*args, "--steps", "1", "--out", str(tmp_path / "more.pt")]) == 0
+    assert main([*args, "--steps", "1"]) == 0
+    assert {Corpus(auto, split=s).window(k)["info"]["item"] for s in ("train", "val")
+            for k in range(len(Corpus(auto, split=s)))} == {"take_head", "take_more", "take_still"}
+    capsys.readouterr()
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "readme.txt").write_text("no takes here")
+    assert main([*args, "--steps", "1", "--data", str(other)]) == 2
+    assert "neither a Parley corpus nor a folder of FACEGOOD or Live Link Face takes" in capsys.readouterr().err
+    (tmp_path / "taken.corpus").mkdir()
+    (tmp_path / "taken.corpus" / "mine.txt").write_text("somebody's")
+    assert main([*args, "--steps", "1", "--out", str(tmp_path / "taken.pt")]) == 2
+    assert "is not the corpus `parley train` built" in capsys.readouterr().err

@@ -20,7 +20,8 @@ shipping copy. --init default fine-tunes the shipped weights (never overwriting 
 def add_parser(sub) -> None:
     t = sub.add_parser("train", help="train the neural face (lips, face) on a corpus", description=TRAIN_HELP)
     t.add_argument("kind", choices=("lips", "face", "export"), help="what to train (or export)")
-    t.add_argument("--data", help="corpus folder (train and val splits)")
+    t.add_argument("--data", help="corpus folder (train and val splits), or for lips and face a folder of your own "
+                   "FACEGOOD or Live Link Face takes (its corpus is built beside --out, as OUT.corpus, and reused)")
     t.add_argument("--more-data", action="append", default=[], metavar="CORPUS",
                    help="lips, face, phones: another corpus whose train split is trained on too (repeatable; "
                    "validation stays on --data's val split)")
@@ -65,6 +66,10 @@ def run(ns) -> int:
     if not ns.data:
         raise ConfigError(f"train {ns.kind}: --data CORPUS is required")
     from engine import console
+    from engine.training.corpus.captures import corpus_for_training
+
+    command = "parley " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    data = corpus_for_training(ns.data, ns.out, command=command)      # a folder of takes: its corpus
 
     cfg = TrainConfig(kind=ns.kind, steps=ns.steps, minutes=ns.minutes, batch_size=ns.batch_size, lr=ns.lr,
                       seed=ns.seed, threads=ns.threads)
@@ -76,9 +81,8 @@ def run(ns) -> int:
         bar.set_postfix(loss=f"{parts['loss']:.4f}", refresh=False)
 
     try:
-        info = train(cfg, data=ns.data, extra_data=ns.more_data, out=ns.out, init=ns.init, lips_checkpoint=ns.lips,
-                     resume=ns.resume, best=ns.best, device=ns.device, progress=progress,
-                     command="parley " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+        info = train(cfg, data=data, extra_data=ns.more_data, out=ns.out, init=ns.init, lips_checkpoint=ns.lips,
+                     resume=ns.resume, best=ns.best, device=ns.device, progress=progress, command=command)
     finally:
         bar.close()
     print(json.dumps({"out": ns.out, "step": info.get("step"), "val": info.get("val")}))

@@ -58,10 +58,11 @@ def lip_offsets_mm(expression: np.ndarray, lip_model) -> np.ndarray:
 
 def build_capture_corpus(out: str | Path, folder: str | Path, *, fmt: str, holdout: tuple[str, ...] = (),
                          val_share: float = VAL_SHARE, seed: int = 0, max_seconds: float | None = None,
-                         command: str = "") -> dict:
+                         command: str = "", settings: dict | None = None) -> dict:
     """Write the capture corpus at ``out`` (module docstring); returns a summary (windows per split, takes).
 
-    ``max_seconds`` cuts every take to its first seconds (tests); ``seed`` is recorded (the build is
+    ``max_seconds`` cuts every take to its first seconds (tests); ``settings`` are recorded in ``corpus.json``
+    besides the build's own; ``seed`` is recorded (the build is
     deterministic: splits come from the take order and ``holdout``). Raises ConfigError when ``out`` is
     not empty, a hold-out id names no take, or no training or validation windows would remain.
     """
@@ -114,7 +115,8 @@ def build_capture_corpus(out: str | Path, folder: str | Path, *, fmt: str, holdo
     (out / SHARDS_DIR).mkdir(exist_ok=True)
     write_corpus_json(out, spec, kind="captures", format=fmt, capture_folder=str(Path(folder).resolve()),
                       holdout=sorted(holdout), val_share=val_share, seed=seed, command=command,
-                      lip_offsets="derived from the captured ARKit weights through the ICT FaceKit lip model")
+                      lip_offsets="derived from the captured ARKit weights through the ICT FaceKit lip model",
+                      **(settings or {}))
     for split, ws in by_split.items():
         if ws:
             writer = ShardWriter(out, f"{split}-0", spec)
@@ -125,6 +127,88 @@ def build_capture_corpus(out: str | Path, folder: str | Path, *, fmt: str, holdo
     summary = {"takes": len(takes), **{split: len(ws) for split, ws in by_split.items()}, "out": str(out)}
     log.info("capture corpus: %s", summary)
     return summary
+
+
+AUTO_SUFFIX = ".corpus"     # `parley train ... --data TAKES/ --out X.pt` builds the takes' corpus at X.corpus/
+LIVELINK_FIRST_CELL = "timecode"
+
+
+def capture_format(folder: str | Path) -> str | None:
+    """``"facegood"`` or ``"livelink"`` when ``folder`` holds takes of that format (FACEGOOD: ``<id>.wav`` with
+    its values; Live Link: a CSV whose header starts with ``Timecode``), None when it holds neither. ConfigError
+    when it holds both (say which with ``parley corpus captures``)."""
+    from engine.training.readers.facegood import facegood_take_ids
+
+    folder = Path(folder)
+    fg = bool(facegood_take_ids(folder))
+    ll = False
+    for csv in folder.rglob("*.csv"):
+        try:
+            with open(csv, encoding="utf-8-sig", errors="replace") as f:
+                first = f.readline().split(",", 1)[0].strip().lower()
+        except OSError:
+            continue
+        if first == LIVELINK_FIRST_CELL:
+            ll = True
+            break
+    if fg and ll:
+        raise ConfigError(f"{folder} holds both FACEGOOD and Live Link takes; build the corpus you mean with "
+                          "`parley corpus captures --facegood|--livelink FOLDER --out CORPUS`")
+    return "facegood" if fg else "livelink" if ll else None
+
+
+def takes_fingerprint(folder: str | Path, *, exclude: Path | None = None) -> str:
+    """sha256 of the names, sizes and modification times of the take files under ``folder`` (labels: .csv, .npy;
+    audio and video), leaving out what lies under ``exclude``: whether the takes changed."""
+    import hashlib
+
+    from engine.training.readers.take import AUDIO_SUFFIXES
+
+    kinds = {".csv", ".npy", *AUDIO_SUFFIXES}
+    skip = None if exclude is None else Path(exclude).resolve()
+    h = hashlib.sha256()
+    root = Path(folder)
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in kinds and p.is_file()):
+        if skip is not None and path.resolve().is_relative_to(skip):
+            continue
+        st = path.stat()
+        h.update(f"{path.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def corpus_for_training(data: str | Path, out: str | Path, *, command: str = "") -> Path:
+    """What ``parley train lips|face --data`` trains on: ``data`` itself when it is a corpus; for a folder of
+    captured takes (FACEGOOD or Live Link: :func:`capture_format`), the capture corpus of all of them (no
+    hold-out) built beside the checkpoint, at ``out`` with :data:`AUTO_SUFFIX` for its suffix, and reused while
+    the takes are unchanged (a later run, ``--resume``); rebuilt when they change. Raises ConfigError for a
+    folder that is neither, or when that corpus path is taken by something this did not build."""
+    import shutil
+
+    from engine.training.corpus.shards import CORPUS_FILE, read_corpus_json
+
+    data = Path(data)
+    if (data / CORPUS_FILE).is_file() or not data.is_dir():
+        return data                                     # a corpus, or an error the corpus reader words
+    fmt = capture_format(data)
+    if fmt is None:
+        raise ConfigError(f"{data}: neither a Parley corpus nor a folder of FACEGOOD or Live Link Face takes "
+                          "(build a corpus with `parley corpus build` or `parley corpus captures`)")
+    auto = Path(out).with_suffix(AUTO_SUFFIX)
+    fingerprint = takes_fingerprint(data, exclude=auto)
+    if auto.exists():
+        settings = read_corpus_json(auto)[1] if (auto / CORPUS_FILE).is_file() else {}
+        if settings.get("built_for_training") != str(data.resolve()) and any(auto.iterdir()):
+            raise ConfigError(f"{auto} exists and is not the corpus `parley train` built of {data}; move it away "
+                              f"or choose another --out")
+        if settings.get("takes_fingerprint") == fingerprint:
+            log.info("training on %s, the corpus of the takes in %s (unchanged since it was built)", auto, data)
+            return auto
+        log.info("the takes in %s changed: rebuilding %s", data, auto)
+        shutil.rmtree(auto)
+    log.info("building %s from the %s takes in %s", auto, fmt, data)
+    build_capture_corpus(auto, data, fmt=fmt, command=command, settings={
+        "built_for_training": str(data.resolve()), "takes_fingerprint": fingerprint})
+    return auto
 
 
 def _cut(take, seconds: float):
