@@ -136,16 +136,19 @@ def test_read_takes_pairs_by_stem_and_skips_bad_takes(livelink_take, tmp_path, c
     (tmp_path / "unknown.csv").write_text(text.replace("MouthClose", "MouthClosed", 1))  # unknown channel
     tone(tmp_path / "unknown.wav", dur)
     (tmp_path / f"{LIVELINK}_cal.csv").write_text(text)                                 # calibration: passed over
+    (tmp_path / "mute.csv").write_text(text)                                            # a silent recording
+    sf.write(tmp_path / "mute.wav", np.full(int(dur * SR), 1e-4, np.float32), SR)      # -80 dBFS
     report = read_takes(tmp_path)
     assert [t.take_id for t in report.takes] == [LIVELINK]
     reasons = {p.name: why for p, why in report.skipped}
-    assert sorted(reasons) == ["nan.csv", "no_audio.csv", "short.csv", "unknown.csv"]
+    assert sorted(reasons) == ["mute.csv", "nan.csv", "no_audio.csv", "short.csv", "unknown.csv"]
+    assert "silent" in reasons["mute.csv"] and "mute.wav" in reasons["mute.csv"]
     assert "no audio" in reasons["no_audio.csv"]
     assert "frames apart" in reasons["short.csv"] and "short.wav" in reasons["short.csv"]
     assert "NaN" in reasons["nan.csv"]
     assert "MouthClosed" in reasons["unknown.csv"]
     assert all(str(tmp_path) in why for why in reasons.values())
-    assert report.num_skipped == 4 and sum("skipping" in r.message for r in caplog.records) == 4
+    assert report.num_skipped == 5 and sum("skipping" in r.message for r in caplog.records) == 5
 
 
 # ---------------------------------------------------------------------------------------------- FACEGOOD

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 MAX_DRIFT_FRAMES = 2.0       # audio and labels may differ in length by at most this many label frames
 TAKE_FPS = 30.0              # readers resample labels to this rate unless told otherwise (the corpus rate)
 TAKE_SAMPLE_RATE = 16000     # and load audio at this rate (the corpus rate)
+SILENT_PEAK = 10 ** (-70 / 20)   # a take's audio whose peak stays below -70 dBFS is silent
 AUDIO_SUFFIXES = (".wav", ".flac", ".aiff", ".aif", ".mov", ".mp4", ".m4a", ".mp3", ".ogg")
 
 
@@ -149,9 +150,15 @@ def resample_take_arrays(fps_in: float, fps_out: float, n_in: int, *, linear: di
 
 def load_take_audio(path: Path, *, sample_rate: int) -> np.ndarray:
     """(N,) mono float32 of an audio or video file at ``sample_rate`` (engine.audio's loader: ffmpeg for
-    .mov/.mp4). Raises AudioError naming the file."""
+    .mov/.mp4). Raises AudioError naming the file, also when it is silent (peak below :data:`SILENT_PEAK`: a
+    video recorded without microphone access has a silent track), since a take without sound teaches nothing."""
     from engine.audio.load import load_audio
-    return load_audio(path, sr=sample_rate).samples
+    y = load_audio(path, sr=sample_rate).samples
+    peak = float(np.abs(y).max()) if y.size else 0.0
+    if peak < SILENT_PEAK:
+        raise AudioError(f"{path}: the audio is silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS); was the "
+                         "microphone on when the take was recorded?")
+    return y
 
 
 def find_audio(label_path: Path, *, folders: tuple[str, ...] = ()) -> Path | None:
