@@ -13,7 +13,8 @@ and silent), so the character's takes are made, and the table says so:
    Face CSV at 60 rows per second (``rigs.formats.livelink``'s columns and timecodes) next to the utterance's
    audio. ``--minutes`` of takes train, the next ``--held-out-minutes`` are held out.
 2. ``parley corpus captures --livelink TAKES --holdout ... --out WORK/corpus`` (the held-out takes whole in
-   ``test``, the last tenth of every other take in ``val``).
+   ``test``; of the others, the tail of each take of several windows and every tenth one-window take whole in
+   ``val``).
 3. ``parley train face --init default --data WORK/corpus --out WORK/ft.pt --steps N --lr LR --seed S --threads
    2`` (timed: the issue's budget is 15 minutes on 2 cores for 3-5 minutes of takes), then ``parley train
    export``. The shipped weights are never written.
@@ -166,7 +167,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(ns.work) if ns.work else Path(tmp)
         takes = work / "takes"
-        takes.mkdir(parents=True, exist_ok=False)
+        if takes.exists():
+            raise SystemExit(f"bench_finetune_face: {takes} exists; give --work a new folder")
+        takes.mkdir(parents=True)
         train_utts, held_utts = utterances(ns.minutes, ns.held_out_minutes)
         t0 = time.monotonic()
         train_ids = write_takes(takes, train_utts, 0)

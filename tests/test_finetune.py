@@ -247,6 +247,10 @@ def test_diffusion_loss_leaves_out_unmeasured_dimensions():
 def test_face_diffusion_fine_tunes_on_live_link_takes(livelink_corpus, tmp_path):
     """`parley train face --init default` on Live Link takes: codes for the takes join the table, the shipped
     weights stay as they were, and the fine-tuned weights animate with a take's code."""
+    from engine.animators.base import AnimateRequest
+    from engine.animators.registry import ANIMATORS
+    from engine.audio.load import load_audio
+
     out, _, _ = livelink_corpus
     before = sha256_file(DEFAULT_CHECKPOINT)
     shipped = load_checkpoint(DEFAULT_CHECKPOINT).info["style_clips"]
@@ -258,18 +262,64 @@ def test_face_diffusion_fine_tunes_on_live_link_takes(livelink_corpus, tmp_path)
     assert np.isfinite(info["val"]["val_loss"])
     tuned = load_checkpoint(ck)
     assert tuned.face.style_codes.weight.shape[0] == len(shipped) + 2
+    code = tuple(float(v) for v in tuned.face.style_codes.weight[len(shipped)].detach())   # take_head's
+    demo = load_audio(Path(__file__).resolve().parent.parent / "engine" / "samples" / "demo.wav")
+    clip = ANIMATORS.create("neural", checkpoint=str(ck)).animate(demo, AnimateRequest(seed=0, style=code))
+    assert clip.num_frames > 0 and np.isfinite(clip.joint_angles).all()
+    assert clip.meta["style"] == pytest.approx(code)
+
+
+def test_fine_tuning_leaves_out_the_head_a_take_did_not_measure(livelink_corpus):
+    """Face diffusion's loss on Live Link windows: moving the head target of the take recorded with head tracking
+    off changes nothing; moving the head of the take that measured one does."""
+    from engine.learned.face import audio_condition
+    from engine.training.train_face import face_batch
+
+    out, _, _ = livelink_corpus
+    ck = load_checkpoint(DEFAULT_CHECKPOINT)
+    face, lips = ck.face.float().eval(), ck.lips.float().eval()
+    data = FaceData(out, "train")
+    order = [data.raw(k)["info"]["item"] for k in range(len(data))]
+    b = data.batch(np.arange(len(data)), mel_mean=lips.mel_mean.numpy(), mel_std=lips.mel_std.numpy())
+    diff = face.diffusion()
+    with torch.no_grad():
+        cond = {"audio": audio_condition(lips(b["mel"], b["emotion"])), "emotion": b["emotion"]}
+
+        def loss(batch) -> float:
+            x0, dims = face_batch(face, batch)
+            return float(diff.training_loss(x0, cond, batch["mask"], p_drop_audio=0.0, p_drop_emotion=0.0,
+                                            generator=torch.Generator().manual_seed(0), dims=dims))
+
+        base = loss(b)
+        for name, unchanged in (("take_still", True), ("take_head", False)):
+            moved = dict(b, head_rad=b["head_rad"].clone())
+            moved["head_rad"][order.index(name)] += 0.3
+            assert (loss(moved) == pytest.approx(base, rel=1e-6)) is unchanged, name
 
 
 def test_short_takes_validate_whole(livelink_corpus, tmp_path):
-    """Takes of one window each (short lines) cannot give their tails to val: every round(1 / val_share)-th of
-    them validates whole, so a folder of short lines still builds."""
-    _, folder, _ = livelink_corpus
-    summary = build_capture_corpus(tmp_path / "short", folder, fmt="livelink", max_seconds=3.0, val_share=0.5)
-    assert (summary["train"], summary["val"]) == (1, 1)
-    items = {split: {Corpus(tmp_path / "short", split=split).window(0)["info"]["item"]} for split in ("train", "val")}
-    assert items == {"train": {"take_head"}, "val": {"take_still"}}
-    with pytest.raises(ConfigError, match="too little capture"):     # one in ten of two takes: none validates
-        build_capture_corpus(tmp_path / "short10", folder, fmt="livelink", max_seconds=3.0)
+    """Takes of one window each (short lines) cannot give their tails to val: some validate whole, enough for
+    training to run; too few takes for both splits are refused at build time, not at training time."""
+    _, src, _ = livelink_corpus
+    folder = tmp_path / "lines"
+    folder.mkdir()
+    for k in range(4):
+        for suffix in (".csv", ".wav"):
+            (folder / f"line{k}{suffix}").symlink_to(src / f"{LL_TAKES[k % 2]}{suffix}")
+    out = tmp_path / "short"
+    summary = build_capture_corpus(out, folder, fmt="livelink", max_seconds=3.0)   # 3 s: one window a take
+    assert (summary["train"], summary["val"]) == (2, 2)
+    items = {split: {Corpus(out, split=split).window(k)["info"]["item"] for k in range(2)}
+             for split in ("train", "val")}
+    assert items == {"train": {"line0", "line1"}, "val": {"line2", "line3"}}                  # from the last
+    info = train(TrainConfig(kind="lips", steps=1, batch_size=2, threads=1), data=out, out=tmp_path / "l.pt",
+                 init="default")
+    assert np.isfinite(info["val"]["val_loss"])
+    for k in (2, 3):
+        for suffix in (".csv", ".wav"):
+            (folder / f"line{k}{suffix}").unlink()
+    with pytest.raises(ConfigError, match="too little capture"):       # two lines: not two windows each
+        build_capture_corpus(tmp_path / "two", folder, fmt="livelink", max_seconds=3.0)
 
 
 def test_the_face_fine_tuning_benchmark_writes_its_character_and_reads_it_back(tmp_path, monkeypatch):
@@ -324,6 +374,7 @@ def test_train_on_a_folder_of_takes_builds_and_reuses_its_corpus(livelink_corpus
     shutil.copy(takes / "take_still.csv", takes / "take_more.csv")        # a new take: the corpus is rebuilt
     shutil.copy(takes / "take_still.wav", takes / "take_more.wav")
     assert main([*args, "--steps", "1", "--out", str(tmp_path / "more.pt")]) == 0
+    assert (tmp_path / "more.corpus").is_dir() and (auto / "corpus.json").stat().st_mtime_ns == built
     assert main([*args, "--steps", "1"]) == 0
     assert {Corpus(auto, split=s).window(k)["info"]["item"] for s in ("train", "val")
             for k in range(len(Corpus(auto, split=s)))} == {"take_head", "take_more", "take_still"}
@@ -337,3 +388,30 @@ def test_train_on_a_folder_of_takes_builds_and_reuses_its_corpus(livelink_corpus
     (tmp_path / "taken.corpus" / "mine.txt").write_text("somebody's")
     assert main([*args, "--steps", "1", "--out", str(tmp_path / "taken.pt")]) == 2
     assert "is not the corpus `parley train` built" in capsys.readouterr().err
+    (tmp_path / "file.corpus").write_text("a file")
+    assert main([*args, "--steps", "1", "--out", str(tmp_path / "file.pt")]) == 2
+    assert "is not the corpus `parley train` built" in capsys.readouterr().err
+    # a run that cannot start is refused before the takes are read: no corpus is built for it
+    assert main([*args, "--out", str(tmp_path / "nobudget.pt")]) == 2
+    assert "give a budget" in capsys.readouterr().err and not (tmp_path / "nobudget.corpus").exists()
+    assert main([*args, "--steps", "1", "--out", str(DEFAULT_CHECKPOINT)]) == 2
+    assert "never overwrites" in capsys.readouterr().err
+    assert not DEFAULT_CHECKPOINT.with_suffix(".corpus").exists()
+
+
+def test_an_interrupted_build_of_the_takes_corpus_is_not_reused(livelink_corpus, tmp_path, monkeypatch):
+    from engine.training.corpus import captures
+
+    _, takes, _ = livelink_corpus
+    out = tmp_path / "mine.pt"
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(captures, "write_manifest", crash)          # the last step of a build
+        with pytest.raises(KeyboardInterrupt):
+            captures.corpus_for_training(takes, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []     # neither the corpus nor its partial remains
+    auto = captures.corpus_for_training(takes, out)
+    assert auto == tmp_path / "mine.corpus" and len(Corpus(auto, split="train")) == 2

@@ -63,7 +63,7 @@ class GaussianDiffusion:
         if dims is None:
             err = sq.mean(1)                                                             # (B, T)
         else:
-            err = (sq * dims[:, :, None]).sum(1) / dims.sum(1, keepdim=True).clamp(min=1)
+            err = (sq * dims[:, :, None]).sum(1) / dims.sum(1, keepdim=True).clamp(min=1)   # (B, T)
         return (err * mask).sum() / mask.sum().clamp(min=1)
 
     def _guided(self, x, t, cond, s_audio: float, s_emotion: float):

@@ -46,7 +46,7 @@ def add_parser(sub) -> None:
 
 
 def run(ns) -> int:
-    from engine.training.train_face import TrainConfig, export, train
+    from engine.training.train_face import TrainConfig, check_run, export, train
     from rigs.core.errors import ConfigError
 
     if ns.more_data and ns.kind not in ("lips", "face"):
@@ -68,11 +68,11 @@ def run(ns) -> int:
     from engine import console
     from engine.training.corpus.captures import corpus_for_training
 
-    command = "parley " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    data = corpus_for_training(ns.data, ns.out, command=command)      # a folder of takes: its corpus
-
     cfg = TrainConfig(kind=ns.kind, steps=ns.steps, minutes=ns.minutes, batch_size=ns.batch_size, lr=ns.lr,
                       seed=ns.seed, threads=ns.threads)
+    check_run(cfg, out=ns.out, best=ns.best, resume=ns.resume)      # before a corpus of takes is built
+    command = "parley " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    data = corpus_for_training(ns.data, ns.out, command=command)      # a folder of takes: its corpus
     bar = console._tqdm()(total=ns.steps, desc=f"train {ns.kind}", file=sys.stderr, dynamic_ncols=True,
                           mininterval=0.5)
 

@@ -23,13 +23,12 @@ import torch
 from engine.learned.features import LOG_FLOOR, MelConfig, normalize_mel
 from engine.learned.layout import (BILABIAL_INDEX, EYE_DIMS, EYE_JOINTS, HEAD_DIMS, HEAD_JOINTS, OPEN_VOWEL_INDEX,
                                    UPPER_INDEX, emotion_vector)
-from engine.training.corpus.shards import TARGETS, Corpus, take_id
+from engine.training.corpus.shards import MIN_WINDOWS, TARGETS, Corpus, take_id
 from rigs.core.arkit import NUM_CHANNELS
 from rigs.core.emotions import EMOTIONS
 from rigs.core.errors import ConfigError
 from rigs.core.skeleton import canonical_skeleton
 
-MIN_WINDOWS = 2                 # fewer windows than this cannot train anything
 SILENT_MEL = LOG_FLOOR + 1.0    # a window whose loudest mel bin stays below this is silent
 STATS_WINDOWS = 256             # windows sampled for the normalisation statistics
 
@@ -84,8 +83,12 @@ class FaceData:
         w = (b["mask"][:, :, None] * face_target_valid(b)[:, None, :]).numpy()   # real frames of measured dims
         n = w.sum((0, 1))
         if not (n > 0).all():
-            raise ConfigError(f"{self.corpus.root}: the {self.split} split never measures some of what face "
-                              "diffusion learns (the upper face, head or eyes); a new face model needs them all")
+            u = len(UPPER_INDEX)
+            parts = {"the upper face": n[:u], "the head": n[u:u + HEAD_DIMS], "the eyes": n[u + HEAD_DIMS:]}
+            missing = ", ".join(k for k, v in parts.items() if not (v > 0).all())
+            raise ConfigError(f"{self.corpus.root}: the {self.split} split never measures {missing}, which a new "
+                              "face diffusion learns; fine-tune the shipped one instead (`--init default`), which "
+                              "leaves out what a capture did not measure")
         mean = (y * w).sum((0, 1)) / n
         std = np.sqrt(((y - mean) ** 2 * w).sum((0, 1)) / n)
         return mean.astype(np.float32), np.maximum(std, 1e-3).astype(np.float32)

@@ -183,6 +183,25 @@ def validate_face(face: FaceDiffusion, lips: LipRegressor, val: FaceData, cfg: T
     return {"val_loss": float(np.mean(losses))}
 
 
+def check_run(cfg: TrainConfig, *, out: str | Path, best: str | Path | None = None, resume: bool = False) -> None:
+    """Refuse a run that cannot start, before any work (the CLI calls it before building a corpus of takes): an
+    unknown kind, no budget, ``out`` or ``best`` being the shipped weights, ``best`` being ``out``, ``--resume``
+    without ``out``. Raises ConfigError."""
+    if cfg.kind not in KINDS:
+        raise ConfigError(f"unknown model kind {cfg.kind!r}; choose from {', '.join(KINDS)}")
+    if cfg.steps is None and cfg.minutes is None:
+        raise ConfigError("give a budget: --steps N and/or --minutes M")
+    out = Path(out)
+    best = Path(best) if best is not None else None
+    for path, flag in ((out, "--out"), (best, "--best")):
+        if path is not None and path.resolve() == DEFAULT_CHECKPOINT.resolve():
+            raise ConfigError(f"{path} is the shipped default; fine-tuning never overwrites it: choose another {flag}")
+    if best is not None and best.resolve() == out.resolve():
+        raise ConfigError("--best must be another file than --out (which keeps the last step and the training state)")
+    if resume and not out.is_file():
+        raise ConfigError(f"--resume: {out} does not exist yet")
+
+
 def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | None = None,
           lips_checkpoint: str | None = None, resume: bool = False, device: str = "cpu",
           extra_data: Sequence[str | Path] = (), best: str | Path | None = None,
@@ -198,18 +217,10 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
     ``progress(step, total_steps or None, metrics)`` after every step (the CLI draws a bar). ``lip_config`` /
     ``face_config``: the architecture of a new model (default: the shipped sizes; tests use tiny ones).
     """
-    if cfg.kind not in KINDS:
-        raise ConfigError(f"unknown model kind {cfg.kind!r}; choose from {', '.join(KINDS)}")
-    if cfg.steps is None and cfg.minutes is None:
-        raise ConfigError("give a budget: --steps N and/or --minutes M")
+    check_run(cfg, out=out, best=best, resume=resume)
     out = Path(out)
     init_path = _resolve_init(init)
     best = Path(best) if best is not None else None
-    for path, flag in ((out, "--out"), (best, "--best")):
-        if path is not None and path.resolve() == DEFAULT_CHECKPOINT.resolve():
-            raise ConfigError(f"{path} is the shipped default; fine-tuning never overwrites it: choose another {flag}")
-    if best is not None and best.resolve() == out.resolve():
-        raise ConfigError("--best must be another file than --out (which keeps the last step and the training state)")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
@@ -275,8 +286,6 @@ def train(cfg: TrainConfig, *, data: str | Path, out: str | Path, init: str | No
                      "lips": li.get("lips") or {k: li.get(k) for k in ("step", "command", "val", "elapsed_s",
                                                                         "corpus_manifest_sha256", "train_config")}}
     if resume:
-        if not out.is_file():
-            raise ConfigError(f"--resume: {out} does not exist yet")
         prev = load_checkpoint(out)
         if prev.training is None or prev.training.get("kind") != cfg.kind:
             raise ConfigError(f"--resume: {out} holds no {cfg.kind} training state")
@@ -388,4 +397,4 @@ def export(src: str | Path, dst: str | Path, *, card: dict | None = None, sampli
 
 
 # the mouth channels the fast path owns (re-exported for tests and benchmarks)
-__all__ = ["KINDS", "MOUTH_INDEX", "TrainConfig", "export", "train", "validate_face", "validate_lips"]
+__all__ = ["KINDS", "MOUTH_INDEX", "TrainConfig", "check_run", "export", "train", "validate_face", "validate_lips"]

@@ -4,10 +4,12 @@ takes (CSV + audio) cut into the same shards, with the same :class:`CorpusSpec`,
 
 - Takes are read by :mod:`engine.training.readers` and windowed by
   :func:`engine.training.readers.windows.to_windows` (one home of the shard contract for real captures).
-- Splits: the takes named in ``holdout`` go to ``test`` whole; of every other take, the last ``val_share`` of
-  its windows (at least one) go to ``val``, the rest to ``train`` (contiguous, so val never overlaps train). A
-  take of one window (a short line) cannot be split: of those, every ``round(1 / val_share)``-th in take order
-  goes to ``val`` whole, the others to ``train``, so a folder of short lines validates too.
+- Splits (:func:`assign_val`): the takes named in ``holdout`` go to ``test`` whole; of every other take, the
+  last ``val_share`` of its windows (at least one) go to ``val``, the rest to ``train`` (contiguous, so val never
+  overlaps train). A take of one window (a short line) cannot be split: of those, every ``max(2, round(1 /
+  val_share))``-th in take order goes to ``val`` whole, and more from the last while val holds fewer than the
+  :data:`~engine.training.corpus.shards.MIN_WINDOWS` a trainer needs, so a folder of short lines validates too.
+  Both ``train`` and ``val`` must end up with that many windows.
 - Targets a capture lacks keep ``has`` False (phones always; the body; the head and eyes). The valid ARKit
   channels of a partial capture (FACEGOOD: the 27 mouth and jaw channels) are recorded per window in
   ``windows.json`` (``expression_valid``); the trainer's loss ignores the others.
@@ -15,16 +17,25 @@ takes (CSV + audio) cut into the same shards, with the same :class:`CorpusSpec`,
   from the captured ARKit weights through the ICT FaceKit lip model (:mod:`engine.animators.lips`, the same
   linear blendshape model the teacher's labels go through) and marked real (``has`` True). For FACEGOOD only the
   mouth and jaw channels are measured, which are the ones that move the lip region.
+- **A folder of takes as training data** (``parley train lips|face --data TAKES/``): :func:`corpus_for_training`
+  finds the folder's format (:func:`capture_format`), builds the corpus of every take beside the checkpoint
+  (``OUT.corpus``, written under a temporary name and renamed when complete) and reuses it while
+  :func:`takes_fingerprint` (the take files and the build settings) is unchanged.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from dataclasses import replace
+import shutil
+import tempfile
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
-from engine.training.corpus.shards import (SHARDS_DIR, TARGETS, CorpusSpec, ShardWriter, write_corpus_json, write_manifest)
+from engine.training.corpus.shards import (CORPUS_FILE, CORPUS_SCHEMA_VERSION, MIN_WINDOWS, SHARDS_DIR, TARGETS,
+                                           CorpusSpec, ShardWriter, write_corpus_json, write_manifest)
 from rigs.core.errors import ConfigError
 from rigs.core.skeleton import canonical_skeleton
 
@@ -33,6 +44,8 @@ log = logging.getLogger(__name__)
 FORMATS = ("facegood", "livelink")
 VAL_SHARE = 0.1           # share of each training take's windows (its tail) kept for validation
 M_TO_MM = 1000.0
+AUTO_SUFFIX = ".corpus"   # `parley train ... --data TAKES/ --out X.pt` builds the takes' corpus at X.corpus/
+TAKE_FILE_SUFFIXES = (".csv", ".npy", ".xlsx")   # label files (and FACEGOOD's channel mapping) besides the audio
 
 
 def read_capture_takes(folder: str | Path, fmt: str, *, fps: float, sample_rate: int) -> list:
@@ -84,8 +97,7 @@ def build_capture_corpus(out: str | Path, folder: str | Path, *, fmt: str, holdo
     if max_seconds is not None:
         takes = [_cut(t, max_seconds) for t in takes]
     lips_col = TARGETS.index("lip_offsets_mm")
-    rows, by_split = [], {"train": [], "val": [], "test": []}
-    every, short = max(2, int(round(1 / val_share))), 0      # one-window takes: every `every`-th validates whole
+    rows, per_take = [], []
     for row, take in enumerate(takes):
         test = take.take_id in holdout
         ws = to_windows(take, spec, row=row, split="test" if test else "train")
@@ -93,24 +105,20 @@ def build_capture_corpus(out: str | Path, folder: str | Path, *, fmt: str, holdo
             for w in ws:
                 w.arrays["lip_offsets_mm"] = lip_offsets_mm(w.arrays["expression"], lm) * w.arrays["mask"][:, None, None]
                 w.arrays["has"][lips_col] = True
-        if not test:
-            if len(ws) > 1:
-                n_val = max(1, int(round(val_share * len(ws))))
-            else:
-                short += 1
-                n_val = int(short % every == 0)
-            for w in ws[len(ws) - n_val:]:
-                w.split = "val"
-        for w in ws:
-            by_split[w.split].append(w)
+        per_take.append((ws, test))
         rows.append({"row": row, "item": take.take_id, "format": fmt, "source": str(take.source),
                      "audio": str(take.audio_source or ""), "licence": take.licence, "speaker": take.speaker,
                      "seconds": round(take.duration_s, 3), "split": "test" if test else "train+val",
                      "windows": len(ws), "valid_channels": list(take.valid_channels), "status": "ok"})
-    if not by_split["train"] or not by_split["val"]:
-        raise ConfigError(f"{folder}: too little capture for training and validation windows "
-                          f"({len(by_split['train'])} train, {len(by_split['val'])} val of {spec.window_s:g} s); "
-                          "record more, or hold fewer takes out")
+    assign_val([ws for ws, test in per_take if not test], val_share)
+    by_split: dict[str, list] = {"train": [], "val": [], "test": []}
+    for ws, _ in per_take:
+        for w in ws:
+            by_split[w.split].append(w)
+    if len(by_split["train"]) < MIN_WINDOWS or len(by_split["val"]) < MIN_WINDOWS:
+        raise ConfigError(f"{folder}: too little capture for training and validation ({len(by_split['train'])} train "
+                          f"and {len(by_split['val'])} val windows of {spec.window_s:g} s; at least {MIN_WINDOWS} "
+                          "each); record more, or hold fewer takes out")
     out.mkdir(parents=True, exist_ok=True)
     (out / SHARDS_DIR).mkdir(exist_ok=True)
     write_corpus_json(out, spec, kind="captures", format=fmt, capture_folder=str(Path(folder).resolve()),
@@ -129,63 +137,74 @@ def build_capture_corpus(out: str | Path, folder: str | Path, *, fmt: str, holdo
     return summary
 
 
-AUTO_SUFFIX = ".corpus"     # `parley train ... --data TAKES/ --out X.pt` builds the takes' corpus at X.corpus/
-LIVELINK_FIRST_CELL = "timecode"
+def assign_val(takes_windows: list[list], val_share: float) -> None:
+    """Mark the ``val`` windows (``split``) of the training takes' windows, given in take order (module docstring):
+    the tail of every take of several windows, every ``max(2, round(1 / val_share))``-th take of one window
+    whole, then more one-window takes from the last while val holds fewer than MIN_WINDOWS windows and train
+    keeps more than MIN_WINDOWS."""
+    every = max(2, int(round(1 / val_share)))
+    singles = [ws for ws in takes_windows if len(ws) == 1]
+    for ws in takes_windows:
+        if len(ws) > 1:
+            for w in ws[len(ws) - max(1, int(round(val_share * len(ws)))):]:
+                w.split = "val"
+    for k, ws in enumerate(singles, start=1):
+        if k % every == 0:
+            ws[0].split = "val"
+
+    def count(split: str) -> int:
+        return sum(w.split == split for ws in takes_windows for w in ws)
+
+    for ws in reversed(singles):
+        if count("val") >= MIN_WINDOWS:
+            break
+        if ws[0].split == "train" and count("train") > MIN_WINDOWS:
+            ws[0].split = "val"
 
 
 def capture_format(folder: str | Path) -> str | None:
     """``"facegood"`` or ``"livelink"`` when ``folder`` holds takes of that format (FACEGOOD: ``<id>.wav`` with
-    its values; Live Link: a CSV whose header starts with ``Timecode``), None when it holds neither. ConfigError
-    when it holds both (say which with ``parley corpus captures``)."""
+    its values; Live Link: :func:`~engine.training.readers.livelink.is_livelink_csv`), None when it holds
+    neither. ConfigError when it holds both (say which with ``parley corpus captures``)."""
     from engine.training.readers.facegood import facegood_take_ids
+    from engine.training.readers.livelink import is_livelink_csv
 
     folder = Path(folder)
     fg = bool(facegood_take_ids(folder))
-    ll = False
-    for csv in folder.rglob("*.csv"):
-        try:
-            with open(csv, encoding="utf-8-sig", errors="replace") as f:
-                first = f.readline().split(",", 1)[0].strip().lower()
-        except OSError:
-            continue
-        if first == LIVELINK_FIRST_CELL:
-            ll = True
-            break
+    ll = any(is_livelink_csv(p) for p in folder.rglob("*.csv"))
     if fg and ll:
         raise ConfigError(f"{folder} holds both FACEGOOD and Live Link takes; build the corpus you mean with "
                           "`parley corpus captures --facegood|--livelink FOLDER --out CORPUS`")
     return "facegood" if fg else "livelink" if ll else None
 
 
-def takes_fingerprint(folder: str | Path, *, exclude: Path | None = None) -> str:
-    """sha256 of the names, sizes and modification times of the take files under ``folder`` (labels: .csv, .npy;
-    audio and video), leaving out what lies under ``exclude``: whether the takes changed."""
-    import hashlib
-
+def takes_fingerprint(folder: str | Path, fmt: str) -> str:
+    """sha256 of how a folder's corpus would be built: the corpus schema, spec, val share and format, and the
+    names, sizes and modification times of the take files under ``folder`` (labels, audio and video), leaving
+    out hidden entries and corpora kept there (folders with a corpus.json): whether a built corpus still fits."""
     from engine.training.readers.take import AUDIO_SUFFIXES
 
-    kinds = {".csv", ".npy", *AUDIO_SUFFIXES}
-    skip = None if exclude is None else Path(exclude).resolve()
-    h = hashlib.sha256()
     root = Path(folder)
+    kinds = {*TAKE_FILE_SUFFIXES, *AUDIO_SUFFIXES}
+    corpora = [p.parent for p in root.rglob(CORPUS_FILE)]
+    h = hashlib.sha256(json.dumps({"schema": CORPUS_SCHEMA_VERSION, "spec": asdict(CorpusSpec()),
+                                   "val_share": VAL_SHARE, "format": fmt}, sort_keys=True).encode())
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in kinds and p.is_file()):
-        if skip is not None and path.resolve().is_relative_to(skip):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or any(path.is_relative_to(c) for c in corpora):
             continue
         st = path.stat()
-        h.update(f"{path.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        h.update(f"{rel.as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
 def corpus_for_training(data: str | Path, out: str | Path, *, command: str = "") -> Path:
     """What ``parley train lips|face --data`` trains on: ``data`` itself when it is a corpus; for a folder of
     captured takes (FACEGOOD or Live Link: :func:`capture_format`), the capture corpus of all of them (no
-    hold-out) built beside the checkpoint, at ``out`` with :data:`AUTO_SUFFIX` for its suffix, and reused while
-    the takes are unchanged (a later run, ``--resume``); rebuilt when they change. Raises ConfigError for a
-    folder that is neither, or when that corpus path is taken by something this did not build."""
-    import shutil
-
-    from engine.training.corpus.shards import CORPUS_FILE, read_corpus_json
-
+    hold-out) beside the checkpoint, at ``out`` with :data:`AUTO_SUFFIX` for its suffix: reused while
+    :func:`takes_fingerprint` matches (a later run, ``--resume``), else (re)built under a temporary name and
+    renamed when complete, so an interrupted build is never taken for a corpus. Raises ConfigError for a folder
+    that is neither, or when that corpus path is taken by something this did not build."""
     data = Path(data)
     if (data / CORPUS_FILE).is_file() or not data.is_dir():
         return data                                     # a corpus, or an error the corpus reader words
@@ -194,21 +213,41 @@ def corpus_for_training(data: str | Path, out: str | Path, *, command: str = "")
         raise ConfigError(f"{data}: neither a Parley corpus nor a folder of FACEGOOD or Live Link Face takes "
                           "(build a corpus with `parley corpus build` or `parley corpus captures`)")
     auto = Path(out).with_suffix(AUTO_SUFFIX)
-    fingerprint = takes_fingerprint(data, exclude=auto)
-    if auto.exists():
-        settings = read_corpus_json(auto)[1] if (auto / CORPUS_FILE).is_file() else {}
-        if settings.get("built_for_training") != str(data.resolve()) and any(auto.iterdir()):
+    fingerprint = takes_fingerprint(data, fmt)
+    if auto.exists() or auto.is_symlink():
+        if auto.is_symlink() or not auto.is_dir() or not _built_for(auto, data):
             raise ConfigError(f"{auto} exists and is not the corpus `parley train` built of {data}; move it away "
-                              f"or choose another --out")
-        if settings.get("takes_fingerprint") == fingerprint:
+                              "or choose another --out")
+        if _settings(auto).get("takes_fingerprint") == fingerprint:
             log.info("training on %s, the corpus of the takes in %s (unchanged since it was built)", auto, data)
             return auto
-        log.info("the takes in %s changed: rebuilding %s", data, auto)
-        shutil.rmtree(auto)
+        log.info("the takes in %s (or how their corpus is built) changed: rebuilding %s", data, auto)
     log.info("building %s from the %s takes in %s", auto, fmt, data)
-    build_capture_corpus(auto, data, fmt=fmt, command=command, settings={
-        "built_for_training": str(data.resolve()), "takes_fingerprint": fingerprint})
+    auto.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=auto.parent, prefix=f".{auto.name}.partial-"))
+    try:
+        build_capture_corpus(partial, data, fmt=fmt, command=command,
+                             settings={"built_for_training": str(data.resolve()), "takes_fingerprint": fingerprint})
+        if auto.exists():
+            shutil.rmtree(auto)
+        partial.rename(auto)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
     return auto
+
+
+def _settings(corpus: Path) -> dict:
+    """A corpus's corpus.json as it is (any schema), {} when unreadable."""
+    try:
+        return json.loads((corpus / CORPUS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _built_for(corpus: Path, folder: Path) -> bool:
+    """Whether ``corpus`` is empty or the one :func:`corpus_for_training` built of ``folder``."""
+    return not any(corpus.iterdir()) or _settings(corpus).get("built_for_training") == str(folder.resolve())
 
 
 def _cut(take, seconds: float):

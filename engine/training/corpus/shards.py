@@ -53,6 +53,7 @@ PHONE_INDEX: dict[str, int] = {p: i for i, p in enumerate(PHONE_LABELS)}
 TARGETS: tuple[str, ...] = ("expression", "joint_angles", "root_translation", "lip_offsets_mm", "phones")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 CORPUS_FILE = "corpus.json"
+MIN_WINDOWS = 2                 # a split with fewer windows than this cannot train (or validate) anything
 MANIFEST_FILE = "manifest.jsonl"
 SHARDS_DIR = "shards"
 PARTIAL_SUFFIX = ".partial"           # a shard being written (never read)

@@ -7,9 +7,9 @@ writes 60 rows per second) and resampled to ``fps`` (default 30) with the time b
 (:func:`rigs.formats.livelink.resample_clip`: weights linearly, rotations by quaternion interpolation). All 52
 ARKit channels are valid when the file has them all (the app always writes them); head yaw/pitch/roll and
 eye rotations become ``head_rotation`` and ``eye_rotations`` (axis-angle), or None when the file lacks them or
-they are zero throughout the take (the app writes zeros when head tracking is off: not measured, not still). The app records the audio in the
-take's video (``.mov``); :func:`read_takes` pairs each CSV with the audio or video file of the same stem in
-the same folder. Training data is held to a stricter standard than the add-on's import: a column the reader
+they are zero throughout the take (the app writes zeros when head tracking is off: not measured, not still).
+The app records the audio in the take's video (``.mov``); :func:`read_takes` pairs each CSV with the audio or
+video file of the same stem in the same folder. Training data is held to a stricter standard than the add-on's import: a column the reader
 does not know (a misspelt channel) is an error here, not ignored.
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 LIVELINK_LICENCE = "the artist's own recording"
 CALIBRATION_SUFFIX = "_cal"        # the app's calibration CSV next to a take: not a take
+UNMEASURED_RAD = 1e-6              # head or eye rotations within this of zero throughout a take: not recorded
 
 
 def read_livelink(csv_path, audio_path=None, *, fps: float = TAKE_FPS, sample_rate: int = TAKE_SAMPLE_RATE,
@@ -51,10 +52,10 @@ def read_livelink(csv_path, audio_path=None, *, fps: float = TAKE_FPS, sample_ra
     rot = set(ll.rotations)
     head = angles[:, sk.index("head")] if any(r.startswith("Head") for r in rot) else None
     eyes = angles[:, [sk.index("left_eye"), sk.index("right_eye")]] if any("Eye" in r for r in rot) else None
-    if head is not None and not np.any(head):
+    if head is not None and not np.abs(head).max() > UNMEASURED_RAD:
         log.info("%s: the head rotation is zero throughout (head tracking was off): not measured", csv_path)
         head = None
-    if eyes is not None and not np.any(eyes):
+    if eyes is not None and not np.abs(eyes).max() > UNMEASURED_RAD:
         log.info("%s: the eye rotations are zero throughout: not measured", csv_path)
         eyes = None
     if audio_path is None:
@@ -69,6 +70,17 @@ def read_livelink(csv_path, audio_path=None, *, fps: float = TAKE_FPS, sample_ra
         expression_valid=valid, head_rotation=head, eye_rotations=eyes,
         audio_source=None if audio_path is None else Path(audio_path),
         meta={"format": "livelink", "source_fps": float(ll.clip.fps), "count_header": ll.count_header})
+
+
+def is_livelink_csv(path) -> bool:
+    """Whether ``path`` looks like a Live Link Face CSV: its header holds a ``Timecode`` and a ``JawOpen`` column
+    (any order, any case); False when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            cells = {c.strip().lower() for c in f.readline().split(",")}
+    except OSError:
+        return False
+    return {"timecode", "jawopen"} <= cells
 
 
 def read_takes(folder, *, fps: float = TAKE_FPS, sample_rate: int = TAKE_SAMPLE_RATE, speaker: str = "",
