@@ -215,10 +215,11 @@ def corpus_for_training(data: str | Path, out: str | Path, *, command: str = "")
     auto = Path(out).with_suffix(AUTO_SUFFIX)
     fingerprint = takes_fingerprint(data, fmt)
     if auto.exists() or auto.is_symlink():
-        if auto.is_symlink() or not auto.is_dir() or not _built_for(auto, data):
+        settings = _settings(auto) if auto.is_dir() and not auto.is_symlink() else None
+        if settings is None or (settings.get("built_for_training") != str(data.resolve()) and any(auto.iterdir())):
             raise ConfigError(f"{auto} exists and is not the corpus `parley train` built of {data}; move it away "
                               "or choose another --out")
-        if _settings(auto).get("takes_fingerprint") == fingerprint:
+        if settings.get("takes_fingerprint") == fingerprint:
             log.info("training on %s, the corpus of the takes in %s (unchanged since it was built)", auto, data)
             return auto
         log.info("the takes in %s (or how their corpus is built) changed: rebuilding %s", data, auto)
@@ -243,11 +244,6 @@ def _settings(corpus: Path) -> dict:
         return json.loads((corpus / CORPUS_FILE).read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _built_for(corpus: Path, folder: Path) -> bool:
-    """Whether ``corpus`` is empty or the one :func:`corpus_for_training` built of ``folder``."""
-    return not any(corpus.iterdir()) or _settings(corpus).get("built_for_training") == str(folder.resolve())
 
 
 def _cut(take, seconds: float):

@@ -9,8 +9,8 @@ ARKit channels are valid when the file has them all (the app always writes them)
 eye rotations become ``head_rotation`` and ``eye_rotations`` (axis-angle), or None when the file lacks them or
 they are zero throughout the take (the app writes zeros when head tracking is off: not measured, not still).
 The app records the audio in the take's video (``.mov``); :func:`read_takes` pairs each CSV with the audio or
-video file of the same stem in the same folder. Training data is held to a stricter standard than the add-on's import: a column the reader
-does not know (a misspelt channel) is an error here, not ignored.
+video file of the same stem in the same folder. Training data is held to a stricter standard than the add-on's
+import: a column the reader does not know (a misspelt channel) is an error here, not ignored.
 """
 from __future__ import annotations
 
